@@ -1,0 +1,47 @@
+"""Test set-up shared by every test: real PostGIS with France's territories loaded once."""
+
+import pytest
+from django.core.management import call_command
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database gets the real territories once per run (about 20 s)."""
+    with django_db_blocker.unblock():
+        call_command("load_territories", if_empty=True, verbosity=0)
+
+
+@pytest.fixture
+def live_url(db):
+    """Base URL of the app served inside this test's transaction (see tests/support.py)."""
+    from tests.support import live_server_in_test_transaction
+
+    with live_server_in_test_transaction() as url:
+        yield url
+
+
+@pytest.fixture
+def browser_page(live_url):
+    """A Playwright page in Debian's Chromium; records every request host it makes."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        page = browser.new_page()
+        page.requested_urls = []
+        page.on("request", lambda request: page.requested_urls.append(request.url))
+        try:
+            yield page
+        finally:
+            browser.close()

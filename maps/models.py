@@ -1,0 +1,1 @@
+"""Maps hold no tables: they are drawn from the directory at each request."""

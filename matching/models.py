@@ -1,0 +1,1 @@
+"""Annonces and matches live here (see the matchmaking issue)."""

@@ -1,0 +1,45 @@
+"""Helpers for tests that need a running server (browser tests)."""
+
+from contextlib import contextmanager
+
+from django.core import signals
+from django.core.servers.basehttp import WSGIServer
+from django.db import close_old_connections, connections
+from django.test.testcases import LiveServerThread
+
+
+class _SingleThreadedLiveServer(LiveServerThread):
+    # One request at a time: every request shares the test's database connection.
+    server_class = WSGIServer
+
+
+@contextmanager
+def live_server_in_test_transaction():
+    """Serve the app on a free port, inside the test's own transaction.
+
+    Unlike pytest-django's `live_server` (which needs a transactional test, and so would
+    truncate the 35k communes after each test), the server thread here reuses the test's
+    connection: it sees the objects the test created, and the rollback after the test
+    leaves the territories in place.
+    """
+    connection = connections["default"]
+    connection.ensure_connection()
+    connection.inc_thread_sharing()
+    # A request must not close the shared connection when it finishes.
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    server = _SingleThreadedLiveServer("127.0.0.1", connections_override={"default": connection})
+    server.daemon = True
+    server.start()
+    server.is_ready.wait()
+    if server.error:
+        raise server.error
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        server.terminate()
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+        connection.dec_thread_sharing()
+
+
