@@ -70,12 +70,22 @@ TEMPLATES = [
     },
 ]
 
-# Local cluster started by `scripts/db.sh` unless DATABASE_URL points elsewhere.
-DATABASES = {
-    "default": env.db(
-        "DATABASE_URL", default="postgis://atlas@127.0.0.1:54329/atlas"
-    ),
-}
+# The project-local cluster started by `scripts/db.sh` listens on a Unix socket under
+# .var/run (no TCP port, so several checkouts never collide), unless DATABASE_URL is set.
+LOCAL_DB_SOCKET_DIR = BASE_DIR / ".var" / "run"
+LOCAL_DB_PORT = env.int("ATLAS_DB_PORT", default=54329)
+if env("DATABASE_URL", default=""):
+    DATABASES = {"default": env.db("DATABASE_URL")}
+else:
+    DATABASES = {
+        "default": {
+            "NAME": env("ATLAS_DB_NAME", default="atlas"),
+            "USER": "atlas",
+            "PASSWORD": "",
+            "HOST": str(LOCAL_DB_SOCKET_DIR),
+            "PORT": LOCAL_DB_PORT,
+        }
+    }
 DATABASES["default"]["ENGINE"] = "django.contrib.gis.db.backends.postgis"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 # Each concurrent test run (e.g. two developers on one cluster) can pick its own name.

@@ -15,6 +15,7 @@ LOG="$VAR/run/postgresql.log"
 PORT="${ATLAS_DB_PORT:-54329}"
 DB_NAME="${ATLAS_DB_NAME:-atlas}"
 DB_ROLE="atlas"
+export PGOPTIONS="--client-min-messages=warning"
 OS_USER="${DB_OS_USER:-postgres}"
 
 as_db_user() {
@@ -51,7 +52,7 @@ start() {
     as_db_user "$PG_BIN/initdb" -D "$DATA" -U "$DB_ROLE" --auth=trust --encoding=UTF8 \
       --locale=C.UTF-8 >/dev/null
     cat >> "$DATA/postgresql.conf" <<CONF
-listen_addresses = '127.0.0.1'
+listen_addresses = ''  # Unix socket only: no port shared with other checkouts
 port = $PORT
 unix_socket_directories = '$RUN'
 fsync = off
@@ -65,24 +66,24 @@ CONF
   fi
   if ! is_running; then
     as_db_user "$PG_BIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 start >/dev/null
-    echo "PostgreSQL started on 127.0.0.1:$PORT"
+    echo "PostgreSQL started (socket in $RUN, port $PORT)"
   fi
-  if ! "$PG_BIN/psql" -h 127.0.0.1 -p "$PORT" -U "$DB_ROLE" -d postgres -tAc \
+  if ! "$PG_BIN/psql" -h "$RUN" -p "$PORT" -U "$DB_ROLE" -d postgres -tAc \
       "SELECT 1 FROM pg_database WHERE datname='$DB_NAME'" | grep -q 1; then
-    "$PG_BIN/createdb" -h 127.0.0.1 -p "$PORT" -U "$DB_ROLE" "$DB_NAME"
+    "$PG_BIN/createdb" -h "$RUN" -p "$PORT" -U "$DB_ROLE" "$DB_NAME"
   fi
   # Test databases are created from template1: give it PostGIS once, so each test run
   # does not have to.
-  "$PG_BIN/psql" -q -h 127.0.0.1 -p "$PORT" -U "$DB_ROLE" -d template1 \
+  "$PG_BIN/psql" -q -h "$RUN" -p "$PORT" -U "$DB_ROLE" -d template1 \
     -c "CREATE EXTENSION IF NOT EXISTS postgis" >/dev/null
-  "$PG_BIN/psql" -q -h 127.0.0.1 -p "$PORT" -U "$DB_ROLE" -d "$DB_NAME" \
+  "$PG_BIN/psql" -q -h "$RUN" -p "$PORT" -U "$DB_ROLE" -d "$DB_NAME" \
     -c "CREATE EXTENSION IF NOT EXISTS postgis" >/dev/null
 }
 
 case "${1:-start}" in
   start) start ;;
   stop) if is_running; then as_db_user "$PG_BIN/pg_ctl" -D "$DATA" -m fast stop; fi ;;
-  status) if is_running; then echo "running on 127.0.0.1:$PORT"; else echo "stopped"; exit 3; fi ;;
-  url) echo "postgis://$DB_ROLE@127.0.0.1:$PORT/$DB_NAME" ;;
+  status) if is_running; then echo "running (socket in $RUN)"; else echo "stopped"; exit 3; fi ;;
+  url) echo "socket $RUN port $PORT database $DB_NAME role $DB_ROLE" ;;
   *) echo "usage: $0 start|stop|status|url" >&2; exit 2 ;;
 esac
