@@ -1,0 +1,224 @@
+"""Reads on the directory: the one search that serves the pages and the API.
+
+Nearest-N walks the GiST index with the KNN operator (`<->`, sphere distances) to shortlist,
+then ranks and displays by exact geodesic distance (WGS84 ellipsoid). `order_by(Distance())`
+computes the spheroid distance of every row and is never used here.
+"""
+
+from django.contrib.gis.db.models import GeometryField
+from django.contrib.gis.db.models.functions import Distance, GeometryDistance
+from django.contrib.gis.geos import Point, Polygon
+from django.contrib.gis.measure import D
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet, prefetch_related_objects
+from django.db.models.functions import Cast
+
+from geo.models import Commune
+
+from .models import Amap, Farm
+
+# PostGIS's `<->` on geography measures on a sphere of mean radius; the exact distance is on
+# the WGS84 ellipsoid. Between two points the two differ by less than 0.6 % (flattening
+# 1/298 ≈ 0.34 % plus the mean-radius choice); we allow 1 % to stay clear of that bound.
+SPHERE_ERROR = 0.01
+MAX_SHORTLIST_ROUNDS = 6
+
+
+def _with_products(queryset: QuerySet, products: list[str]) -> QuerySet:
+    """Rows offering every listed product (EXISTS keeps rows unique and the KNN order intact)."""
+    through = queryset.model.products.through
+    owner = "amap_id" if queryset.model is Amap else "farm_id"
+    for slug in products:
+        queryset = queryset.filter(
+            Exists(through.objects.filter(**{owner: OuterRef("pk"), "productcategory__slug": slug}))
+        )
+    return queryset
+
+
+def _with_network(queryset: QuerySet, network: str) -> QuerySet:
+    through = queryset.model.networks.through
+    owner = "amap_id" if queryset.model is Amap else "farm_id"
+    return queryset.filter(Exists(through.objects.filter(**{owner: OuterRef("pk"), "network__slug": network})))
+
+
+def _in_bbox(queryset: QuerySet, field: str, bbox: tuple[float, float, float, float]) -> QuerySet:
+    # A viewport is a lon/lat rectangle; a geography polygon would have great-circle edges
+    # that bulge north of the lines of latitude, so compare as planar lon/lat geometry.
+    return queryset.annotate(_bbox_point=Cast(field, GeometryField(srid=4326))).filter(
+        _bbox_point__coveredby=Polygon.from_bbox(bbox)
+    )
+
+
+def amaps_filtered(
+    *,
+    point: Point | None = None,
+    radius_km: float | None = None,
+    products: list[str] | None = None,
+    weekday: int | None = None,
+    accepting: bool | None = None,
+    network: str | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    include_inactive: bool = False,
+) -> QuerySet[Amap]:
+    """AMAPs matching the filters, unordered. `radius_km` needs `point`; products must all be offered."""
+    amaps = Amap.objects.all() if include_inactive else Amap.objects.active()
+    if radius_km is not None:
+        if point is None:
+            raise ValueError("radius_km needs a point")
+        amaps = amaps.filter(location__dwithin=(point, D(km=radius_km)))  # geography: true metres
+    if products:
+        amaps = _with_products(amaps, products)
+    if weekday is not None:
+        amaps = amaps.delivering_on(weekday)
+    if accepting is True:
+        amaps = amaps.accepting_members()
+    elif accepting is False:
+        amaps = amaps.exclude(accepting_members=Amap.Accepting.OPEN)
+    if network:
+        amaps = _with_network(amaps, network)
+    if bbox is not None:
+        amaps = _in_bbox(amaps, "location", bbox)
+    return amaps
+
+
+def farms_filtered(
+    *,
+    point: Point | None = None,
+    radius_km: float | None = None,
+    products: list[str] | None = None,
+    network: str | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    include_inactive: bool = False,
+) -> QuerySet[Farm]:
+    """Farms matching the filters, unordered; every spatial test uses the masked public point.
+
+    The exact `location` is deferred: it is private and never needed for a public answer.
+    """
+    farms = (Farm.objects.all() if include_inactive else Farm.objects.active()).defer("location")
+    if point is not None or bbox is not None:
+        farms = farms.exclude(public_location=None)
+    if radius_km is not None:
+        if point is None:
+            raise ValueError("radius_km needs a point")
+        farms = farms.filter(public_location__dwithin=(point, D(km=radius_km)))
+    if products:
+        farms = _with_products(farms, products)
+    if network:
+        farms = _with_network(farms, network)
+    if bbox is not None:
+        farms = _in_bbox(farms, "public_location", bbox)
+    return farms
+
+
+def _nearest(queryset: QuerySet, *, field: str, point: Point, limit: int, offset: int) -> list:
+    """Rows `offset`…`offset+limit` by exact geodesic distance, each with `distance_m` (metres).
+
+    The shortlist comes from the GiST index in sphere-distance order. It is long enough once
+    the sphere distance of its last row, shrunk by SPHERE_ERROR, exceeds the exact distance of
+    the Nth best row in it: any row not fetched is at least that far on the sphere, so at least
+    that far minus SPHERE_ERROR on the ellipsoid, hence strictly behind the Nth. Otherwise the
+    shortlist doubles and is fetched again (rarely needed: 2N + 10 rows almost always suffice).
+    """
+    needed = offset + limit
+    if limit <= 0:
+        return []
+    size = 2 * needed + 10
+    for _round in range(MAX_SHORTLIST_ROUNDS):
+        # <-> walks the GiST index (sphere metres); Distance() gives spheroid metres for ranking.
+        rows = list(
+            queryset.annotate(
+                sphere_m=GeometryDistance(field, point),
+                exact=Distance(field, point),
+            ).order_by("sphere_m")[:size]
+        )
+        for row in rows:
+            row.distance_m = float(row.exact.m)
+        ranked = sorted(rows, key=lambda row: (row.distance_m, row.pk))
+        if len(rows) < size:
+            break  # every matching row is in hand
+        nth_exact = ranked[needed - 1].distance_m
+        if rows[-1].sphere_m * (1 - SPHERE_ERROR) > nth_exact:
+            break
+        size *= 2
+    else:  # pragma: no cover - would need a pathological cluster of equidistant points
+        raise RuntimeError("nearest shortlist did not converge")
+    return ranked[offset:needed]
+
+
+def _commune_prefetch() -> Prefetch:
+    # The commune outline is large and never shown in a result list.
+    return Prefetch("commune", queryset=Commune.objects.defer("geom"))
+
+
+def amaps_near(
+    *,
+    point: Point,
+    limit: int = 10,
+    offset: int = 0,
+    radius_km: float | None = None,
+    products: list[str] | None = None,
+    weekday: int | None = None,
+    accepting: bool | None = None,
+    network: str | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    include_inactive: bool = False,
+) -> list[Amap]:
+    """The AMAPs nearest `point` by true geodesic distance, each with `distance_m` (metres).
+
+    Products, networks and commune are prefetched: four queries whatever `limit` is.
+    """
+    amaps = amaps_filtered(
+        point=point,
+        radius_km=radius_km,
+        products=products,
+        weekday=weekday,
+        accepting=accepting,
+        network=network,
+        bbox=bbox,
+        include_inactive=include_inactive,
+    )
+    result = _nearest(amaps, field="location", point=point, limit=limit, offset=offset)
+    prefetch_related_objects(result, "products", "networks", _commune_prefetch())
+    return result
+
+
+def farms_near(
+    *,
+    point: Point,
+    limit: int = 10,
+    offset: int = 0,
+    radius_km: float | None = None,
+    products: list[str] | None = None,
+    network: str | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    include_inactive: bool = False,
+) -> list[Farm]:
+    """The farms whose PUBLIC (masked) point is nearest `point`, each with `distance_m` to that point."""
+    farms = farms_filtered(
+        point=point,
+        radius_km=radius_km,
+        products=products,
+        network=network,
+        bbox=bbox,
+        include_inactive=include_inactive,
+    )
+    result = _nearest(farms, field="public_location", point=point, limit=limit, offset=offset)
+    prefetch_related_objects(result, "products", "networks", _commune_prefetch())
+    return result
+
+
+def amaps_page(*, limit: int = 10, offset: int = 0, **filters) -> list[Amap]:
+    """AMAPs matching the filters without a point, by name (`distance_m` is None)."""
+    amaps = list(amaps_filtered(**filters).order_by("name", "pk")[offset : offset + limit])  # stable pages
+    for amap in amaps:
+        amap.distance_m = None
+    prefetch_related_objects(amaps, "products", "networks", _commune_prefetch())
+    return amaps
+
+
+def farms_page(*, limit: int = 10, offset: int = 0, **filters) -> list[Farm]:
+    """Farms matching the filters without a point, by name (`distance_m` is None)."""
+    farms = list(farms_filtered(**filters).order_by("name", "pk")[offset : offset + limit])  # stable pages
+    for farm in farms:
+        farm.distance_m = None
+    prefetch_related_objects(farms, "products", "networks", _commune_prefetch())
+    return farms
