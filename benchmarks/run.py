@@ -4,9 +4,11 @@
     .venv/bin/python benchmarks/run.py [--quick] [--only SUBSTRING] [--set key=value]
 
 Figures go to stdout as `name value unit` lines, one `# module` header per module.
-The benchmarks use their own database (never the dev database `atlas`):
-`BENCH_DATABASE_URL`, default postgis://atlas@127.0.0.1:54329/atlas_bench, created if
-missing, migrated, with France's territories loaded. Runs on one database are serialised
+The benchmarks use their own database (never the dev database `atlas`): `BENCH_DATABASE_URL`
+if set; else, when `DATABASE_URL` is set, the same server with `_bench` appended to the
+database name; else the database `atlas_bench` of the project-local cluster (Unix socket under
+.var/run, like config/settings.py). It is created if missing, migrated, and gets France's
+territories. Runs on one database are serialised
 with a PostgreSQL advisory lock, so two people benchmarking at once do not skew each other.
 """
 
@@ -19,32 +21,43 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_BENCH_URL = "postgis://atlas@127.0.0.1:54329/atlas_bench"
+BENCH_DB_NAME = "atlas_bench"
 LOCK_KEY = 0x41544C53  # "ATLS": one benchmark run at a time per database
 
 
-def _connection_kwargs(url: str) -> dict:
+def bench_database() -> tuple[dict, dict]:
+    """(psycopg connection kwargs, environment for Django's settings) of the benchmark database."""
     import environ
 
-    config = environ.Env.db_url_config(url)
-    kwargs = {
-        "host": config.get("HOST") or None,
-        "port": config.get("PORT") or None,
-        "user": config.get("USER") or None,
-        "password": config.get("PASSWORD") or None,
-        "dbname": config["NAME"],
-    }
-    return {k: v for k, v in kwargs.items() if v not in (None, "")}
+    url = os.environ.get("BENCH_DATABASE_URL")
+    if not url and os.environ.get("DATABASE_URL"):
+        parts = urlsplit(os.environ["DATABASE_URL"])
+        url = urlunsplit(parts._replace(path=parts.path.rstrip("/") + "_bench"))
+    if url:
+        config = environ.Env.db_url_config(url)
+        kwargs = {
+            "host": config.get("HOST"),
+            "port": config.get("PORT"),
+            "user": config.get("USER"),
+            "password": config.get("PASSWORD"),
+            "dbname": config["NAME"],
+        }
+        environment = {"DATABASE_URL": url}
+    else:
+        port = os.environ.get("ATLAS_DB_PORT", "54329")
+        kwargs = {"host": str(ROOT / ".var" / "run"), "port": port, "user": "atlas", "dbname": BENCH_DB_NAME}
+        environment = {"DATABASE_URL": "", "ATLAS_DB_NAME": BENCH_DB_NAME}
+    return {k: v for k, v in kwargs.items() if v not in (None, "")}, environment
 
 
-def ensure_database(url: str) -> None:
+def ensure_database(kwargs: dict) -> None:
     """Create the benchmark database (with PostGIS) if it does not exist yet."""
     import psycopg
     from psycopg import sql
 
-    kwargs = _connection_kwargs(url)
     name = kwargs["dbname"]
     with psycopg.connect(**{**kwargs, "dbname": "postgres"}, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
@@ -55,19 +68,19 @@ def ensure_database(url: str) -> None:
         conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
 
 
-def acquire_lock(url: str):
+def acquire_lock(kwargs: dict):
     """A dedicated connection holding a session advisory lock until the process ends."""
     import psycopg
 
-    conn = psycopg.connect(**_connection_kwargs(url), autocommit=True)
+    conn = psycopg.connect(**kwargs, autocommit=True)
     if not conn.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY]).fetchone()[0]:
         print("# waiting for another benchmark run on this database to finish…", file=sys.stderr, flush=True)
         conn.execute("SELECT pg_advisory_lock(%s)", [LOCK_KEY])
     return conn
 
 
-def setup_django(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
+def setup_django(environment: dict) -> None:
+    os.environ.update(environment)
     os.environ.setdefault("DEBUG", "1")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     if str(ROOT) not in sys.path:
@@ -122,10 +135,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# no benchmark module matches {args.only!r}", file=sys.stderr)
         return 1
 
-    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_BENCH_URL)
-    ensure_database(url)
-    lock = acquire_lock(url)
-    setup_django(url)
+    kwargs, environment = bench_database()
+    ensure_database(kwargs)
+    lock = acquire_lock(kwargs)
+    setup_django(environment)
     started = time.perf_counter()
     prepare_database()
     print(f"# benchmark database ready in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
