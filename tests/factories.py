@@ -33,6 +33,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 class NetworkFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Network
+        skip_postgeneration_save = True
         django_get_or_create = ("slug",)
 
     name = factory.Sequence(lambda n: f"Réseau test {n}")
@@ -48,6 +49,7 @@ class NetworkFactory(factory.django.DjangoModelFactory):
 class AmapFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Amap
+        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"AMAP test {n}")
     location = BORDEAUX
@@ -65,6 +67,7 @@ class AmapFactory(factory.django.DjangoModelFactory):
 class FarmFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Farm
+        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"Ferme test {n}")
     location = LIBOURNE
