@@ -9,12 +9,12 @@ from django.contrib.gis.db.models import GeometryField
 from django.contrib.gis.db.models.functions import Distance, GeometryDistance
 from django.contrib.gis.geos import Point, Polygon
 from django.contrib.gis.measure import D
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet, prefetch_related_objects
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Subquery, prefetch_related_objects
 from django.db.models.functions import Cast
 
 from geo.models import Commune
 
-from .models import Amap, Farm
+from .models import Amap, Farm, Network, ProductCategory
 
 # PostGIS's `<->` on geography measures on a sphere of mean radius; the exact distance is on
 # the WGS84 ellipsoid. Between two points the two differ by less than 0.6 % (flattening
@@ -23,13 +23,19 @@ SPHERE_ERROR = 0.01
 MAX_SHORTLIST_ROUNDS = 6
 
 
+# Filters on related rows are EXISTS on the link table against the related id (a one-row
+# subquery on the slug): rows stay unique and, unlike a join on the slug, the planner then
+# keeps walking the location index in KNN order and checks each row as it comes.
+
+
 def _with_products(queryset: QuerySet, products: list[str]) -> QuerySet:
-    """Rows offering every listed product (EXISTS keeps rows unique and the KNN order intact)."""
+    """Rows offering every listed product."""
     through = queryset.model.products.through
     owner = "amap_id" if queryset.model is Amap else "farm_id"
     for slug in products:
+        category_id = Subquery(ProductCategory.objects.filter(slug=slug).order_by().values("id")[:1])
         queryset = queryset.filter(
-            Exists(through.objects.filter(**{owner: OuterRef("pk"), "productcategory__slug": slug}))
+            Exists(through.objects.filter(**{owner: OuterRef("pk"), "productcategory_id": category_id}))
         )
     return queryset
 
@@ -37,7 +43,8 @@ def _with_products(queryset: QuerySet, products: list[str]) -> QuerySet:
 def _with_network(queryset: QuerySet, network: str) -> QuerySet:
     through = queryset.model.networks.through
     owner = "amap_id" if queryset.model is Amap else "farm_id"
-    return queryset.filter(Exists(through.objects.filter(**{owner: OuterRef("pk"), "network__slug": network})))
+    network_id = Subquery(Network.objects.filter(slug=network).order_by().values("id")[:1])
+    return queryset.filter(Exists(through.objects.filter(**{owner: OuterRef("pk"), "network_id": network_id})))
 
 
 def _in_bbox(queryset: QuerySet, field: str, bbox: tuple[float, float, float, float]) -> QuerySet:
@@ -109,6 +116,15 @@ def farms_filtered(
     return farms
 
 
+def knn_shortlist(queryset: QuerySet, *, field: str, point: Point) -> QuerySet:
+    """`queryset` in sphere-distance order from `point` (`sphere_m`), with `exact` spheroid distance."""
+    # <-> walks the GiST index (sphere metres); Distance() gives spheroid metres for ranking.
+    return queryset.annotate(
+        sphere_m=GeometryDistance(field, point),
+        exact=Distance(field, point),
+    ).order_by("sphere_m")
+
+
 def _nearest(queryset: QuerySet, *, field: str, point: Point, limit: int, offset: int) -> list:
     """Rows `offset`…`offset+limit` by exact geodesic distance, each with `distance_m` (metres).
 
@@ -123,13 +139,7 @@ def _nearest(queryset: QuerySet, *, field: str, point: Point, limit: int, offset
         return []
     size = 2 * needed + 10
     for _round in range(MAX_SHORTLIST_ROUNDS):
-        # <-> walks the GiST index (sphere metres); Distance() gives spheroid metres for ranking.
-        rows = list(
-            queryset.annotate(
-                sphere_m=GeometryDistance(field, point),
-                exact=Distance(field, point),
-            ).order_by("sphere_m")[:size]
-        )
+        rows = list(knn_shortlist(queryset, field=field, point=point)[:size])
         for row in rows:
             row.distance_m = float(row.exact.m)
         ranked = sorted(rows, key=lambda row: (row.distance_m, row.pk))
