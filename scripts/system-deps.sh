@@ -24,6 +24,8 @@ need /usr/include/proj.h libproj-dev
 need psql postgresql-client
 need /usr/bin/chromium chromium
 need wrk wrk
+# Front-end assets (Leaflet and plugins) are fetched from the npm registry by scripts/assets.sh.
+need npm npm
 need python3 python3
 python3 -c "import venv, ensurepip" >/dev/null 2>&1 || missing+=("python3-venv")
 # WeasyPrint (PDF output) renders through Pango.
