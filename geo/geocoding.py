@@ -46,6 +46,7 @@ SCORE_INSEE_AFTER_POSTAL = 0.85
 SCORE_CONFLICT = 0.75  # the name matched, the postal code or département did not
 SCORE_FUZZY_MAX = 0.85
 SCORE_ADDRESS_FALLBACK = 0.7
+BAN_MIN_SCORE = 0.4
 FUZZY_CUTOFF = 80  # rapidfuzz ratio, 0–100
 FUZZY_CUTOFF_IN_AREA = 60  # looser when the postal code already narrows to a few communes
 
@@ -348,7 +349,7 @@ def geocode_parts(*, address: str = "", postal_code: str = "", commune: str = ""
         name = name or found_name
     address_key = normalize_place_name(address) if address else ""
     if address_key and _has_street(address_key):
-        full = " ".join(part for part in (address, postal, name) if part and part not in address)
+        full = " ".join([address] + [part for part in (postal, name) if part and part not in address])
         ban = _ban_candidates(gazetteer, full, postal=postal, limit=limit)
         if ban:
             return ban
@@ -590,6 +591,8 @@ def _ban_candidates(gazetteer: _Gazetteer, text: str, *, postal: str, limit: int
         return []
     candidates = []
     for result in results:
+        if result.score < BAN_MIN_SCORE:
+            continue  # the BAN always answers something; a weak guess is worse than the commune
         place = gazetteer.places.get(result.citycode)
         try:
             point = validate_lon_lat(result.lon, result.lat)
