@@ -322,3 +322,14 @@ def test_cache_reset_rebuilds_the_index():
     geocode("Bordeaux")
     reset_gazetteer_cache()
     assert codes(geocode("Bordeaux")) == ["33063"]
+
+
+@pytest.mark.parametrize(
+    "text", ["Saint-Denis", "75011", "Lyon 7e", "mérignac", "33920", "44.84, -0.58", "Ajaccio", "Paris 11", "69007"]
+)
+def test_every_label_geocodes_back_to_its_own_place(text):
+    # The search page offers candidates by their label: choosing one must find that very place.
+    for candidate in geocode(text):
+        again = geocode(candidate.label)[0]
+        assert again.commune.code == candidate.commune.code
+        assert again.point.equals_exact(candidate.point, 1e-9)
