@@ -2,15 +2,20 @@
 
 from contextlib import contextmanager
 
+from django.contrib.staticfiles.handlers import StaticFilesHandler
 from django.core import signals
 from django.core.servers.basehttp import WSGIServer
 from django.db import close_old_connections, connections
-from django.test.testcases import LiveServerThread
+from django.test.testcases import LiveServerThread, QuietWSGIRequestHandler
 
 
 class _SingleThreadedLiveServer(LiveServerThread):
     # One request at a time: every request shares the test's database connection.
     server_class = WSGIServer
+
+    def _create_server(self, connections_override=None):
+        # run() already gave this thread the shared connection; WSGIServer takes no override.
+        return self.server_class((self.host, self.port), QuietWSGIRequestHandler, allow_reuse_address=False)
 
 
 @contextmanager
@@ -28,7 +33,10 @@ def live_server_in_test_transaction():
     # A request must not close the shared connection when it finishes.
     signals.request_started.disconnect(close_old_connections)
     signals.request_finished.disconnect(close_old_connections)
-    server = _SingleThreadedLiveServer("127.0.0.1", connections_override={"default": connection})
+    # Static files through the finders (like runserver): no collectstatic needed for Leaflet.
+    server = _SingleThreadedLiveServer(
+        "127.0.0.1", static_handler=StaticFilesHandler, connections_override={"default": connection}
+    )
     server.daemon = True
     server.start()
     server.is_ready.wait()
@@ -41,5 +49,3 @@ def live_server_in_test_transaction():
         signals.request_started.connect(close_old_connections)
         signals.request_finished.connect(close_old_connections)
         connection.dec_thread_sharing()
-
-
