@@ -232,3 +232,77 @@ def farms_page(*, limit: int = 10, offset: int = 0, **filters) -> list[Farm]:
         farm.distance_m = None
     prefetch_related_objects(farms, "products", "networks", _commune_prefetch())
     return farms
+
+
+# --- Detail pages (public pages helper) ------------------------------------------------------
+
+
+def amap_detail(*, pk: int) -> Amap | None:
+    """One AMAP (closed ones too: the page says so) with its products, networks and active partners."""
+    from .models import Partnership
+
+    active_partnerships = Prefetch(
+        "partnerships",
+        queryset=Partnership.objects.active()
+        .select_related("product")
+        .prefetch_related(Prefetch("farm", queryset=Farm.objects.defer("location")))
+        .order_by("farm__name", "product__position", "pk"),
+        to_attr="active_partnerships",
+    )
+    return (
+        Amap.objects.select_related("commune__department")
+        .defer("commune__geom")
+        .prefetch_related("products", "networks", active_partnerships)
+        .filter(pk=pk)
+        .first()
+    )
+
+
+def farm_detail(*, pk: int) -> Farm | None:
+    """One farm without its exact location (deferred: private), with the AMAPs it supplies."""
+    from .models import Partnership
+
+    active_partnerships = Prefetch(
+        "partnerships",
+        queryset=Partnership.objects.active()
+        .select_related("amap__commune", "product")
+        .defer("amap__commune__geom")
+        .order_by("amap__name", "amap__pk", "product__position"),
+        to_attr="active_partnerships",
+    )
+    return (
+        Farm.objects.defer("location", "commune__geom")
+        .select_related("commune__department")
+        .prefetch_related("products", "networks", active_partnerships)
+        .filter(pk=pk)
+        .first()
+    )
+
+
+def network_detail(*, slug: str):
+    """One network with its départements and régions."""
+    from .models import Network
+
+    return (
+        Network.objects.prefetch_related("regions", "departments").defer("custom_territory").filter(slug=slug).first()
+    )
+
+
+def network_amaps(*, network) -> QuerySet[Amap]:
+    """A network's AMAPs, closed ones included (shown as closed), by name."""
+    return (
+        network.amaps.select_related("commune")
+        .defer("commune__geom")
+        .prefetch_related("products")
+        .order_by("name", "pk")  # stable pages
+    )
+
+
+def network_farms(*, network) -> QuerySet[Farm]:
+    """A network's farms without their exact location (private), by name."""
+    return (
+        network.farms.defer("location", "commune__geom")
+        .select_related("commune")
+        .prefetch_related("products")
+        .order_by("name", "pk")  # stable pages
+    )

@@ -1,13 +1,257 @@
-from django.shortcuts import render
+"""Public pages: home, search results, and the AMAP, farm and network pages."""
 
+from dataclasses import dataclass
+
+from django.contrib.gis.geos import Point
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from geo.coordinates import geodesic_distance_m
+from geo.geocoding import Candidate, GeocodingError, geocode
+from maps.builders import build_network_map, build_place_map, build_results_map, embed_snippet, map_parts
+
+from . import selectors
+from .forms import SearchForm
 from .models import Amap, Farm, Network
+from .templatetags.directory_pages import delivery_hours, weekdays
+
+RESULTS_PER_PAGE = 10
+NETWORK_LIST_PAGE_SIZE = 50
+# When is a typed place ambiguous? See _rivals(): candidates scored within SCORE_MARGIN of the
+# best one, with at least this share of its population and this far from it.
+SCORE_MARGIN = 0.05
+AMBIGUITY_POPULATION_RATIO = 0.25
+AMBIGUITY_MIN_KM = 20
+
+
+@dataclass(frozen=True)
+class Place:
+    point: Point
+    label: str
 
 
 def home(request):
     """The front page: one search box, and what the directory holds."""
     context = {
+        "form": SearchForm(),
         "amap_count": Amap.objects.active().count(),
         "farm_count": Farm.objects.active().count(),
         "network_count": Network.objects.count(),
     }
     return render(request, "directory/home.html", context)
+
+
+def search(request):
+    """Nearest AMAPs to a typed place, with filters; candidate places when the text is ambiguous."""
+    if not request.GET:
+        return render(request, "directory/search.html", {"form": SearchForm()})
+    form = SearchForm(request.GET)
+    if not form.is_valid():
+        return render(request, "directory/search.html", {"form": form}, status=400)
+
+    place, candidates, message = _place_from_form(form)
+    choices = [{"candidate": c, "url": _candidate_url(request, c)} for c in candidates]
+    context = {"form": form, "message": message}
+    if place is None:
+        context["candidates"] = choices
+        return render(request, "directory/search.html", context)
+    context["other_places"] = choices
+
+    page = form.cleaned_data.get("page") or 1
+    amaps = selectors.amaps_near(
+        point=place.point,
+        limit=RESULTS_PER_PAGE + 1,  # one more tells whether a next page exists
+        offset=(page - 1) * RESULTS_PER_PAGE,
+        **form.filter_kwargs(),
+    )
+    has_next = len(amaps) > RESULTS_PER_PAGE
+    amaps = list(amaps[:RESULTS_PER_PAGE])
+    context.update(
+        place=place,
+        amaps=amaps,
+        first_rank=(page - 1) * RESULTS_PER_PAGE + 1,
+        page=page,
+        next_url=_page_url(request, page + 1) if has_next and page < form.fields["page"].max_value else None,
+        previous_url=_page_url(request, page - 1) if page > 1 else None,
+        map=map_parts(build_results_map(center=(place.point.y, place.point.x), features=_amap_features(amaps))),
+    )
+    return render(request, "directory/search.html", context)
+
+
+def amap_detail(request, pk: int):
+    amap = selectors.amap_detail(pk=pk)
+    if amap is None:
+        raise Http404(_("Cette AMAP n'existe pas."))
+    context = {
+        "amap": amap,
+        "partnerships": amap.active_partnerships,
+        "map": map_parts(build_place_map(center=(amap.location.y, amap.location.x), features=_amap_features([amap]))),
+    }
+    return render(request, "directory/amap_detail.html", context)
+
+
+def farm_detail(request, pk: int):
+    farm = selectors.farm_detail(pk=pk)
+    if farm is None:
+        raise Http404(_("Cette ferme n'existe pas."))
+    # Only the masked public point is loaded (see the selector): the exact one never reaches the page.
+    supplied: dict[int, dict] = {}
+    for partnership in farm.active_partnerships:
+        entry = supplied.setdefault(partnership.amap_id, {"amap": partnership.amap, "products": []})
+        entry["products"].append(partnership.product)
+    point = farm.public_location
+    context = {
+        "farm": farm,
+        "supplied": list(supplied.values()),
+        "map": map_parts(build_place_map(center=(point.y, point.x), features=_farm_features([farm]), zoom=12))
+        if point is not None
+        else None,
+    }
+    return render(request, "directory/farm_detail.html", context)
+
+
+def network_detail(request, slug: str):
+    from maps.selectors import network_map_data
+
+    network = selectors.network_detail(slug=slug)
+    if network is None:
+        raise Http404(_("Ce réseau n'existe pas."))
+    amaps = selectors.network_amaps(network=network)
+    farms = selectors.network_farms(network=network)
+    amap_page = Paginator(amaps, NETWORK_LIST_PAGE_SIZE).get_page(request.GET.get("amaps"))
+    farm_page = Paginator(farms, NETWORK_LIST_PAGE_SIZE).get_page(request.GET.get("fermes"))
+    base_url = request.build_absolute_uri("/").rstrip("/")
+    context = {
+        "network": network,
+        "amap_page": amap_page,
+        "farm_page": farm_page,
+        "map": map_parts(build_network_map(**network_map_data(network=network))),
+        "embed_snippet": embed_snippet(network_slug=network.slug, base_url=base_url),
+    }
+    return render(request, "directory/network_detail.html", context)
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _place_from_form(form: SearchForm) -> tuple[Place | None, list[Candidate], str]:
+    """The place to search around (with other plausible places), or the places to choose from, or a message."""
+    data = form.cleaned_data
+    text = data.get("q", "").strip()
+    point, label = data.get("point"), data.get("lieu", "").strip()
+    # A picked candidate carries its point; typing another text in the box searches that text.
+    if point is not None and (not text or text == label):
+        return Place(point=point, label=label or f"{point.y:.5f}, {point.x:.5f}"), [], ""
+    try:
+        candidates = geocode(text, limit=10)
+    except GeocodingError as error:
+        form.add_error("q", str(error))
+        return None, [], ""
+    if not candidates:
+        message = _("Aucun lieu ne correspond à « %(text)s ». Essayez un nom de commune ou un code postal.") % {
+            "text": text
+        }
+        return None, [], message
+    close, ask = _rivals(candidates)
+    if ask:
+        return None, close, _("Plusieurs lieux correspondent à « %(text)s » : lequel cherchez-vous ?") % {"text": text}
+    best = candidates[0]
+    return Place(point=best.point, label=best.label), close[1:], ""
+
+
+def _rivals(candidates: list[Candidate]) -> tuple[list[Candidate], bool]:
+    """The candidates about as likely as the best one, in other communes, and whether to ask.
+
+    Equal scores are common (every "Mérignac" matches exactly): the geocoder ranks them by
+    population. The page asks only when another place is comparably populated and far away
+    (the two Saint-Denis); small homonyms or neighbours sharing a postal code are offered as
+    "other places" next to the results instead.
+    """
+    best = candidates[0]
+    seen = {_commune_key(best)}
+    close, ask = [best], False
+    for candidate in candidates[1:]:
+        key = _commune_key(candidate)
+        if candidate.score < best.score - SCORE_MARGIN or key in seen:
+            continue
+        seen.add(key)
+        close.append(candidate)
+        if _comparable(candidate, best) and geodesic_distance_m(candidate.point, best.point) > AMBIGUITY_MIN_KM * 1000:
+            ask = True
+    return close, ask
+
+
+def _commune_key(candidate: Candidate) -> str:
+    return candidate.commune.code if candidate.commune is not None else candidate.label
+
+
+def _comparable(candidate: Candidate, best: Candidate) -> bool:
+    if candidate.commune is None or best.commune is None:
+        return True  # no population to compare (street addresses): let the visitor choose
+    return candidate.commune.population >= AMBIGUITY_POPULATION_RATIO * best.commune.population
+
+
+def _candidate_url(request, candidate: Candidate) -> str:
+    query = request.GET.copy()
+    query.pop("page", None)
+    query["q"] = candidate.label
+    query["lieu"] = candidate.label
+    query["lon"] = f"{candidate.point.x:.6f}"
+    query["lat"] = f"{candidate.point.y:.6f}"
+    return f"{reverse('directory:search')}?{query.urlencode()}"
+
+
+def _page_url(request, page: int) -> str:
+    query = request.GET.copy()
+    query["page"] = str(page)
+    return f"{reverse('directory:search')}?{query.urlencode()}"
+
+
+def _amap_features(amaps) -> dict:
+    """AMAPs as a GeoJSON FeatureCollection for the map builders (public fields only)."""
+    features = []
+    for amap in amaps:
+        days = weekdays(amap.delivery_weekdays)
+        hours = delivery_hours(amap)
+        properties = {
+            "kind": "amap",
+            "name": amap.name,
+            "url": reverse("directory:amap_detail", args=[amap.pk]),
+            "commune": amap.commune.name,
+            "delivery": ", ".join(part for part in (days, hours) if part),
+            "products": ", ".join(p.name for p in amap.products.all()),
+            "accepting": str(amap.get_accepting_members_display()),
+        }
+        distance = getattr(amap, "distance_m", None)
+        if distance is not None:
+            properties["distance_m"] = round(float(distance), 1)
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [amap.location.x, amap.location.y]},
+                "properties": properties,
+            }
+        )
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _farm_features(farms) -> dict:
+    """Farms at their masked public point only."""
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [farm.public_location.x, farm.public_location.y]},
+            "properties": {
+                "kind": "farm",
+                "name": farm.name,
+                "url": reverse("directory:farm_detail", args=[farm.pk]),
+                "commune": farm.commune.name if farm.commune_id else "",
+            },
+        }
+        for farm in farms
+        if farm.public_location is not None
+    ]
+    return {"type": "FeatureCollection", "features": features}

@@ -1,0 +1,56 @@
+"""A visitor searches from the home page in a real browser and sees the results and their map."""
+
+import re
+from urllib.parse import urlparse
+
+import pytest
+from django.contrib.gis.geos import Point
+from playwright.sync_api import expect
+
+from tests.factories import AmapFactory, commune
+
+# Data fixtures come before `browser_page`: Playwright runs an event loop in the test thread,
+# after which Django refuses database calls from it.
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def bordeaux_amaps(db):
+    AmapFactory(name="AMAP de la Comédie", location=Point(-0.5792, 44.8378, srid=4326), products=["legumes"])
+    AmapFactory(name="AMAP des Chartrons", location=Point(-0.5700, 44.8560, srid=4326), products=["pain"])
+    AmapFactory(name="AMAP Mérignac Centre", location=Point(-0.6440, 44.8386, srid=4326), commune=commune("33281"))
+
+
+def test_typing_a_town_shows_results_and_their_map(bordeaux_amaps, browser_page, live_url):
+    page = browser_page
+    page.goto(live_url + "/")
+    page.get_by_label("Ville, code postal ou adresse").fill("Bordeaux")
+    page.get_by_role("button", name="Rechercher").click()
+
+    expect(page).to_have_url(re.compile(r"/recherche/\?q=Bordeaux"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("AMAP près de Bordeaux")
+    results = page.locator(".results-list > li")
+    expect(results).to_have_count(3)
+    expect(results.first).to_contain_text("AMAP de la Comédie")
+    expect(results.first).to_contain_text("km")
+
+    # The map: a Leaflet container with markers (or clusters of them) for the results.
+    map_box = page.locator(".results-map .leaflet-container")
+    expect(map_box).to_be_visible()
+    markers = page.locator(".results-map .leaflet-marker-icon")
+    expect(markers.first).to_be_visible()
+    assert markers.count() >= 1
+
+    # Leaflet and the page's assets come from the app itself; only tiles may come from elsewhere.
+    hosts = {urlparse(url).hostname for url in page.requested_urls if url.startswith("http")}
+    assert hosts <= {"127.0.0.1", "tile.openstreetmap.org"}, hosts
+
+
+def test_search_page_is_usable_on_a_phone(bordeaux_amaps, browser_page, live_url):
+    page = browser_page
+    page.set_viewport_size({"width": 375, "height": 740})
+    page.goto(live_url + "/recherche/?q=33000")
+    expect(page.locator(".results-list > li").first).to_contain_text("AMAP de la Comédie")
+    # Nothing wider than the screen: no sideways scrolling.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    expect(page.locator(".results-map .leaflet-container")).to_be_visible()
