@@ -1,0 +1,455 @@
+"""Reads for the maps, built in PostGIS: GeoJSON (`json_agg`), vector tiles (`ST_AsMVT`), CSV rows.
+
+Filtering is the directory's own (`directory.selectors.amaps_filtered` / `farms_filtered`), so
+the map, the search and the API agree on what "légumes, le mardi, accepte des membres" means.
+Farms are only ever read at their masked `public_location`: no query here selects `Farm.location`.
+"""
+
+# SQL here is assembled from identifiers (model meta) and ORM-compiled SQL only; every value
+# travels as a query parameter.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+
+from django.contrib.gis.db.models import GeometryField
+from django.contrib.gis.db.models.functions import Transform
+from django.contrib.gis.geos import Point
+from django.contrib.gis.measure import D
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Count, Max, QuerySet
+from django.db.models.functions import Cast
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from directory.models import Amap, Farm, Network
+from directory.search import parse_search_params
+from directory.selectors import amaps_filtered, farms_filtered
+
+# Up to this many points a map carries its data inline as one GeoJSON (clustered in the
+# browser); beyond, it loads grid-clustered vector tiles for what is in view.
+INLINE_LIMIT = 3000
+TILE_EXTENT = 4096
+# Grid clustering: one cell is a quarter of a 256 px tile (64 px) on each side.
+CELLS_PER_TILE = 4
+# From this zoom on (a tile is ~600 m wide), every point is drawn on its own.
+UNCLUSTERED_ZOOM = 16
+MAX_TILE_ZOOM = 20
+# Tiles at low zoom gather many rows: they are kept in the cache for this long (seconds),
+# keyed by the data version, so a change in the directory shows at the next page load.
+TILE_CACHE_SECONDS = 600
+TILE_CACHE_MAX_ZOOM = 9
+
+_WEB_MERCATOR_HALF = 20037508.342789244  # metres, half the side of the EPSG:3857 square
+_EARTH_RADIUS_M = 6371008.8
+
+FILTER_NAMES = ("products", "weekday", "accepting", "network")
+FARM_FILTER_NAMES = ("products", "network")
+
+
+@dataclass(frozen=True)
+class MapFilters:
+    """What the visitor asked the map to show (the same words as the API's query parameters)."""
+
+    products: tuple[str, ...] = ()
+    weekday: int | None = None
+    accepting: bool | None = None
+    network: str | None = None
+
+    def amap_kwargs(self) -> dict:
+        return {
+            "products": list(self.products) or None,
+            "weekday": self.weekday,
+            "accepting": self.accepting,
+            "network": self.network,
+        }
+
+    def farm_kwargs(self) -> dict:
+        # Weekday and membership describe AMAPs; a farm layer follows products and network.
+        return {"products": list(self.products) or None, "network": self.network}
+
+    def query(self) -> dict[str, str]:
+        """The filters as query parameters (for tile URLs and download links)."""
+        query: dict[str, str] = {}
+        if self.products:
+            query["products"] = ",".join(self.products)
+        if self.weekday is not None:
+            query["weekday"] = str(self.weekday)
+        if self.accepting is not None:
+            query["accepting"] = "true" if self.accepting else "false"
+        if self.network:
+            query["network"] = self.network
+        return query
+
+    def cache_key(self) -> str:
+        return "|".join(f"{k}={v}" for k, v in sorted(self.query().items()))
+
+
+class MapFilterError(ValueError):
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__(errors)
+        self.errors = errors
+
+
+def parse_map_filters(query) -> MapFilters:
+    """Map filters from a query string; raises `MapFilterError` (errors by parameter) on bad input."""
+    params = parse_search_params(query, allowed=FILTER_NAMES)
+    if params.errors:
+        raise MapFilterError(params.errors)
+    return MapFilters(
+        products=tuple(params.products or ()),
+        weekday=params.weekday,
+        accepting=params.accepting,
+        network=params.network,
+    )
+
+
+def data_version() -> str:
+    """Changes whenever an AMAP or a farm is added, edited or removed (cheap aggregate)."""
+    amaps = Amap.objects.order_by().aggregate(n=Count("id"), last=Max("updated_at"), top=Max("id"))
+    farms = Farm.objects.order_by().aggregate(n=Count("id"), last=Max("updated_at"), top=Max("id"))
+    networks = Network.objects.order_by().aggregate(n=Count("id"), last=Max("updated_at"))
+    raw = f"{amaps}{farms}{networks}"
+    return hashlib.blake2b(raw.encode(), digest_size=6).hexdigest()
+
+
+def detail_url_template(name: str) -> str:
+    """`/amap/{id}/` for `directory:amap_detail` (the map script fills in the id)."""
+    marker = 987654321
+    return reverse(name, args=[marker]).replace(str(marker), "{id}")
+
+
+# --- shared SQL pieces ------------------------------------------------------------------------
+
+
+def _weekday_names() -> list[str]:
+    return [_("lundi"), _("mardi"), _("mercredi"), _("jeudi"), _("vendredi"), _("samedi"), _("dimanche")]
+
+
+def _accepting_labels() -> dict[str, str]:
+    return {value: str(label) for value, label in Amap.Accepting.choices}
+
+
+def _amap_property_sql(alias: str = "a") -> tuple[str, list]:
+    """SQL columns (name, commune, delivery, products, accepting) of one AMAP and their params."""
+    through = Amap.products.through._meta.db_table
+    sql = f"""
+        {alias}.name AS name,
+        co.name AS commune,
+        concat_ws(', ',
+            nullif(array_to_string(ARRAY(
+                SELECT (%s::text[])[d] FROM unnest({alias}.delivery_weekdays) AS d ORDER BY d), ', '), ''),
+            CASE WHEN {alias}.delivery_start IS NOT NULL AND {alias}.delivery_end IS NOT NULL
+                 THEN replace(to_char({alias}.delivery_start, 'HH24"h"MI'), 'h00', 'h')
+                      || '–' || replace(to_char({alias}.delivery_end, 'HH24"h"MI'), 'h00', 'h') END
+        ) AS delivery,
+        (SELECT string_agg(pc.name, ', ' ORDER BY pc.position, pc.name)
+           FROM {through} ap JOIN directory_productcategory pc ON pc.id = ap.productcategory_id
+          WHERE ap.amap_id = {alias}.id) AS products,
+        (%s::jsonb ->> {alias}.accepting_members) AS accepting
+    """
+    return sql, [_weekday_names(), json.dumps(_accepting_labels())]
+
+
+def _farm_property_sql(alias: str = "f") -> tuple[str, list]:
+    through = Farm.products.through._meta.db_table
+    sql = f"""
+        {alias}.name AS name,
+        co.name AS commune,
+        (SELECT string_agg(pc.name, ', ' ORDER BY pc.position, pc.name)
+           FROM {through} fp JOIN directory_productcategory pc ON pc.id = fp.productcategory_id
+          WHERE fp.farm_id = {alias}.id) AS products
+    """
+    return sql, []
+
+
+def _filtered(layer: str, filters: MapFilters) -> QuerySet:
+    if layer == "amaps":
+        return amaps_filtered(**filters.amap_kwargs())
+    return farms_filtered(**filters.farm_kwargs()).exclude(public_location=None)
+
+
+def _point_field(layer: str) -> str:
+    # The only point of a farm that ever leaves the database is the masked public one.
+    return "location" if layer == "amaps" else "public_location"
+
+
+# --- GeoJSON ---------------------------------------------------------------------------------
+
+
+def feature_collection(*, layer: str, filters: MapFilters | None = None, limit: int | None = None) -> dict:
+    """AMAPs or farms (`layer` = "amaps" | "farms") as a GeoJSON FeatureCollection dict."""
+    return json.loads(feature_collection_json(layer=layer, filters=filters, limit=limit))
+
+
+def feature_collection_json(*, layer: str, filters: MapFilters | None = None, limit: int | None = None) -> str:
+    """The same FeatureCollection as JSON text, built in one PostGIS query (`json_agg`)."""
+    filters = filters or MapFilters()
+    ids_sql, ids_params = _filtered(layer, filters).order_by().values("id").query.sql_with_params()
+    field = _point_field(layer)
+    if layer == "amaps":
+        table, alias, (props_sql, props_params) = Amap._meta.db_table, "a", _amap_property_sql("a")
+        url = detail_url_template("directory:amap_detail")
+    else:
+        table, alias, (props_sql, props_params) = Farm._meta.db_table, "f", _farm_property_sql("f")
+        url = detail_url_template("directory:farm_detail")
+    limit_sql = "LIMIT %s" if limit else ""
+    sql = f"""
+        SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(
+            json_build_object(
+                'type', 'Feature',
+                'id', p.id,
+                'geometry', ST_AsGeoJSON(p.geom, 6)::json,
+                'properties', json_build_object(
+                    'kind', %s, 'id', p.id, 'name', p.name, 'url', replace(%s, '{{id}}', p.id::text),
+                    'commune', p.commune, 'products', p.products
+                    {", 'delivery', p.delivery, 'accepting', p.accepting" if layer == "amaps" else ""}
+                )
+            ) ORDER BY p.name, p.id), '[]'::json))::text
+        FROM (
+            SELECT {alias}.id, {alias}.{field}::geometry AS geom, {props_sql}
+            FROM {table} {alias}
+            LEFT JOIN geo_commune co ON co.code = {alias}.commune_id
+            WHERE {alias}.id IN ({ids_sql}) AND {alias}.{field} IS NOT NULL
+            ORDER BY {alias}.name, {alias}.id
+            {limit_sql}
+        ) AS p
+    """
+    kind = "amap" if layer == "amaps" else "farm"
+    params = [kind, url, *props_params, *ids_params] + ([limit] if limit else [])
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]
+
+
+def layer_count(*, layer: str, filters: MapFilters | None = None) -> int:
+    return _filtered(layer, filters or MapFilters()).count()
+
+
+# --- vector tiles ----------------------------------------------------------------------------
+
+
+def tile_bounds_3857(z: int, x: int, y: int) -> tuple[float, float, float, float]:
+    """(minx, miny, maxx, maxy) of an XYZ tile in Web Mercator metres."""
+    size = 2 * _WEB_MERCATOR_HALF / (2**z)
+    minx = -_WEB_MERCATOR_HALF + x * size
+    maxy = _WEB_MERCATOR_HALF - y * size
+    return minx, maxy - size, minx + size, maxy
+
+
+def _lon_lat(mx: float, my: float) -> tuple[float, float]:
+    lon = mx / _WEB_MERCATOR_HALF * 180.0
+    lat = math.degrees(2 * math.atan(math.exp(my / _EARTH_RADIUS_M_MERCATOR)) - math.pi / 2)
+    return lon, lat
+
+
+_EARTH_RADIUS_M_MERCATOR = 6378137.0
+
+
+def _haversine_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * _EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+def _tile_disc(z: int, x: int, y: int) -> tuple[Point, float]:
+    """A disc (centre, radius in metres) containing the whole tile, for the geography index.
+
+    A lon/lat box cast to geography would have great-circle edges that cut inside the tile's
+    parallels; a disc around all four corners cannot miss a point of the tile.
+    """
+    minx, miny, maxx, maxy = tile_bounds_3857(z, x, y)
+    corners = [_lon_lat(mx, my) for mx, my in ((minx, miny), (minx, maxy), (maxx, miny), (maxx, maxy))]
+    centre = _lon_lat((minx + maxx) / 2, (miny + maxy) / 2)
+    radius = max(_haversine_m(*centre, *corner) for corner in corners)
+    # The index test is on the spheroid; 2 % + 1 km covers the sphere/spheroid difference.
+    return Point(*centre, srid=4326), radius * 1.02 + 1000.0
+
+
+def tile(*, layer: str, z: int, x: int, y: int, filters: MapFilters | None = None) -> bytes:
+    """One Mapbox Vector Tile of AMAPs or farms, grid-clustered below UNCLUSTERED_ZOOM.
+
+    A feature is either a cluster (`count` > 1, at the mean position of its points) or one
+    place with its popup properties (`id`, `name`, `commune`, `products`, AMAPs: `delivery`, `accepting`).
+    """
+    filters = filters or MapFilters()
+    field = _point_field(layer)
+    queryset = _filtered(layer, filters)
+    if z >= 3:  # below, a tile spans a continent: no point in an index test
+        centre, radius = _tile_disc(z, x, y)
+        queryset = queryset.filter(**{f"{field}__dwithin": (centre, D(m=radius))})
+    points_sql, points_params = (
+        queryset.order_by()
+        .annotate(_g=Transform(Cast(field, GeometryField(srid=4326)), 3857))
+        .values("id", "_g")
+        .query.sql_with_params()
+    )
+    minx, miny, maxx, maxy = tile_bounds_3857(z, x, y)
+    if z >= UNCLUSTERED_ZOOM:
+        cells_sql, cells_params = "SELECT 1 AS n, id, g FROM inside", []
+    else:
+        cell = (maxx - minx) / CELLS_PER_TILE
+        cells_sql = """
+            SELECT count(*) AS n, min(id) AS id, ST_Centroid(ST_Collect(g)) AS g FROM inside
+            GROUP BY floor((ST_X(g) - %s) / %s), floor((ST_Y(g) - %s) / %s)
+        """
+        cells_params = [minx, cell, miny, cell]
+    if layer == "amaps":
+        table, alias, (props_sql, props_params) = Amap._meta.db_table, "a", _amap_property_sql("a")
+    else:
+        table, alias, (props_sql, props_params) = Farm._meta.db_table, "f", _farm_property_sql("f")
+    sql = f"""
+        WITH pts AS ({points_sql}),
+        inside AS (
+            SELECT id, _g AS g FROM pts
+            WHERE ST_X(_g) >= %s AND ST_X(_g) < %s AND ST_Y(_g) > %s AND ST_Y(_g) <= %s
+        ),
+        cells AS ({cells_sql})
+        SELECT ST_AsMVT(t, %s, {TILE_EXTENT}, 'geom') FROM (
+            SELECT ST_AsMVTGeom(c.g, ST_TileEnvelope(%s, %s, %s), {TILE_EXTENT}, 0, false) AS geom,
+                   c.n AS count,
+                   CASE WHEN c.n = 1 THEN c.id END AS id,
+                   {props_sql}
+            FROM cells c
+            LEFT JOIN {table} {alias} ON c.n = 1 AND {alias}.id = c.id
+            LEFT JOIN geo_commune co ON co.code = {alias}.commune_id
+        ) AS t
+    """
+    params = [
+        *points_params,
+        minx,
+        maxx,
+        miny,
+        maxy,
+        *cells_params,
+        layer,
+        z,
+        x,
+        y,
+        *props_params,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        data = cursor.fetchone()[0]
+    return bytes(data) if data is not None else b""
+
+
+def cached_tile(*, layer: str, z: int, x: int, y: int, filters: MapFilters, version: str | None) -> bytes:
+    """`tile()`, kept in the cache at low zoom when the request names the data version."""
+    if version is None or z > TILE_CACHE_MAX_ZOOM:
+        return tile(layer=layer, z=z, x=x, y=y, filters=filters)
+    filters_key = hashlib.blake2b(filters.cache_key().encode(), digest_size=8).hexdigest()
+    key = f"maps:tile:{version}:{layer}:{z}/{x}/{y}:{filters_key}"
+    data = cache.get(key)
+    if data is None:
+        data = tile(layer=layer, z=z, x=x, y=y, filters=filters)
+        cache.set(key, data, TILE_CACHE_SECONDS)
+    return data
+
+
+# --- territories -----------------------------------------------------------------------------
+
+
+def territories_json(*, network: str | None = None, tolerance: float = 0.005) -> str:
+    """Networks' territories (their départements, régions or drawn area), simplified, as GeoJSON text."""
+    network_table = Network._meta.db_table
+    dep_through = Network.departments.through._meta.db_table
+    reg_through = Network.regions.through._meta.db_table
+    where = "WHERE n.slug = %s" if network else ""
+    sql = f"""
+        WITH parts AS (
+            SELECT n.id, n.name, n.slug, d.geom FROM {network_table} n
+              JOIN {dep_through} nd ON nd.network_id = n.id JOIN geo_department d ON d.code = nd.department_id
+              {where}
+            UNION ALL
+            SELECT n.id, n.name, n.slug, r.geom FROM {network_table} n
+              JOIN {reg_through} nr ON nr.network_id = n.id JOIN geo_region r ON r.code = nr.region_id
+              {where}
+            UNION ALL
+            SELECT n.id, n.name, n.slug, n.custom_territory FROM {network_table} n
+              {where + " AND" if where else "WHERE"} n.custom_territory IS NOT NULL
+        )
+        SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(json_build_object(
+            'type', 'Feature',
+            'geometry', ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, %s), 4)::json,
+            'properties', json_build_object('name', name, 'slug', slug)
+        )), '[]'::json))::text
+        FROM parts WHERE geom IS NOT NULL
+    """
+    params = ([network] * 3 if network else []) + [tolerance]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]
+
+
+def territories(*, network: str | None = None) -> dict:
+    return json.loads(territories_json(network=network))
+
+
+# --- CSV rows --------------------------------------------------------------------------------
+
+
+def csv_rows(*, layer: str, filters: MapFilters | None = None) -> list[dict]:
+    """What the GeoJSON holds, flattened for a spreadsheet (lon/lat: the public point)."""
+    collection = feature_collection(layer=layer, filters=filters)
+    rows = []
+    for feature in collection["features"]:
+        lon, lat = feature["geometry"]["coordinates"]
+        props = feature["properties"]
+        row = {
+            "id": props["id"],
+            "nom": props["name"],
+            "commune": props.get("commune") or "",
+            "longitude": lon,
+            "latitude": lat,
+            "produits": props.get("products") or "",
+        }
+        if layer == "amaps":
+            row["livraison"] = props.get("delivery") or ""
+            row["nouveaux_membres"] = props.get("accepting") or ""
+        row["fiche"] = props["url"]
+        rows.append(row)
+    return rows
+
+
+# --- a network's map -------------------------------------------------------------------------
+
+
+def network_map_data(*, network: Network, filters: MapFilters | None = None, inline_limit: int = INLINE_LIMIT) -> dict:
+    """Keyword arguments for `maps.builders.build_network_map` for one network's page.
+
+    Up to `inline_limit` points per layer the data is inline; beyond, the map loads tiles
+    filtered on the network. Other `filters` (products…) narrow the points, not the territory.
+    """
+    from dataclasses import replace
+
+    filters = replace(filters or MapFilters(), network=network.slug)
+    version = data_version()
+    data: dict = {
+        "territory": territories(network=network.slug),
+        "amap_url": detail_url_template("directory:amap_detail"),
+        "farm_url": detail_url_template("directory:farm_detail"),
+    }
+    if not data["territory"]["features"]:
+        data["territory"] = None
+    for layer, key in (("amaps", "amaps"), ("farms", "farms")):
+        if layer_count(layer=layer, filters=filters) <= inline_limit:
+            data[key] = feature_collection(layer=layer, filters=filters)
+        else:
+            data[f"{key[:-1]}_tiles"] = tile_url_template(layer=layer, filters=filters, version=version)
+    return data
+
+
+def tile_url_template(*, layer: str, filters: MapFilters, version: str) -> str:
+    """`/carte/tuiles/amaps/{z}/{x}/{y}.pbf?v=…&products=…` for the map script."""
+    from urllib.parse import urlencode
+
+    path = reverse("maps:tile", kwargs={"layer": layer, "z": 0, "x": 0, "y": 0})
+    path = path.replace("/0/0/0.pbf", "/{z}/{x}/{y}.pbf")
+    return f"{path}?{urlencode({'v': version, **filters.query()})}"

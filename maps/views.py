@@ -1,0 +1,187 @@
+"""Map pages (`/carte/`, the embed) and the data endpoints they load: tiles, GeoJSON, CSV, territories.
+
+Everything is read from the database at each request (tiles are cached under a data version
+that changes with the directory), so the map follows the directory with no export step.
+"""
+
+from __future__ import annotations
+
+import csv
+
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.http import require_GET
+
+from directory.models import Network, ProductCategory, Weekday
+
+from . import selectors
+from .builders import build_directory_map, build_network_map, map_parts
+from .selectors import MapFilterError, MapFilters, parse_map_filters
+
+LAYERS = ("amaps", "farms")
+DOWNLOAD_NAMES = {"amaps": "amap", "farms": "fermes"}
+
+
+def _query_with_joined_products(request) -> dict[str, str]:
+    """A form sends `products=a&products=b`; links and the API write `products=a,b`. Accept both."""
+    query = {key: request.GET.get(key, "") for key in selectors.FILTER_NAMES}
+    products = [p for value in request.GET.getlist("products") for p in value.split(",") if p.strip()]
+    query["products"] = ",".join(products)
+    return query
+
+
+def _filters_or_errors(request) -> tuple[MapFilters, dict[str, list[str]]]:
+    try:
+        return parse_map_filters(_query_with_joined_products(request)), {}
+    except MapFilterError as error:
+        return MapFilters(), error.errors
+
+
+def _directory_map(filters: MapFilters, *, height: str = "100%", show_farms: bool = True):
+    version = selectors.data_version()
+    return build_directory_map(
+        amap_tiles=selectors.tile_url_template(layer="amaps", filters=filters, version=version),
+        farm_tiles=selectors.tile_url_template(layer="farms", filters=filters, version=version),
+        territories_url=reverse("maps:territories"),
+        amap_url=selectors.detail_url_template("directory:amap_detail"),
+        farm_url=selectors.detail_url_template("directory:farm_detail"),
+        height=height,
+        show_farms=show_farms,
+    )
+
+
+def _download_links(filters: MapFilters) -> list[dict]:
+    query = urlencode(filters.query())
+    suffix = f"?{query}" if query else ""
+    return [
+        {
+            "label": _("AMAP (GeoJSON)"),
+            "url": reverse("maps:geojson", args=["amaps"]) + suffix,
+            "id": "dl-amaps-geojson",
+        },
+        {"label": _("AMAP (CSV)"), "url": reverse("maps:csv", args=["amaps"]) + suffix, "id": "dl-amaps-csv"},
+        {
+            "label": _("Fermes (GeoJSON)"),
+            "url": reverse("maps:geojson", args=["farms"]) + suffix,
+            "id": "dl-farms-geojson",
+        },
+        {"label": _("Fermes (CSV)"), "url": reverse("maps:csv", args=["farms"]) + suffix, "id": "dl-farms-csv"},
+    ]
+
+
+@require_GET
+def carte(request):
+    """The map of the movement: AMAPs and farms of all France, with filters and downloads."""
+    filters, errors = _filters_or_errors(request)
+    context = {
+        "map": map_parts(_directory_map(filters)),
+        "filters": filters,
+        "errors": errors,
+        "products": ProductCategory.objects.order_by("position", "name"),
+        "weekdays": Weekday.choices,
+        "networks": Network.objects.order_by("name").only("name", "slug"),
+        "downloads": _download_links(filters),
+        "embed_url": request.build_absolute_uri(reverse("maps:embed")),
+    }
+    return render(request, "maps/carte.html", context, status=400 if errors else 200)
+
+
+@require_GET
+@xframe_options_exempt  # made to be framed by networks' websites; every other page stays DENY
+def embed(request):
+    """A bare map for an `<iframe>`: `?network=<slug>&products=…&weekday=…&accepting=true`."""
+    filters, errors = _filters_or_errors(request)
+    if errors:
+        return render(request, "maps/embed.html", {"errors": errors}, status=400)
+    if filters.network:
+        network = Network.objects.get(slug=filters.network)
+        m = build_network_map(**selectors.network_map_data(network=network, filters=filters))
+        m.atlas_height = "100%"
+        title = network.name
+    else:
+        m = _directory_map(filters)
+        title = _("Carte des AMAP")
+    return render(request, "maps/embed.html", {"map": map_parts(m), "title": title})
+
+
+def _layer_or_404(layer: str) -> str:
+    if layer not in LAYERS:
+        raise Http404(_("Couche inconnue."))
+    return layer
+
+
+def _bad_filters(errors: dict[str, list[str]]) -> JsonResponse:
+    return JsonResponse(errors, status=400)
+
+
+@require_GET
+def tile(request, layer: str, z: int, x: int, y: int):
+    """A Mapbox Vector Tile of AMAPs or farms (farms at their masked public point), grid-clustered."""
+    _layer_or_404(layer)
+    if z > selectors.MAX_TILE_ZOOM or x >= 2**z or y >= 2**z:
+        raise Http404(_("Tuile hors de la carte."))
+    filters, errors = _filters_or_errors(request)
+    if errors:
+        return _bad_filters(errors)
+    version = request.GET.get("v") or None
+    data = selectors.cached_tile(layer=layer, z=z, x=x, y=y, filters=filters, version=version)
+    response = HttpResponse(data, content_type="application/vnd.mapbox-vector-tile")
+    # A versioned URL never changes meaning: the browser may keep it; unversioned ones briefly.
+    response["Cache-Control"] = f"public, max-age={selectors.TILE_CACHE_SECONDS if version else 60}"
+    return response
+
+
+@require_GET
+def geojson(request, layer: str):
+    """What the map shows, as GeoJSON (same filters as the map)."""
+    _layer_or_404(layer)
+    filters, errors = _filters_or_errors(request)
+    if errors:
+        return _bad_filters(errors)
+    body = selectors.feature_collection_json(layer=layer, filters=filters)
+    response = HttpResponse(body, content_type="application/geo+json; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{DOWNLOAD_NAMES[layer]}.geojson"'
+    return response
+
+
+@require_GET
+def csv_download(request, layer: str):
+    """What the map shows, as CSV (semicolon-separated, UTF-8 with BOM: opens as is in a spreadsheet)."""
+    _layer_or_404(layer)
+    filters, errors = _filters_or_errors(request)
+    if errors:
+        return _bad_filters(errors)
+    rows = selectors.csv_rows(layer=layer, filters=filters)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{DOWNLOAD_NAMES[layer]}.csv"'
+    response.write("\ufeff")
+    columns = ["id", "nom", "commune", "longitude", "latitude", "produits"]
+    if layer == "amaps":
+        columns += ["livraison", "nouveaux_membres"]
+    columns.append("fiche")
+    writer = csv.DictWriter(response, fieldnames=columns, delimiter=";")
+    writer.writeheader()
+    base = request.build_absolute_uri("/").rstrip("/")
+    for row in rows:
+        row["fiche"] = base + row["fiche"]
+        writer.writerow(row)
+    return response
+
+
+@require_GET
+def territories(request):
+    """Networks' territories as simplified GeoJSON (`?network=<slug>` for one)."""
+    network = request.GET.get("network") or None
+    if network and not Network.objects.filter(slug=network).exists():
+        return _bad_filters({"network": [_("réseau inconnu : %(slug)s") % {"slug": network}]})
+    body = selectors.territories_json(network=network)
+    response = HttpResponse(body, content_type="application/geo+json; charset=utf-8")
+    response["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+__all__ = ["carte", "csv_download", "embed", "geojson", "territories", "tile"]

@@ -1,0 +1,170 @@
+"""The map's data endpoints: vector tiles, GeoJSON, CSV and territories, read from the directory."""
+
+import csv
+import io
+import json
+
+import pytest
+from django.contrib.gis.geos import Point
+from django.urls import reverse
+
+from maps import selectors
+from maps.selectors import MapFilters
+from tests.factories import BORDEAUX, LIBOURNE, MERIGNAC, AmapFactory, FarmFactory, NetworkFactory, commune
+from tests.maps.mvt import decode, tile_of, tile_point_to_lon_lat
+
+pytestmark = pytest.mark.django_db
+
+LYON = Point(4.8357, 45.7640, srid=4326)  # Place Bellecour, Lyon (69382)
+
+
+def tile_features(client, layer, lon, lat, z, **query):
+    x, y = tile_of(lon, lat, z)
+    response = client.get(reverse("maps:tile", args=[layer, z, x, y]), query)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/vnd.mapbox-vector-tile"
+    decoded = decode(response.content)
+    features = decoded.get(layer, {"features": []})["features"]
+    return [
+        (f["properties"], tile_point_to_lon_lat(z, x, y, *f["points"][0], decoded[layer]["extent"])) for f in features
+    ]
+
+
+def total(features):
+    return sum(int(props["count"]) for props, _ in features)
+
+
+def test_low_zoom_tiles_carry_clusters_with_counts_not_places(client):
+    AmapFactory.create_batch(3, location=BORDEAUX)
+    AmapFactory(location=MERIGNAC)
+    features = tile_features(client, "amaps", BORDEAUX.x, BORDEAUX.y, 6)
+    # At the zoom of all France, the four Bordeaux AMAPs are one counted cluster, without names.
+    assert total(features) == 4
+    assert len(features) == 1
+    assert "name" not in features[0][0]
+
+
+def test_high_zoom_tiles_carry_each_place_with_its_popup_fields(client):
+    amap = AmapFactory(
+        name="AMAP des Chartrons", location=BORDEAUX, delivery_weekdays=[2, 4], products=["legumes", "oeufs"]
+    )
+    features = tile_features(client, "amaps", BORDEAUX.x, BORDEAUX.y, 17)
+    assert len(features) == 1
+    props, (lon, lat) = features[0]
+    assert props["id"] == amap.pk
+    assert props["name"] == "AMAP des Chartrons"
+    assert props["commune"] == "Bordeaux"
+    assert props["delivery"].startswith("mardi, jeudi")
+    assert "Légumes" in props["products"]
+    # The point is where the AMAP delivers (tile precision at zoom 17: centimetres).
+    assert lon == pytest.approx(BORDEAUX.x, abs=1e-5)
+    assert lat == pytest.approx(BORDEAUX.y, abs=1e-5)
+
+
+def test_tiles_follow_the_filters(client):
+    AmapFactory(location=BORDEAUX, products=["pain"], delivery_weekdays=[5])
+    AmapFactory(location=BORDEAUX, products=["legumes"], delivery_weekdays=[2])
+    AmapFactory(location=BORDEAUX, products=["legumes"], delivery_weekdays=[2], accepting_members="full")
+    assert total(tile_features(client, "amaps", BORDEAUX.x, BORDEAUX.y, 8)) == 3
+    assert total(tile_features(client, "amaps", BORDEAUX.x, BORDEAUX.y, 8, products="pain")) == 1
+    assert total(tile_features(client, "amaps", BORDEAUX.x, BORDEAUX.y, 8, weekday="2")) == 2
+    assert total(tile_features(client, "amaps", BORDEAUX.x, BORDEAUX.y, 8, weekday="2", accepting="true")) == 1
+
+
+def test_closed_amaps_are_not_on_the_map(client):
+    AmapFactory(location=BORDEAUX, status="closed")
+    assert tile_features(client, "amaps", BORDEAUX.x, BORDEAUX.y, 8) == []
+
+
+def test_points_on_tile_edges_are_counted_once(client):
+    # Points spread over many tiles at zoom 12: summed over every tile, each is counted once.
+    places = [Point(-0.60 + i * 0.013, 44.80 + (i % 7) * 0.011, srid=4326) for i in range(40)]
+    for place in places:
+        AmapFactory(location=place)
+    z = 12
+    xs = [tile_of(p.x, p.y, z)[0] for p in places]
+    ys = [tile_of(p.x, p.y, z)[1] for p in places]
+    seen = 0
+    for x in range(min(xs), max(xs) + 1):
+        for y in range(min(ys), max(ys) + 1):
+            response = client.get(reverse("maps:tile", args=["amaps", z, x, y]))
+            seen += sum(
+                int(f["properties"]["count"]) for f in decode(response.content).get("amaps", {}).get("features", [])
+            )
+    assert seen == 40
+
+
+def test_bad_tile_requests_are_answered_not_crashed_on(client):
+    assert client.get(reverse("maps:tile", args=["amaps", 3, 8, 0])).status_code == 404  # x beyond 2**z
+    assert client.get(reverse("maps:tile", args=["routes", 3, 1, 1])).status_code == 404
+    response = client.get(reverse("maps:tile", args=["amaps", 6, 31, 22]), {"products": "caviar"})
+    assert response.status_code == 400
+    assert "products" in response.json()
+    response = client.get(reverse("maps:tile", args=["amaps", 6, 31, 22]), {"weekday": "9"})
+    assert response.status_code == 400
+
+
+def test_geojson_and_csv_downloads_hold_what_the_map_shows(client):
+    AmapFactory(name="AMAP du pain", location=BORDEAUX, products=["pain"])
+    legumes = AmapFactory(name="AMAP des légumes", location=MERIGNAC, commune=commune("33281"), products=["legumes"])
+    response = client.get(reverse("maps:geojson", args=["amaps"]), {"products": "pain"})
+    assert response.status_code == 200
+    assert "attachment" in response["Content-Disposition"]
+    collection = json.loads(response.content)
+    assert [f["properties"]["name"] for f in collection["features"]] == ["AMAP du pain"]
+    assert collection["features"][0]["geometry"]["coordinates"] == pytest.approx([BORDEAUX.x, BORDEAUX.y])
+
+    response = client.get(reverse("maps:csv", args=["amaps"]), {"products": "legumes"})
+    assert response.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig")), delimiter=";"))
+    assert [row["nom"] for row in rows] == ["AMAP des légumes"]
+    assert rows[0]["commune"] == "Mérignac"
+    assert rows[0]["fiche"].endswith(reverse("directory:amap_detail", args=[legumes.pk]))
+    assert float(rows[0]["longitude"]) == pytest.approx(MERIGNAC.x)
+
+
+def test_network_territory_is_served_simplified(client):
+    network = NetworkFactory(slug="gironde", departments=[commune("33063").department])
+    response = client.get(reverse("maps:territories"), {"network": network.slug})
+    assert response.status_code == 200
+    collection = json.loads(response.content)
+    assert len(collection["features"]) == 1
+    assert collection["features"][0]["properties"]["slug"] == "gironde"
+    assert len(response.content) < 200_000  # simplified: a département, not its full outline
+    assert client.get(reverse("maps:territories"), {"network": "inconnu"}).status_code == 400
+
+
+def test_data_version_changes_when_an_amap_is_added_moved_or_closed():
+    amap = AmapFactory(location=BORDEAUX)
+    before = selectors.data_version()
+    other = AmapFactory(location=LYON, commune=commune("69123"))
+    after_add = selectors.data_version()
+    assert after_add != before
+    amap.location = MERIGNAC
+    amap.save()
+    after_move = selectors.data_version()
+    assert after_move != after_add
+    other.status = "closed"
+    other.save()
+    assert selectors.data_version() != after_move
+
+
+def test_network_map_data_is_inline_when_small_and_tiles_when_large():
+    network = NetworkFactory(slug="gironde", departments=[commune("33063").department])
+    amap = AmapFactory(location=BORDEAUX)
+    amap.networks.add(network)
+    farm = FarmFactory(location=LIBOURNE)
+    farm.networks.add(network)
+    small = selectors.network_map_data(network=network)
+    assert [f["id"] for f in small["amaps"]["features"]] == [amap.pk]
+    assert [f["id"] for f in small["farms"]["features"]] == [farm.pk]
+    assert small["territory"]["features"]
+    large = selectors.network_map_data(network=network, inline_limit=0)
+    assert "amaps" not in large
+    assert "network=gironde" in large["amap_tiles"]
+    assert "{z}/{x}/{y}.pbf" in large["amap_tiles"]
+
+
+def test_map_filters_round_trip_through_query_parameters():
+    filters = MapFilters(products=("legumes", "pain"), weekday=3, accepting=True, network=None)
+    assert selectors.parse_map_filters(filters.query()) == filters
