@@ -1,0 +1,48 @@
+"""manage.py import_directory FILE --kind amap|farm|partnership [--source S] [--map nom=Colonne] [--commit]"""
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from directory.importers import FIELD_ALIASES, KINDS, directory_import
+
+
+class Command(BaseCommand):
+    help = (
+        "Importe des AMAP, des fermes ou des partenariats depuis un fichier CSV, XLSX, GeoJSON ou GeoPackage. "
+        "Simulation par défaut ; --commit enregistre tout en une seule transaction."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", type=Path, help="fichier .csv, .xlsx, .geojson ou .gpkg")
+        parser.add_argument("--kind", required=True, choices=KINDS, help="ce que contient le fichier")
+        parser.add_argument(
+            "--source",
+            help="nom de la source (par défaut : nom du fichier) ; le même pour les AMAP et les fermes "
+            "d'un même annuaire, pour que les liens se retrouvent",
+        )
+        parser.add_argument(
+            "--map",
+            action="append",
+            default=[],
+            metavar="CHAMP=COLONNE",
+            help=f"colonne du fichier pour un champ, répétable (champs : {', '.join(FIELD_ALIASES)})",
+        )
+        parser.add_argument("--encoding", help="encodage d'un CSV qui n'est pas en UTF-8, par exemple cp1252")
+        parser.add_argument("--commit", action="store_true", help="enregistrer (sinon : simulation)")
+
+    def handle(self, *args, file: Path, kind: str, source: str | None, map: list[str], encoding, commit, **options):
+        mapping = {}
+        for item in map:
+            target, sep, column = item.partition("=")
+            if not sep or not target.strip() or not column.strip():
+                raise CommandError(f"--map attend CHAMP=COLONNE, par exemple --map nom=Nom_AMAP (reçu « {item} »)")
+            mapping[target.strip()] = column.strip()
+        source = source or file.stem
+        report = directory_import(
+            path=file, kind=kind, source=source, mapping=mapping, encoding=encoding, commit=commit
+        )
+        text = report.as_text(details=options["verbosity"] >= 1)
+        if not report.ok:
+            raise CommandError(text)
+        self.stdout.write(text)
