@@ -324,7 +324,7 @@ def geocode(text: str, *, limit: int = 10) -> list[Candidate]:
     point = parse_lat_lon(text)
     if point is not None:
         return [_exact_point_candidate(point)]
-    key = normalize_place_name(text)
+    key = _query_key(text)
     if not key:
         raise GeocodingError(_("« %(text)s » ne ressemble ni à un lieu ni à une adresse.") % {"text": text[:60]})
     gazetteer = _get_gazetteer()
@@ -360,7 +360,7 @@ def geocode_parts(*, address: str = "", postal_code: str = "", commune: str = ""
             return ban
     matches: list[tuple[_Place, float, str]] = []
     if name:
-        name_key = normalize_place_name(name)
+        name_key = _query_key(name)
         if _INSEE.fullmatch(name_key) and name_key.upper() in gazetteer.places:
             matches = [_Match(gazetteer.places[name_key.upper()], SCORE_EXACT)]
         elif name_key:
@@ -371,6 +371,15 @@ def geocode_parts(*, address: str = "", postal_code: str = "", commune: str = ""
         address_matches = _match_text(gazetteer, address_key) or _commune_in_address(gazetteer, address_key)
         matches = [m._replace(score=min(m.score, SCORE_ADDRESS_FALLBACK)) for m in address_matches]
     return _candidates(gazetteer, matches, limit=limit)
+
+
+def _query_key(text: str) -> str:
+    """Normalised text without the noise people add: 'Bordeaux Cedex 9', 'Bordeaux, France', '33 000'."""
+    key = normalize_place_name(text)
+    key = re.sub(r"(?:^| )cedex(?: \d{1,2})?(?= |$)", "", key)
+    key = re.sub(r"(?:^| )france$", "", key).strip()
+    key = re.sub(r"(?:^| )(\d{2}) (\d{3})(?= |$)", r" \1\2", key).strip()  # "33 000" is one postal code
+    return key
 
 
 def _clean(value) -> str:
@@ -584,7 +593,7 @@ def _geocode_address(gazetteer: _Gazetteer, text: str, key: str, *, limit: int) 
         return ban
     matches: list[_Match] = []
     if name:
-        name_key = normalize_place_name(name)
+        name_key = _query_key(name)
         matches = _match_name(gazetteer, name_key, postal=postal or None, department=None) if name_key else []
     if not matches and postal:
         matches = _postal_matches(gazetteer, postal)

@@ -142,6 +142,10 @@ def test_unknown_arrondissement_is_no_match():
         ("Paris 75011", "75111"),
         ("Mérignac 16", "16216"),  # the Charente one
         ("Ajaccio 2A", "2A004"),
+        ("33 000 Bordeaux", "33063"),
+        ("Bordeaux, France", "33063"),
+        ("Bordeaux Cedex 9", "33063"),
+        ("St-Denis (93)", "93066"),
     ],
 )
 def test_name_with_postal_code_or_department(text, insee):
@@ -294,6 +298,7 @@ def test_normalisation_is_idempotent_and_plain_ascii(text):
         ({"postal_code": 33700.0}, "33281", "postal_code"),  # a spreadsheet's number
         ({"postal_code": "1000"}, "01053", "postal_code"),  # Excel dropped the leading zero of 01000 (Bourg)
         ({"postal_code": "33000", "commune": "Nowhere-sur-Rien"}, "33063", "postal_code"),
+        ({"postal_code": "33076", "commune": "Bordeaux Cedex"}, "33063", "commune"),  # a CEDEX code is no postal code
     ],
 )
 def test_geocode_parts(parts, insee, precision):
