@@ -7,6 +7,7 @@ ready to become a 400 body such as `{"near": ["la latitude doit être comprise e
 """
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -37,6 +38,9 @@ def _text(value) -> str:
     text = "" if value is None else str(value).strip()
     if len(text) > MAX_TEXT:
         raise SearchParameterError(_("valeur trop longue (%(max)s caractères au plus)") % {"max": MAX_TEXT})
+    # Control characters (NUL above all) never belong in a parameter and PostgreSQL refuses NUL.
+    if any(unicodedata.category(char) == "Cc" for char in text):
+        raise SearchParameterError(_("caractère de contrôle interdit"))
     return text
 
 

@@ -1,0 +1,238 @@
+"""The directory's public REST API (/api/v1/amaps/, farms/, networks/, product-categories/).
+
+Views parse the query with `directory.search`, call the selectors, serialize: no rule lives here.
+"""
+
+from django.db.models import Count, Q
+from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import BasePagination, LimitOffsetPagination
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+from rest_framework.utils.urls import remove_query_param, replace_query_param
+from rest_framework.viewsets import GenericViewSet, ReadOnlyModelViewSet
+
+from . import selectors
+from .filters import AMAP_LIST_PARAMETERS, AMAP_PARAMETERS, FARM_LIST_PARAMETERS, FARM_PARAMETERS
+from .models import Amap, Farm, Network, ProductCategory
+from .search import MAX_LIMIT, SearchParams, parse_search_params
+from .serializers import (
+    AmapDetailSerializer,
+    AmapFeatureSerializer,
+    FarmDetailSerializer,
+    FarmFeatureSerializer,
+    NetworkDetailSerializer,
+    NetworkSerializer,
+    ProductCategorySerializer,
+)
+
+
+class _LiveRateMixin:
+    # DRF copies the rates into a class attribute at import time; reading them per request
+    # lets settings overrides (tests, the load benchmark's API_THROTTLE_* variables) apply.
+    def get_rate(self):
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+
+class PublicAnonThrottle(_LiveRateMixin, AnonRateThrottle):
+    pass
+
+
+class PublicUserThrottle(_LiveRateMixin, UserRateThrottle):
+    pass
+
+
+PUBLIC_THROTTLES = [PublicAnonThrottle, PublicUserThrottle]
+BAD_REQUEST = OpenApiResponse(
+    response=OpenApiTypes.OBJECT,
+    description='Paramètre invalide : `{"<paramètre>": ["<raison>"]}`, par exemple '
+    '`{"near": ["la latitude doit être comprise entre -90 et 90 (reçu 91.0)"]}`.',
+)
+
+
+class SearchPagination(BasePagination):
+    """`limit`/`offset` pages without a total count: counting 100k rows would cost more than the search.
+
+    The page is fetched with one extra row to know whether a next page exists.
+    """
+
+    def paginate(self, rows: list, *, request, params: SearchParams) -> list:
+        self.request, self.params = request, params
+        self.has_next = len(rows) > params.limit
+        return rows[: params.limit]
+
+    def get_next_link(self) -> str | None:
+        if not self.has_next:
+            return None
+        url = self.request.build_absolute_uri()
+        url = replace_query_param(url, "limit", self.params.limit)
+        return replace_query_param(url, "offset", self.params.offset + self.params.limit)
+
+    def get_previous_link(self) -> str | None:
+        if self.params.offset <= 0:
+            return None
+        url = replace_query_param(self.request.build_absolute_uri(), "limit", self.params.limit)
+        previous = max(0, self.params.offset - self.params.limit)
+        return remove_query_param(url, "offset") if previous == 0 else replace_query_param(url, "offset", previous)
+
+    def get_paginated_response(self, data) -> Response:
+        return Response(
+            {
+                "type": "FeatureCollection",
+                "limit": self.params.limit,
+                "offset": self.params.offset,
+                "next": self.get_next_link(),
+                "previous": self.get_previous_link(),
+                "features": data["features"],
+            }
+        )
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        # drf-spectacular hands over the FeatureCollection component ("<Feature>List", named by its
+        # rest_framework_gis extension); the page carries that collection's features directly.
+        ref = schema.get("$ref", "")
+        features = {"type": "array", "items": {"$ref": ref.removesuffix("List")}} if ref.endswith("List") else schema
+        return {
+            "type": "object",
+            "required": ["type", "features"],
+            "properties": {
+                "type": {"type": "string", "enum": ["FeatureCollection"]},
+                "limit": {"type": "integer"},
+                "offset": {"type": "integer"},
+                "next": {"type": "string", "format": "uri", "nullable": True},
+                "previous": {"type": "string", "format": "uri", "nullable": True},
+                "features": features,
+            },
+        }
+
+
+def _validated(request, allowed: tuple[str, ...]) -> SearchParams:
+    params = parse_search_params(request.query_params, allowed=allowed)
+    if params.errors:
+        raise ValidationError(params.errors)
+    return params
+
+
+class _SearchViewSet(GenericViewSet):
+    """`list` is the nearest/filtered search, `retrieve` one object through its detail selector."""
+
+    throttle_classes = PUBLIC_THROTTLES
+    pagination_class = SearchPagination
+    filter_backends: list = []
+    parameters: tuple[str, ...] = ()
+    list_serializer_class = None
+    detail_serializer_class = None
+
+    def get_serializer_class(self):
+        return self.detail_serializer_class if self.action == "retrieve" else self.list_serializer_class
+
+    def search(self, params: SearchParams, *, limit: int) -> list:
+        raise NotImplementedError
+
+    def fetch(self, pk: int):
+        raise NotImplementedError
+
+    def list(self, request, *args, **kwargs):
+        params = _validated(request, self.parameters)
+        rows = self.search(params, limit=params.limit + 1)
+        page = self.paginator.paginate(rows, request=request, params=params)
+        return self.paginator.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def retrieve(self, request, pk: int, *args, **kwargs):
+        obj = self.fetch(pk)
+        if obj is None:
+            raise Http404
+        return Response(self.get_serializer(obj).data)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="AMAP les plus proches d'un point, ou filtrées",
+        description="Collection GeoJSON d'AMAP actives. Avec `near` : triées par distance géodésique, chaque "
+        "AMAP avec `distance_m`. Sans `near` : triées par nom puis identifiant (pages stables).",
+        parameters=AMAP_LIST_PARAMETERS,
+        responses={200: AmapFeatureSerializer, 400: BAD_REQUEST},
+    ),
+    retrieve=extend_schema(summary="Une AMAP (y compris fermée : voir `status`)"),
+)
+class AmapViewSet(_SearchViewSet):
+    queryset = Amap.objects.none()
+    parameters = AMAP_PARAMETERS
+    list_serializer_class = AmapFeatureSerializer
+    detail_serializer_class = AmapDetailSerializer
+
+    def search(self, params: SearchParams, *, limit: int) -> list[Amap]:
+        if params.near is not None:
+            return selectors.amaps_near(point=params.near, limit=limit, offset=params.offset, **params.filters())
+        filters = {key: value for key, value in params.filters().items() if key != "radius_km"}
+        return selectors.amaps_page(limit=limit, offset=params.offset, **filters)
+
+    def fetch(self, pk: int) -> Amap | None:
+        return selectors.amap_detail(pk=pk)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Fermes les plus proches d'un point, ou filtrées",
+        description="Collection GeoJSON de fermes en activité, chacune à son emplacement public approximatif "
+        "(décalé de 500 à 1 500 m, ou point de la commune) : l'emplacement exact n'est jamais publié. "
+        "Avec `near`, `distance_m` est la distance à ce point public.",
+        parameters=FARM_LIST_PARAMETERS,
+        responses={200: FarmFeatureSerializer, 400: BAD_REQUEST},
+    ),
+    retrieve=extend_schema(summary="Une ferme, à son emplacement public approximatif"),
+)
+class FarmViewSet(_SearchViewSet):
+    queryset = Farm.objects.none()
+    parameters = FARM_PARAMETERS
+    list_serializer_class = FarmFeatureSerializer
+    detail_serializer_class = FarmDetailSerializer
+
+    def search(self, params: SearchParams, *, limit: int) -> list[Farm]:
+        filters = {"products": params.products, "network": params.network, "bbox": params.bbox}
+        if params.near is not None:
+            return selectors.farms_near(
+                point=params.near, limit=limit, offset=params.offset, radius_km=params.radius_km, **filters
+            )
+        return selectors.farms_page(limit=limit, offset=params.offset, **filters)
+
+    def fetch(self, pk: int) -> Farm | None:
+        return selectors.farm_detail(pk=pk)
+
+
+class NetworkPagination(LimitOffsetPagination):
+    default_limit = 50
+    max_limit = MAX_LIMIT
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Réseaux d'AMAP (par nom)"),
+    retrieve=extend_schema(summary="Un réseau"),
+)
+class NetworkViewSet(ReadOnlyModelViewSet):
+    throttle_classes = PUBLIC_THROTTLES
+    pagination_class = NetworkPagination
+    filter_backends: list = []
+    lookup_field = "slug"
+
+    def get_queryset(self):
+        networks = Network.objects.defer("custom_territory").annotate(
+            amap_count=Count("amaps", filter=Q(amaps__status=Amap.Status.ACTIVE), distinct=True),
+            farm_count=Count("farms", filter=Q(farms__is_active=True), distinct=True),
+        )
+        return networks.prefetch_related("regions", "departments").order_by("name", "pk")  # stable pages
+
+    def get_serializer_class(self):
+        return NetworkDetailSerializer if self.action == "retrieve" else NetworkSerializer
+
+
+@extend_schema_view(list=extend_schema(summary="Catégories de produits (identifiants utilisables dans `products=`)"))
+class ProductCategoryViewSet(ReadOnlyModelViewSet):
+    serializer_class = ProductCategorySerializer
+    queryset = ProductCategory.objects.order_by("position", "name", "pk")
+    throttle_classes = PUBLIC_THROTTLES
+    pagination_class = None
+    filter_backends: list = []

@@ -1,0 +1,194 @@
+"""Public API representations of the directory (GeoJSON for places, plain JSON otherwise).
+
+Farms are shown at their masked `public_location` only: no serializer here names the private
+`Farm.location`, nor any farmer's e-mail or phone.
+"""
+
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework_gis.serializers import GeoFeatureModelSerializer
+
+from geo.models import Commune
+
+from .models import Amap, Farm, Network, Partnership, ProductCategory
+
+
+class ProductCategorySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ProductCategory
+        fields = ["slug", "name", "family"]
+
+
+class CommuneSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Commune
+        fields = ["code", "name", "department_id"]
+
+
+class NetworkRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Network
+        fields = ["slug", "name"]
+
+
+class _DistanceMixin(serializers.Serializer):
+    distance_m = serializers.SerializerMethodField(
+        help_text="Distance géodésique (ellipsoïde WGS84) en mètres depuis `near` ; null sans `near`."
+    )
+
+    @extend_schema_field(OpenApiTypes.DOUBLE)
+    def get_distance_m(self, obj) -> float | None:
+        distance = getattr(obj, "distance_m", None)
+        return None if distance is None else round(distance, 1)
+
+
+class AmapFeatureSerializer(_DistanceMixin, GeoFeatureModelSerializer):
+    """An AMAP as a GeoJSON Feature at its delivery place."""
+
+    commune = CommuneSerializer(read_only=True)
+    products = ProductCategorySerializer(many=True, read_only=True)
+    networks = NetworkRefSerializer(many=True, read_only=True)
+    page_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Amap
+        geo_field = "location"
+        fields = [
+            "id",
+            "name",
+            "distance_m",
+            "status",
+            "kind",
+            "accepting_members",
+            "address",
+            "postal_code",
+            "commune",
+            "delivery_weekdays",
+            "delivery_start",
+            "delivery_end",
+            "delivery_frequency",
+            "delivery_notes",
+            "products",
+            "networks",
+            "website",
+            "page_url",
+            "is_demo",
+        ]
+
+    def get_page_url(self, obj: Amap) -> str:
+        return reverse("directory:amap_detail", args=[obj.pk])
+
+
+class PartnerFarmSerializer(serializers.ModelSerializer):
+    farm = serializers.SerializerMethodField()
+    product = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = Partnership
+        fields = ["farm", "product", "since"]
+
+    def get_farm(self, obj: Partnership) -> dict:
+        return {"id": obj.farm_id, "name": obj.farm.name}
+
+
+class AmapDetailSerializer(AmapFeatureSerializer):
+    """One AMAP with its public contact and its active partner farms."""
+
+    partner_farms = serializers.SerializerMethodField()
+
+    class Meta(AmapFeatureSerializer.Meta):
+        fields = AmapFeatureSerializer.Meta.fields + [
+            "description",
+            "contact_email",
+            "member_count",
+            "platform",
+            "founded_on",
+            "partner_farms",
+        ]
+
+    @extend_schema_field(PartnerFarmSerializer(many=True))
+    def get_partner_farms(self, obj: Amap) -> list[dict]:
+        partnerships = getattr(obj, "active_partnerships", None)
+        if partnerships is None:
+            partnerships = obj.partnerships.active().select_related("farm", "product")
+        return PartnerFarmSerializer(partnerships, many=True).data
+
+
+class FarmFeatureSerializer(_DistanceMixin, GeoFeatureModelSerializer):
+    """A farm as a GeoJSON Feature at its masked public point (never the exact one)."""
+
+    commune = CommuneSerializer(read_only=True)
+    products = ProductCategorySerializer(many=True, read_only=True)
+    networks = NetworkRefSerializer(many=True, read_only=True)
+    page_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Farm
+        geo_field = "public_location"
+        fields = [
+            "id",
+            "name",
+            "distance_m",
+            "is_active",
+            "commune",
+            "products",
+            "product_details",
+            "labels",
+            "delivery_radius_km",
+            "networks",
+            "website",
+            "page_url",
+            "is_demo",
+        ]
+
+    def get_page_url(self, obj: Farm) -> str:
+        return reverse("directory:farm_detail", args=[obj.pk])
+
+
+class FarmDetailSerializer(FarmFeatureSerializer):
+    """One farm with the AMAPs it supplies."""
+
+    partner_amaps = serializers.SerializerMethodField()
+
+    class Meta(FarmFeatureSerializer.Meta):
+        fields = FarmFeatureSerializer.Meta.fields + ["description", "partner_amaps"]
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_partner_amaps(self, obj: Farm) -> list[dict]:
+        partnerships = getattr(obj, "active_partnerships", None)
+        if partnerships is None:
+            partnerships = obj.partnerships.active().select_related("amap", "product")
+        return [{"amap": {"id": p.amap_id, "name": p.amap.name}, "product": p.product.slug} for p in partnerships]
+
+
+class NetworkSerializer(serializers.ModelSerializer):
+    departments = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
+    regions = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
+    amap_count = serializers.IntegerField(read_only=True, help_text="AMAP actives du réseau.")
+    farm_count = serializers.IntegerField(read_only=True, help_text="Fermes en activité du réseau.")
+    page_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Network
+        fields = [
+            "slug",
+            "name",
+            "level",
+            "status",
+            "regions",
+            "departments",
+            "website",
+            "amap_count",
+            "farm_count",
+            "page_url",
+        ]
+
+    def get_page_url(self, obj: Network) -> str:
+        return reverse("directory:network_detail", args=[obj.slug])
+
+
+class NetworkDetailSerializer(NetworkSerializer):
+    class Meta(NetworkSerializer.Meta):
+        fields = NetworkSerializer.Meta.fields + ["description"]
