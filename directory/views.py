@@ -85,9 +85,13 @@ def amap_detail(request, pk: int):
     amap = selectors.amap_detail(pk=pk)
     if amap is None:
         raise Http404(_("Cette AMAP n'existe pas."))
+    partners: dict[int, dict] = {}
+    for partnership in amap.active_partnerships:
+        entry = partners.setdefault(partnership.farm_id, {"farm": partnership.farm, "products": []})
+        entry["products"].append(partnership.product)
     context = {
         "amap": amap,
-        "partnerships": amap.active_partnerships,
+        "partners": list(partners.values()),
         "map": map_parts(build_place_map(center=(amap.location.y, amap.location.x), features=_amap_features([amap]))),
     }
     return render(request, "directory/amap_detail.html", context)

@@ -290,7 +290,9 @@ def test_amap_page_shows_delivery_products_partners_and_contact(client, db):
         contact_email="bonjour@capucins.example.org",
     )
     amap.networks.add(network)
-    PartnershipFactory(amap=amap, farm=FarmFactory(name="Ferme du Bourg"), product=product("legumes"))
+    bourg = FarmFactory(name="Ferme du Bourg")
+    PartnershipFactory(amap=amap, farm=bourg, product=product("legumes"))
+    PartnershipFactory(amap=amap, farm=bourg, product=product("oeufs"))
     PartnershipFactory(
         amap=amap, farm=FarmFactory(name="Ancienne boulangerie"), product=product("pain"), is_active=False
     )
@@ -314,6 +316,7 @@ def test_amap_page_shows_delivery_products_partners_and_contact(client, db):
         "Accepte de nouveaux membres",
     ):
         assert text in page, text
+    assert "Ferme du Bourg — Légumes, Œufs" in visible_text(page)
     assert "Ancienne boulangerie" not in page  # the partnership has ended
     assert 'href="/reseau/amap-na/"' in page
     assert "leaflet" in page.lower()

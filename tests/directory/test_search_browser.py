@@ -28,7 +28,7 @@ def test_typing_a_town_shows_results_and_their_map(bordeaux_amaps, browser_page,
     page.get_by_role("button", name="Rechercher").click()
 
     expect(page).to_have_url(re.compile(r"/recherche/\?q=Bordeaux"))
-    expect(page.get_by_role("heading", level=1)).to_contain_text("AMAP près de Bordeaux")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("AMAP les plus proches — Bordeaux (33000)")
     results = page.locator(".results-list > li")
     expect(results).to_have_count(3)
     expect(results.first).to_contain_text("AMAP de la Comédie")
