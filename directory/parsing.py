@@ -156,7 +156,7 @@ def parse_hours(text: str | None) -> HoursParse:
     if start is not None and frequency is not None and not _TIME_RE.search(leftover):
         # "(tous les 15 jours)" is fully captured by the frequency.
         leftover = ""
-    note = text if leftover else ""
+    note = text if leftover or start is None else ""
     return HoursParse(start=start, end=end, frequency=frequency, note=note)
 
 
