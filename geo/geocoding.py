@@ -358,13 +358,18 @@ def geocode_parts(*, address: str = "", postal_code: str = "", commune: str = ""
         ban = _ban_candidates(gazetteer, full, postal=postal, limit=limit)
         if ban:
             return ban
-    matches: list[tuple[_Place, float, str]] = []
+    matches: list[_Match] = []
     if name:
         name_key = _query_key(name)
         if _INSEE.fullmatch(name_key) and name_key.upper() in gazetteer.places:
             matches = [_Match(gazetteer.places[name_key.upper()], SCORE_EXACT)]
+        elif name_key and postal:
+            matches = _match_name(gazetteer, name_key, postal=postal, department=None)
         elif name_key:
-            matches = _match_name(gazetteer, name_key, postal=postal or None, department=None)
+            # "Lyon 7e", "Saint-Denis (93)", "Bordeaux 33000" in a commune column.
+            matches = _match_text(gazetteer, name_key)
+            if matches is None:
+                matches = _match_name(gazetteer, name_key, postal=None, department=None)
     if not matches and postal:
         matches = _postal_matches(gazetteer, postal)
     if not matches and address_key:

@@ -294,6 +294,9 @@ def test_normalisation_is_idempotent_and_plain_ascii(text):
         ({"commune": "Mérignac", "postal_code": "33999"}, "33281", "commune"),  # wrong code, right département
         ({"commune": "Lyon", "postal_code": "69007"}, "69387", "commune"),
         ({"commune": "33063"}, "33063", "commune"),
+        ({"commune": "Lyon 7e"}, "69387", "commune"),
+        ({"commune": "Saint-Denis (93)"}, "93066", "commune"),
+        ({"commune": "Marseile"}, "13055", "commune"),
         ({"postal_code": "33700"}, "33281", "postal_code"),
         ({"postal_code": 33700.0}, "33281", "postal_code"),  # a spreadsheet's number
         ({"postal_code": "1000"}, "01053", "postal_code"),  # Excel dropped the leading zero of 01000 (Bourg)
