@@ -42,9 +42,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--dir", type=Path, default=None, help="dossier des fichiers de référence")
-        parser.add_argument(
-            "--if-empty", action="store_true", help="ne rien faire si les communes sont déjà chargées"
-        )
+        parser.add_argument("--if-empty", action="store_true", help="ne rien faire si les communes sont déjà chargées")
 
     def handle(self, *args, **options):
         folder: Path = options["dir"] or Path(settings.TERRITORIES_DIR)
@@ -65,8 +63,7 @@ class Command(BaseCommand):
 
     def _load_regions(self, folder: Path) -> int:
         shapes = {
-            f["properties"]["region_code"]: f
-            for f in _read_geojson(folder / "regions_2025_from_communes.geojson.gz")
+            f["properties"]["region_code"]: f for f in _read_geojson(folder / "regions_2025_from_communes.geojson.gz")
         }
         rows = []
         with open(folder / "regions.csv", encoding="utf-8") as handle:
@@ -149,8 +146,16 @@ class Command(BaseCommand):
             update_conflicts=True,
             unique_fields=["code"],
             update_fields=[
-                "name", "search_name", "kind", "parent", "department", "region",
-                "postal_codes", "population", "point", "geom",
+                "name",
+                "search_name",
+                "kind",
+                "parent",
+                "department",
+                "region",
+                "postal_codes",
+                "population",
+                "point",
+                "geom",
             ],
         )
         return len(rows)
