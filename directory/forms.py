@@ -12,6 +12,7 @@ from .models import Network, ProductCategory, Weekday
 MIN_RADIUS_KM = 1
 MAX_RADIUS_KM = 200
 MAX_PAGE = 50
+MAX_QUERY_LENGTH = 200
 
 
 class SearchForm(forms.Form):
@@ -23,8 +24,9 @@ class SearchForm(forms.Form):
 
     q = forms.CharField(
         label=_("Ville, code postal ou adresse"),
-        max_length=200,
+        max_length=MAX_QUERY_LENGTH,
         required=False,
+        error_messages={"max_length": _("Le texte est trop long (%(limit_value)s caractères au plus).")},
         widget=forms.TextInput(
             attrs={"type": "search", "autocomplete": "off", "placeholder": _("ex. Bordeaux, 33000, Lyon 7e")}
         ),
@@ -40,6 +42,10 @@ class SearchForm(forms.Form):
         to_field_name="slug",
         required=False,
         widget=forms.CheckboxSelectMultiple,
+        error_messages={
+            "invalid_choice": _("Produit inconnu : « %(value)s »."),
+            "invalid_pk_value": _("Produit inconnu : « %(pk)s »."),
+        },
     )
     weekday = forms.TypedChoiceField(
         label=_("Jour de livraison"),
@@ -47,6 +53,7 @@ class SearchForm(forms.Form):
         coerce=int,
         empty_value=None,
         required=False,
+        error_messages={"invalid_choice": _("Jour de livraison inconnu : choisissez un jour de lundi à dimanche.")},
     )
     accepting = forms.BooleanField(label=_("Accepte de nouveaux membres"), required=False)
     radius_km = forms.FloatField(
@@ -56,7 +63,11 @@ class SearchForm(forms.Form):
         required=False,
         localize=True,  # "12,5" as well as "12.5"
         widget=forms.TextInput(attrs={"inputmode": "decimal", "size": 5}),
-        error_messages={"invalid": _("Saisissez un nombre de kilomètres, par exemple 10.")},
+        error_messages={
+            "invalid": _("Saisissez un nombre de kilomètres, par exemple 10."),
+            "min_value": _("Le rayon doit être d'au moins %(limit_value)s km."),
+            "max_value": _("Le rayon ne peut pas dépasser %(limit_value)s km."),
+        },
     )
     network = forms.ModelChoiceField(
         label=_("Réseau"),
@@ -64,8 +75,19 @@ class SearchForm(forms.Form):
         to_field_name="slug",
         required=False,
         empty_label=_("tous les réseaux"),
+        error_messages={"invalid_choice": _("Réseau inconnu : « %(value)s ».")},
     )
-    page = forms.IntegerField(min_value=1, max_value=MAX_PAGE, required=False, widget=forms.HiddenInput)
+    page = forms.IntegerField(
+        min_value=1,
+        max_value=MAX_PAGE,
+        required=False,
+        widget=forms.HiddenInput,
+        error_messages={
+            "invalid": _("Numéro de page invalide."),
+            "min_value": _("Numéro de page invalide : les pages commencent à %(limit_value)s."),
+            "max_value": _("Pas plus de %(limit_value)s pages de résultats : précisez le lieu ou les filtres."),
+        },
+    )
 
     def clean(self):
         cleaned = super().clean()

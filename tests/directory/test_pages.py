@@ -46,8 +46,8 @@ def visible_text(page: str) -> str:
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page))).strip()
 
 
-def search(client, **params):
-    response = client.get(reverse("directory:search"), params)
+def search(client, headers=None, **params):
+    response = client.get(reverse("directory:search"), params, headers=headers)
     return response, response.content.decode()
 
 
@@ -156,6 +156,17 @@ def test_ambiguous_place_offers_candidates_instead_of_guessing(client, demo_dire
     assert result_names(response.content.decode())[0] == "AMAP de la Basilique"
 
 
+def test_typing_another_place_after_picking_one_searches_the_new_text(client, demo_directory):
+    # The results page keeps the picked place in hidden fields; a new text in the box wins.
+    response, page = search(client, q="Lyon 7e", lieu="Saint-Denis (97400)", lon="55.448634", lat="-20.878974")
+    assert result_names(page)[0] == "AMAP de Gerland"
+    response, page = search(
+        client, q="Saint-Denis (97400)", lieu="Saint-Denis (97400)", lon="55.448634", lat="-20.878974"
+    )
+    assert result_names(page)[0] == "AMAP du Barachois"
+    assert 'name="lon" value="55.448634"' in page
+
+
 def test_small_homonyms_do_not_stop_the_search_but_are_offered(client, demo_directory):
     # Mérignac (Gironde, 78,000 inhabitants) is meant far more often than Mérignac (Charente, 800).
     response, page = search(client, q="Merignac")
@@ -231,13 +242,13 @@ def test_no_result_says_so(client, varied_amaps):
     [
         ({"q": "Bordeaux", "radius_km": "abc"}, "Saisissez un nombre de kilomètres"),
         ({"q": "Bordeaux", "radius_km": "nan"}, "Saisissez un nombre de kilomètres"),
-        ({"q": "Bordeaux", "radius_km": "-5"}, "supérieure ou égale à 1"),
-        ({"q": "Bordeaux", "radius_km": "100000"}, "inférieure ou égale à 200"),
-        ({"q": "Bordeaux", "weekday": "9"}, "Sélectionnez un choix valide"),
-        ({"q": "Bordeaux", "products": "licornes"}, "Sélectionnez un choix valide"),
-        ({"q": "Bordeaux", "network": "inconnu"}, "Sélectionnez un choix valide"),
-        ({"q": "Bordeaux", "page": "0"}, "supérieure ou égale à 1"),
-        ({"q": "Bordeaux", "page": "x"}, "Saisissez un nombre entier"),
+        ({"q": "Bordeaux", "radius_km": "-5"}, "Le rayon doit être d'au moins 1 km"),
+        ({"q": "Bordeaux", "radius_km": "100000"}, "Le rayon ne peut pas dépasser 200 km"),
+        ({"q": "Bordeaux", "weekday": "9"}, "Jour de livraison inconnu"),
+        ({"q": "Bordeaux", "products": "licornes"}, "Produit inconnu : « licornes »"),
+        ({"q": "Bordeaux", "network": "inconnu"}, "Réseau inconnu : « inconnu »"),
+        ({"q": "Bordeaux", "page": "0"}, "Numéro de page invalide"),
+        ({"q": "Bordeaux", "page": "x"}, "Numéro de page invalide"),
         ({"lon": "nan", "lat": "44.8"}, "Lieu invalide"),
         ({"lon": "181", "lat": "44.8"}, "la longitude doit être comprise entre -180 et 180"),
         ({"lon": "44.8", "lat": "-0.57"}, "semblent inversées"),
@@ -248,7 +259,8 @@ def test_no_result_says_so(client, varied_amaps):
     ],
 )
 def test_bad_values_show_the_form_again_with_a_french_message(client, varied_amaps, params, message):
-    response, page = search(client, **params)
+    # The interface speaks French whatever language the browser prefers.
+    response, page = search(client, headers={"accept-language": "en-US,en;q=0.8"}, **params)
     assert response.status_code in (200, 400)
     assert message in html.unescape(page)
     assert 'id="id_q"' in page
