@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from rapidfuzz import fuzz, process
 
 from .coordinates import CoordinateError, validate_lon_lat
-from .models import Commune
+from .models import Commune, Department
 from .text import normalize_place_name
 
 logger = logging.getLogger(__name__)
@@ -45,10 +45,11 @@ SCORE_POSTAL = 0.9
 SCORE_INSEE_AFTER_POSTAL = 0.85
 SCORE_CONFLICT = 0.75  # the name matched, the postal code or département did not
 SCORE_FUZZY_MAX = 0.85
-SCORE_ADDRESS_FALLBACK = 0.7
+SCORE_ADDRESS_FALLBACK = 0.7  # factor: a commune read out of an address is a weaker answer
+SCORE_NAME_UNKNOWN = 0.6  # a postal code with a name it does not contain
 BAN_MIN_SCORE = 0.4
 FUZZY_CUTOFF = 80  # rapidfuzz ratio, 0–100
-FUZZY_CUTOFF_IN_AREA = 60  # looser when the postal code already narrows to a few communes
+FUZZY_CUTOFF_IN_AREA = 75  # rapidfuzz WRatio, when a postal code or département narrows the search
 
 
 class GeocodingError(ValueError):
@@ -87,8 +88,9 @@ _FIELDS = [f.attname for f in Commune._meta.concrete_fields if f.attname not in 
 
 
 class _Gazetteer:
-    def __init__(self, places: list[_Place], rows: dict[str, tuple]):
+    def __init__(self, places: list[_Place], rows: dict[str, tuple], departments: dict[str, str]):
         self.places = {p.code: p for p in places}
+        self.departments = departments  # normalised name → code: "gironde" → "33"
         self._rows = rows  # code → values of _FIELDS, to rebuild Commune instances without a query
         by_name: dict[str, list[_Place]] = {}
         by_postal: dict[str, list[_Place]] = {}
@@ -172,7 +174,8 @@ def _load() -> _Gazetteer:
                 lat=lat,
             )
         )
-    return _Gazetteer(places, values)
+    departments = {normalize_place_name(name): code for code, name in Department.objects.values_list("code", "name")}
+    return _Gazetteer(places, values, departments)
 
 
 def _get_gazetteer() -> _Gazetteer:
@@ -288,7 +291,6 @@ _STREET_WORDS = frozenset(
         "residence",
         "res",
         "lotissement",
-        "lot",
         "hameau",
         "lieu",
         "dit",
@@ -328,7 +330,7 @@ def geocode(text: str, *, limit: int = 10) -> list[Candidate]:
     if not key:
         raise GeocodingError(_("« %(text)s » ne ressemble ni à un lieu ni à une adresse.") % {"text": text[:60]})
     gazetteer = _get_gazetteer()
-    matches = _match_text(gazetteer, key)
+    matches = _match_place_text(gazetteer, text, key)
     if matches is None and _looks_like_address(gazetteer, key):
         return _geocode_address(gazetteer, text, key, limit=limit)
     if matches is None:
@@ -367,14 +369,19 @@ def geocode_parts(*, address: str = "", postal_code: str = "", commune: str = ""
             matches = _match_name(gazetteer, name_key, postal=postal, department=None)
         elif name_key:
             # "Lyon 7e", "Saint-Denis (93)", "Bordeaux 33000" in a commune column.
-            matches = _match_text(gazetteer, name_key)
+            matches = _match_place_text(gazetteer, name, name_key)
             if matches is None:
                 matches = _match_name(gazetteer, name_key, postal=None, department=None)
     if not matches and postal:
         matches = _postal_matches(gazetteer, postal)
     if not matches and address_key:
-        address_matches = _match_text(gazetteer, address_key) or _commune_in_address(gazetteer, address_key)
-        matches = [m._replace(score=min(m.score, SCORE_ADDRESS_FALLBACK)) for m in address_matches]
+        # No usable postal code or commune column: the address may be a bare place ("Le Taillan", "Gours 33").
+        found = _match_place_text(gazetteer, address, address_key)
+        if found is None and _looks_like_address(gazetteer, address_key):
+            found = _commune_in_address(gazetteer, address_key)
+        elif found is None:
+            found = _fuzzy(gazetteer, address_key, pool=None)
+        matches = [m._replace(score=round(m.score * SCORE_ADDRESS_FALLBACK, 3)) for m in found]
     return _candidates(gazetteer, matches, limit=limit)
 
 
@@ -447,7 +454,36 @@ def _match_text(gazetteer: _Gazetteer, key: str) -> list[_Match] | None:
                 matches = _match_name(gazetteer, rest_key, postal=None, department=code.upper(), fuzzy_anywhere=False)
             if matches:
                 return matches
+            if is_postal and code in gazetteer.by_postal:
+                # "Marcillac 33860": a name unknown in that postal code; the code still places it.
+                return [m._replace(score=SCORE_NAME_UNKNOWN) for m in _postal_matches(gazetteer, code)]
+            if not is_postal:
+                return []  # "Bessan 33": Bessan is in Hérault, and the département was explicit
     return None
+
+
+_TRAILING_PART = re.compile(r"(?P<name>[^(),]+?)\s*(?:\((?P<paren>[^()]*)\)|,(?P<comma>[^(),]*))\s*")
+_COMPASS = frozenset(["nord", "sud", "est", "ouest", "centre"])
+
+
+def _match_with_department_name(gazetteer: _Gazetteer, text: str) -> list[_Match] | None:
+    """'Romagne (Gironde)', 'Sillas (sud-Gironde)', 'Monbahus, Lot-et-Garonne'; None without a département name."""
+    match = _TRAILING_PART.fullmatch(text.strip())
+    if not match:
+        return None
+    words = normalize_place_name(match.group("paren") or match.group("comma") or "").split()
+    department = gazetteer.departments.get(" ".join(words))
+    if department is None and len(words) > 1 and words[0] in _COMPASS:
+        department = gazetteer.departments.get(" ".join(words[1:]))
+    name_key = _query_key(match.group("name"))
+    if department is None or not name_key:
+        return None
+    return _match_name(gazetteer, name_key, postal=None, department=department, fuzzy_anywhere=False)
+
+
+def _match_place_text(gazetteer: _Gazetteer, text: str, key: str) -> list[_Match] | None:
+    found = _match_with_department_name(gazetteer, text)
+    return found if found is not None else _match_text(gazetteer, key)
 
 
 def _match_name(
@@ -479,14 +515,22 @@ def _match_name(
         # Right name and département, but a postal code the commune does not have (old or mistyped).
         return [_Match(p, SCORE_POSTAL) for p in in_department]
     if pool:
-        fuzzy = _fuzzy(gazetteer, key, pool=pool)
+        fuzzy = _fuzzy(gazetteer, key, pool=pool, loose=True)
         if fuzzy:
             return _prefer_arrondissement(gazetteer, [m._replace(postal=postal or "") for m in fuzzy], postal)
-    if departments:
-        fuzzy = _fuzzy(gazetteer, key, pool=[p for d in departments for p in gazetteer.by_department.get(d, ())])
+        if postal:
+            # A known postal code, and a name found nowhere in it: a former commune or a hamlet
+            # ("Marcillac", merged into Val-de-Livenne in 2019). The postal code is the better guide.
+            return []
+    if postal:
+        # A postal code we do not know (CEDEX, mistyped): look for the name in its département.
+        nearby = [p for d in departments for p in gazetteer.by_department.get(d, ())]
+        fuzzy = _fuzzy(gazetteer, key, pool=nearby)
         if fuzzy:
             return fuzzy
-    # The name exists elsewhere: a typo in the postal code or the département is likelier than none.
+    if department:
+        return []  # "Bessan 33" is no commune of Gironde (Bessan is in Hérault): the département was explicit
+    # The name exists elsewhere: a typo in the postal code is likelier than none.
     if exact:
         return [_Match(p, SCORE_CONFLICT) for p in exact]
     if not fuzzy_anywhere:
@@ -529,25 +573,31 @@ def _prefer_arrondissement(gazetteer: _Gazetteer, matches: list[_Match], postal:
     return unique
 
 
-def _fuzzy(gazetteer: _Gazetteer, key: str, *, pool) -> list[_Match]:
-    """Prefix and typo-tolerant matches, scored below exact ones."""
+def _fuzzy(gazetteer: _Gazetteer, key: str, *, pool, loose: bool = False) -> list[_Match]:
+    """Prefix and typo-tolerant matches, scored below exact ones.
+
+    `loose` (for the few communes of one postal code or département) also accepts a shortened
+    name: "Baignes" for Baignes-Sainte-Radegonde.
+    """
     if pool is None:
         # Typos rarely hit the first letter: search names sharing it first (~20× fewer), then all.
         name_lists = [gazetteer.names_by_initial.get(key[0], []), gazetteer.names]
         cutoff = FUZZY_CUTOFF
     else:
         name_lists = [list({p.key for p in pool})]
-        cutoff = FUZZY_CUTOFF_IN_AREA
+        cutoff = FUZZY_CUTOFF_IN_AREA if loose else FUZZY_CUTOFF
+    scorer = fuzz.WRatio if loose else fuzz.ratio
     scored: dict[str, float] = {}
     for names in name_lists:
-        for name, ratio, _index in process.extract(key, names, scorer=fuzz.ratio, score_cutoff=cutoff, limit=20):
+        for name, ratio, _index in process.extract(key, names, scorer=scorer, score_cutoff=cutoff, limit=20):
             scored[name] = ratio / 100
         if scored:
             break
     if pool is None and len(key) >= 3:
         # "saint emilion" → "Saint-Émilion"; "sainte foy" → "Sainte-Foy-la-Grande", … (word prefix)
         for name in gazetteer.names_with_prefix(key + " ")[:200]:
-            scored[name] = max(scored.get(name, 0.0), 0.8 * len(key) / len(name) + 0.1)
+            # A whole-word prefix is strong evidence ("le taillan" → Le Taillan-Médoc, not Travaillan).
+            scored[name] = max(scored.get(name, 0.0), 0.75 + 0.2 * len(key) / len(name))
     allowed = {p.code for p in pool} if pool is not None else None
     matches = []
     for name, similarity in scored.items():
@@ -604,7 +654,7 @@ def _geocode_address(gazetteer: _Gazetteer, text: str, key: str, *, limit: int) 
         matches = _postal_matches(gazetteer, postal)
     if not matches:
         matches = _commune_in_address(gazetteer, key)
-    matches = [m._replace(score=min(m.score, SCORE_ADDRESS_FALLBACK)) for m in matches]
+    matches = [m._replace(score=round(m.score * SCORE_ADDRESS_FALLBACK, 3)) for m in matches]
     return _candidates(gazetteer, matches, limit=limit)
 
 

@@ -65,6 +65,7 @@ def test_exact_name_outranks_typo_guesses():
     typo = geocode("marseile")[0]
     assert exact.score == 1.0
     assert 0.5 < typo.score < exact.score
+    assert geocode("Marseile (13)")[0].commune.code == "13055"
 
 
 @pytest.mark.parametrize(
@@ -146,12 +147,30 @@ def test_unknown_arrondissement_is_no_match():
         ("Bordeaux, France", "33063"),
         ("Bordeaux Cedex 9", "33063"),
         ("St-Denis (93)", "93066"),
+        ("Romagne (Gironde)", "33358"),
+        ("Sillas (sud-Gironde)", "33513"),
+        ("Monbahus, Lot-et-Garonne", "47170"),
+        ("Saint-Denis (La Réunion)", "97411"),
     ],
 )
 def test_name_with_postal_code_or_department(text, insee):
     candidates = geocode(text)
     assert candidates[0].commune.code == insee
     assert candidates[0].score == 1.0
+
+
+def test_an_explicit_department_is_respected():
+    # Bessan is in Hérault; "Bessan 33" (a Gironde château) is no commune of Gironde.
+    assert geocode("Bessan 33") == []
+    assert geocode("Bessan (Gironde)") == []
+    assert codes(geocode("Bessan 34")) == ["34031"]
+
+
+def test_unknown_name_with_a_known_postal_code_falls_back_on_the_code():
+    # Marcillac merged into Val-de-Livenne (33380) in 2019; COG 2025 no longer knows the name.
+    candidates = geocode("Marcillac 33860")
+    assert "33380" in codes(candidates)
+    assert all(c.precision == "postal_code" and c.score < 0.9 for c in candidates)
 
 
 def test_ambiguous_name_gives_every_homonym_most_populous_first():
@@ -301,6 +320,11 @@ def test_normalisation_is_idempotent_and_plain_ascii(text):
         ({"postal_code": 33700.0}, "33281", "postal_code"),  # a spreadsheet's number
         ({"postal_code": "1000"}, "01053", "postal_code"),  # Excel dropped the leading zero of 01000 (Bourg)
         ({"postal_code": "33000", "commune": "Nowhere-sur-Rien"}, "33063", "postal_code"),
+        ({"postal_code": "16360", "commune": "Baignes"}, "16025", "commune"),  # Baignes-Sainte-Radegonde
+        ({"postal_code": "33710", "commune": "Bayon"}, "33035", "commune"),  # Bayon-sur-Gironde
+        ({"postal_code": "33860", "commune": "Marcillac"}, "33380", "postal_code"),  # merged into Val-de-Livenne
+        ({"address": "Romagne (Gironde )"}, "33358", "commune"),
+        ({"address": "St Lons les mines"}, "40269", "commune"),  # Saint-Lon-les-Mines
         ({"postal_code": "33076", "commune": "Bordeaux Cedex"}, "33063", "commune"),  # a CEDEX code is no postal code
     ],
 )
