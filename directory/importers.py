@@ -672,21 +672,21 @@ class _Importer:
         insee = parsing.normalize_insee(insee_text)
         if insee_text and not insee:
             ctx.warn("insee", f"« {insee_text} » n'est pas un code INSEE : commune déduite des coordonnées")
+        if not insee:
+            return commune_at_point(point=point)
+        # One outline to test when the file names the commune (the usual case), not a spatial search.
+        named = Commune.objects.filter(code=insee).annotate(distance=Distance("geom", point)).defer("geom").first()
+        if named is not None and named.distance is not None and named.distance.m <= INSEE_TOLERANCE_M:
+            return named
         at_point = commune_at_point(point=point)
-        if insee:
-            if at_point is not None and at_point.code == insee:
-                return at_point
-            named = Commune.objects.filter(code=insee).annotate(distance=Distance("geom", point)).first()
-            if named is None:
-                ctx.warn("insee", f"code INSEE « {insee} » inconnu : commune déduite des coordonnées")
-            elif named.distance is not None and named.distance.m <= INSEE_TOLERANCE_M:
-                return named
-            elif at_point is not None:
-                ctx.warn(
-                    "insee",
-                    f"le point est dans la commune {at_point.name} ({at_point.code}), "
-                    f"pas dans celle du code INSEE {insee} ({named.name}) : {at_point.name} est retenue",
-                )
+        if named is None:
+            ctx.warn("insee", f"code INSEE « {insee} » inconnu : commune déduite des coordonnées")
+        elif at_point is not None:
+            ctx.warn(
+                "insee",
+                f"le point est dans la commune {at_point.name} ({at_point.code}), "
+                f"pas dans celle du code INSEE {insee} ({named.name}) : {at_point.name} est retenue",
+            )
         return at_point
 
     def department_hint(self, text: str) -> str | None:
@@ -1118,6 +1118,15 @@ class FarmImporter(_Importer):
     def check_links(self, records: Sequence[Prepared]) -> None:
         known = set(Amap.objects.filter(source=self.source).values_list("external_id", flat=True))
         column = self.columns.get("amap_ids", "amap_ids")
+        linked = sum(len(record.links) for record in records)
+        if linked and not known:
+            self.report.warn(
+                None,
+                column,
+                f"aucune AMAP de la source « {self.source} » n'est encore enregistrée : les {linked} lien(s) "
+                "seront ignorés. Importez d'abord les AMAP (--kind amap --commit) avec la même --source.",
+            )
+            return
         for record in records:
             for amap_id in record.links:
                 if parsing.looks_like_url(amap_id):

@@ -83,7 +83,7 @@ def _sync_products(obj: Amap | Farm, slugs: set[str]) -> bool:
     return True
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # callers (the importer) roll back as a whole
 def amap_upsert(
     *, source: str, external_id: str, fields: Mapping[str, Any], product_slugs: Sequence[str] | None = None
 ) -> UpsertResult[Amap]:
@@ -110,7 +110,7 @@ def amap_upsert(
     return UpsertResult(amap, Outcome.UPDATED if changed else Outcome.UNCHANGED, tuple(changed))
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # callers (the importer) roll back as a whole
 def farm_upsert(
     *, source: str, external_id: str, fields: Mapping[str, Any], product_slugs: Sequence[str] | None = None
 ) -> UpsertResult[Farm]:
@@ -133,7 +133,7 @@ def farm_upsert(
     return UpsertResult(farm, Outcome.UPDATED if changed else Outcome.UNCHANGED, tuple(changed))
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # callers (the importer) roll back as a whole
 def partnership_upsert(
     *,
     amap: Amap,

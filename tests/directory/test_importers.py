@@ -378,3 +378,10 @@ def test_the_report_function_can_be_used_without_the_command(db, tmp_path):
     assert not report.ok
     (issue,) = report.errors
     assert (issue.row, issue.column) == (2, "ville")
+
+
+def test_farms_imported_before_their_amaps_get_one_clear_warning(db):
+    report = run_import(GIRONDE / "producteurs.csv", "farm", "--source", SOURCE)
+    assert "aucune AMAP de la source « gironde-2026 » n'est encore enregistrée" in report
+    assert "Importez d'abord les AMAP" in report
+    assert "ferme(s) : 132 à créer" in report
