@@ -12,6 +12,7 @@ import bisect
 import logging
 import math
 import re
+import sys
 import threading
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -83,15 +84,24 @@ class _Place:
     lat: float
 
 
-# Commune fields kept in memory, in model order (Commune.from_db needs that order); the outline is deferred.
-_FIELDS = [f.attname for f in Commune._meta.concrete_fields if f.attname not in ("geom", "point")]
+# What a _Place knows, as Commune attributes; the point and the outline are not among them.
+_COMMUNE_ATTRIBUTES = {
+    "code": "code",
+    "name": "name",
+    "search_name": "key",
+    "kind": "kind",
+    "parent_id": "parent_code",
+    "department_id": "department_code",
+    "region_id": "region_code",
+    "postal_codes": "postal_codes",
+    "population": "population",
+}
 
 
 class _Gazetteer:
-    def __init__(self, places: list[_Place], rows: dict[str, tuple], departments: dict[str, str]):
+    def __init__(self, places: list[_Place], departments: dict[str, str]):
         self.places = {p.code: p for p in places}
         self.departments = departments  # normalised name → code: "gironde" → "33"
-        self._rows = rows  # code → values of _FIELDS, to rebuild Commune instances without a query
         by_name: dict[str, list[_Place]] = {}
         by_postal: dict[str, list[_Place]] = {}
         by_department: dict[str, list[_Place]] = {}
@@ -123,7 +133,11 @@ class _Gazetteer:
         self.sorted_codes = sorted(self.places)
 
     def commune(self, place: _Place) -> Commune:
-        commune = Commune.from_db("default", _FIELDS, self._rows[place.code])
+        """A Commune as if read from the database (outline deferred: it loads on first access)."""
+        fields = [f.attname for f in Commune._meta.concrete_fields if f.attname in _COMMUNE_ATTRIBUTES]
+        values = [getattr(place, _COMMUNE_ATTRIBUTES[name]) for name in fields]
+        commune = Commune.from_db("default", fields, values)
+        commune.postal_codes = list(place.postal_codes)
         commune.point = Point(place.lon, place.lat, srid=4326)
         return commune
 
@@ -150,32 +164,29 @@ def _load() -> _Gazetteer:
             _lon=Func(as_geometry, function="ST_X", output_field=FloatField()),
             _lat=Func(as_geometry, function="ST_Y", output_field=FloatField()),
         )
-        .values_list(*_FIELDS, "_lon", "_lat")
+        .values_list(*_COMMUNE_ATTRIBUTES, "_lon", "_lat")
     )
-    index = {name: i for i, name in enumerate(_FIELDS)}
-    places, values = [], {}
-    for row in rows.iterator(chunk_size=5000):
-        fields = row[: len(_FIELDS)]
-        lon, lat = row[len(_FIELDS)], row[len(_FIELDS) + 1]
-        code = fields[index["code"]]
-        values[code] = fields
+    places = []
+    for code, name, search_name, kind, parent, department, region, postal_codes, population, lon, lat in rows.iterator(
+        chunk_size=5000
+    ):
         places.append(
             _Place(
                 code=code,
-                name=fields[index["name"]],
-                key=fields[index["search_name"]] or normalize_place_name(fields[index["name"]]),  # loader normalised
-                kind=fields[index["kind"]],
-                parent_code=fields[index["parent_id"]],
-                department_code=fields[index["department_id"]],
-                region_code=fields[index["region_id"]],
-                postal_codes=tuple(fields[index["postal_codes"]] or ()),
-                population=fields[index["population"]] or 0,
+                name=name,
+                key=search_name or normalize_place_name(name),  # the loader normalised it the same way
+                kind=sys.intern(kind),
+                parent_code=parent,
+                department_code=sys.intern(department),
+                region_code=sys.intern(region),
+                postal_codes=tuple(sys.intern(p) for p in postal_codes or ()),
+                population=population or 0,
                 lon=lon,
                 lat=lat,
             )
         )
     departments = {normalize_place_name(name): code for code, name in Department.objects.values_list("code", "name")}
-    return _Gazetteer(places, values, departments)
+    return _Gazetteer(places, departments)
 
 
 def _get_gazetteer() -> _Gazetteer:
