@@ -70,7 +70,10 @@ class Network(models.Model):
     )
     # An emerging network may draw its own territory instead of listing départements.
     custom_territory = models.MultiPolygonField(
-        _("territoire dessiné"), srid=4326, null=True, blank=True  # WGS84
+        _("territoire dessiné"),
+        srid=4326,
+        null=True,
+        blank=True,  # WGS84
     )
     description = models.TextField(_("présentation"), blank=True)
     website = models.URLField(_("site web"), blank=True)
@@ -245,7 +248,11 @@ class Farm(models.Model):
     # Farmers often live on their farm: the exact point is private. Only `public_location`
     # (masked once, stored) ever leaves the database in pages, API, tiles or maps.
     location = models.PointField(
-        _("emplacement exact (privé)"), geography=True, srid=4326, null=True, blank=True  # WGS84
+        _("emplacement exact (privé)"),
+        geography=True,
+        srid=4326,
+        null=True,
+        blank=True,  # WGS84
     )
     public_location = models.PointField(
         _("emplacement public (approximatif)"), geography=True, srid=4326, null=True, blank=True, editable=False
