@@ -1,0 +1,87 @@
+"""Object-level permission checks, used by pages, API and services alike.
+
+Roles come from the directory's own relations, so there is one place to grant them:
+- a farm's managers (`Farm.managers`) manage the farm and post its annonces;
+- an AMAP's managers (`Amap.managers`: its admins and référents, same rights) manage the
+  AMAP and post its annonces;
+- a network's admins (`Network.admins`) moderate annonces in the network's territory
+  (its départements and régions, its drawn territory, or an organisation that belongs to it);
+- staff (`is_staff`) may do all of it.
+
+Functions take duck-typed objects (anything with `.managers`, `.networks`…): `accounts`
+imports no other app.
+"""
+
+from __future__ import annotations
+
+
+def _is_authenticated(user) -> bool:
+    return bool(user is not None and getattr(user, "is_authenticated", False) and user.is_active)
+
+
+def is_platform_staff(user) -> bool:
+    return _is_authenticated(user) and bool(user.is_staff)
+
+
+def user_manages(user, organisation) -> bool:
+    """True when `user` manages this farm or AMAP (or is staff)."""
+    if organisation is None or not _is_authenticated(user):
+        return False
+    if user.is_staff:
+        return True
+    if organisation.pk is None:
+        return False
+    return organisation.managers.filter(pk=user.pk).exists()
+
+
+def can_manage_farm(user, farm) -> bool:
+    return user_manages(user, farm)
+
+
+def can_manage_amap(user, amap) -> bool:
+    return user_manages(user, amap)
+
+
+def can_edit_annonce(user, annonce) -> bool:
+    """Edit, pause, close, mark a partnership: the managers of the publishing farm or AMAP."""
+    return user_manages(user, annonce.farm if annonce.farm_id else annonce.amap)
+
+
+def network_covers_annonce(network, annonce) -> bool:
+    """True when the annonce lies in the network's territory or its publisher belongs to the network."""
+    owner = annonce.farm if annonce.farm_id else annonce.amap
+    if owner is not None and owner.networks.filter(pk=network.pk).exists():
+        return True
+    commune = annonce.commune
+    if commune is not None:
+        if network.departments.filter(code=commune.department_id).exists():
+            return True
+        if network.regions.filter(code=commune.region_id).exists():
+            return True
+    territory = network.custom_territory
+    if territory is not None and annonce.public_location is not None:
+        return territory.contains(annonce.public_location)
+    return False
+
+
+def can_moderate_annonce(user, annonce) -> bool:
+    """Network admins moderate annonces in their territory; staff everywhere."""
+    if not _is_authenticated(user):
+        return False
+    if user.is_staff:
+        return True
+    return any(network_covers_annonce(network, annonce) for network in user.administered_networks.all())
+
+
+def can_see_matches(user, annonce) -> bool:
+    """Matches reveal distances from a farm's private point: publishers and moderators only."""
+    return can_edit_annonce(user, annonce) or can_moderate_annonce(user, annonce)
+
+
+def can_read_thread(user, thread) -> bool:
+    """The person who started it, and the managers of either side."""
+    if not _is_authenticated(user):
+        return False
+    if user.is_staff or thread.started_by_id == user.pk:
+        return True
+    return any(user_manages(user, org) for org in (thread.recipient, thread.sender) if org is not None)

@@ -1,0 +1,422 @@
+"""The match engine's rules and score, as pure functions over arrays.
+
+Both paths feed the same functions: the request path (`matching.selectors`, one annonce,
+candidates fetched from PostGIS with `ST_DWithin` on geography) and the bulk path
+(`matching.bulk`, every open annonce, candidates from an in-memory KD-tree). A *candidate
+table* holds one row per candidate point: an AMAP (or farm) of the directory, or one of its
+own open annonces (the "reciprocal annonce", which may name another delivery place).
+
+Score = Σ WEIGHTS[name] × component, every component in [0, 1], so the score is in [0, 1].
+Each component comes with a sentence in French that states the fact it is made of.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.conf import settings
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+# The only place the weights live. Chosen a priori (not fitted to the Gironde data): distance
+# matters most, then whether the product is really missing, an existing delivery tour
+# nearby, and the counterpart's own annonce; weekday and size refine.
+WEIGHTS: dict[str, float] = {
+    "distance": 0.30,
+    "product_gap": 0.20,
+    "tour_synergy": 0.15,
+    "reciprocal": 0.15,
+    "weekday": 0.10,
+    "size_openness": 0.10,
+}
+assert math.isclose(sum(WEIGHTS.values()), 1.0)
+
+COMPONENT_LABELS = {
+    "distance": "distance",
+    "product_gap": "produits manquants",
+    "tour_synergy": "tournée existante",
+    "reciprocal": "annonce réciproque",
+    "weekday": "jour de livraison",
+    "size_openness": "taille et ouverture",
+}
+
+FARM_SEEKS_AMAP = "paysan_cherche_amap"
+AMAP_SEEKS_FARM = "amap_cherche_paysan"
+
+ALL_DAYS = 0b1111111  # ISO weekdays 1..7 as bits 0..6
+DEFAULT_SHARES = 20  # size reference when the annonce does not say how many shares
+
+# Openness of an AMAP for a new farmer, from `Amap.accepting_members`.
+OPENNESS = {"open": 1.0, "waiting_list": 0.75, "unknown": 0.5, "full": 0.25}
+
+WEEKDAY_NAMES = {1: "lundi", 2: "mardi", 3: "mercredi", 4: "jeudi", 5: "vendredi", 6: "samedi", 7: "dimanche"}
+
+
+def weekdays_to_mask(days) -> int:
+    mask = 0
+    for day in days or ():
+        if 1 <= int(day) <= 7:
+            mask |= 1 << (int(day) - 1)
+    return mask
+
+
+def mask_to_weekdays(mask: int) -> list[int]:
+    return [day for day in range(1, 8) if mask & (1 << (day - 1))]
+
+
+def popcount(values: np.ndarray) -> np.ndarray:
+    return np.bitwise_count(values.astype(np.uint64)).astype(np.float64)
+
+
+def synergy_radius_m() -> float:
+    return float(getattr(settings, "MATCH_SYNERGY_RADIUS_KM", 15)) * 1000.0
+
+
+@dataclass(frozen=True)
+class Need:
+    """What an annonce asks for, reduced to numbers."""
+
+    kind: str  # FARM_SEEKS_AMAP or AMAP_SEEKS_FARM
+    products_mask: int
+    weekdays_mask: int  # ALL_DAYS when any day suits
+    radius_m: float
+    shares: int | None = None
+
+    @property
+    def any_day(self) -> bool:
+        return self.weekdays_mask == ALL_DAYS
+
+
+@dataclass
+class CandidateTable:
+    """Struct of arrays, one row per candidate point (see the module docstring)."""
+
+    org_id: np.ndarray  # AMAP id (farm annonce) or farm id (AMAP annonce)
+    annonce_id: np.ndarray  # the counterpart's own annonce at this point, 0 for the directory entry
+    distance_m: np.ndarray  # true geodesic metres from the annonce's point
+    reach_m: np.ndarray  # how far the counterpart itself accepts (inf: no limit of its own)
+    weekdays: np.ndarray  # bit mask; 0 = not known, ALL_DAYS = any day
+    product_mask: np.ndarray  # AMAP: products it lists; farm: products it produces / offers
+    # AMAP: products with an active partner; farm: products it already brings to the annonce's AMAP
+    partnered_mask: np.ndarray
+    declared_mask: np.ndarray  # products named in the counterpart's own annonce (0 for the directory entry)
+    size: np.ndarray  # AMAP: households (members or interested); farm: shares it can supply; nan = unknown
+    openness: np.ndarray  # AMAP openness in [0, 1]; nan for farms
+    synergy_m: np.ndarray  # distance between the candidate and the farm's nearest existing delivery point (inf: none)
+    synergy_amap: np.ndarray  # id of that delivery point's AMAP (0: none)
+
+    def __len__(self) -> int:
+        return len(self.org_id)
+
+    @classmethod
+    def from_rows(cls, rows: list[dict]) -> CandidateTable:
+        columns = {
+            "org_id": np.int64,
+            "annonce_id": np.int64,
+            "distance_m": np.float64,
+            "reach_m": np.float64,
+            "weekdays": np.int64,
+            "product_mask": np.int64,
+            "partnered_mask": np.int64,
+            "declared_mask": np.int64,
+            "size": np.float64,
+            "openness": np.float64,
+            "synergy_m": np.float64,
+            "synergy_amap": np.int64,
+        }
+        defaults = {
+            "annonce_id": 0,
+            "reach_m": math.inf,
+            "weekdays": 0,
+            "product_mask": 0,
+            "partnered_mask": 0,
+            "declared_mask": 0,
+            "size": math.nan,
+            "openness": math.nan,
+            "synergy_m": math.inf,
+            "synergy_amap": 0,
+        }
+        data = {
+            name: np.array([row.get(name, defaults.get(name)) for row in rows], dtype=dtype)
+            for name, dtype in columns.items()
+        }
+        return cls(**data)
+
+    def take(self, index: np.ndarray) -> CandidateTable:
+        return CandidateTable(**{name: getattr(self, name)[index] for name in self.__dataclass_fields__})
+
+
+@dataclass
+class Scored:
+    eligible: np.ndarray  # bool per row
+    components: dict[str, np.ndarray]
+    score: np.ndarray
+
+
+def _reference_shares(shares) -> np.ndarray | float:
+    """The annonce's shares, DEFAULT_SHARES when not given (scalar None or nan in arrays)."""
+    if shares is None:
+        return float(DEFAULT_SHARES)
+    values = np.asarray(shares, dtype=np.float64)
+    values = np.where(np.isnan(values) | (values <= 0), float(DEFAULT_SHARES), values)
+    return values if values.ndim else float(values)
+
+
+def score_table(need: Need, table: CandidateTable) -> Scored:
+    """Apply the rules (which rows may be proposed) and compute every component and the score.
+
+    The Need's numbers may be scalars (one annonce) or arrays aligned with the table's rows
+    (the bulk path scores many annonces' candidates at once).
+    """
+    products = np.asarray(need.products_mask, dtype=np.int64)
+    wanted = np.maximum(1.0, popcount(products))
+    radius_m = np.asarray(need.radius_m, dtype=np.float64)
+    need_days = np.asarray(need.weekdays_mask, dtype=np.int64)
+    shares = _reference_shares(need.shares)
+
+    # Reach: the annonce's own radius, and the counterpart's (a farm's delivery radius, the
+    # radius in the counterpart's annonce).
+    in_reach = (table.distance_m <= radius_m) & (table.distance_m <= table.reach_m)
+
+    # Weekday: an unknown day is possible but not a fit; a known day must be shared.
+    known_day = table.weekdays != 0
+    day_fit = (table.weekdays & need_days) != 0
+    weekday_ok = ~known_day | day_fit
+    weekday = np.where(known_day, 1.0, 0.5)
+
+    if need.kind == FARM_SEEKS_AMAP:
+        # Per offered product: missing at the AMAP (no active partner, not even listed) = 1,
+        # listed without a partner on record = 0.5, already supplied = 0; the AMAP's own annonce
+        # saying it wants the product counts as missing.
+        declared = table.declared_mask & products
+        free = products & ~table.partnered_mask
+        missing = (free & ~table.product_mask) | declared
+        half = free & table.product_mask & ~declared
+        product_gap = (popcount(missing) + 0.5 * popcount(half)) / wanted
+        product_ok = (missing | half) != 0
+        size = np.where(np.isnan(table.size), 0.5, np.minimum(1.0, table.size / shares))
+        openness = np.where(np.isnan(table.openness), 0.5, table.openness)
+        size_openness = (size + openness) / 2.0
+        capacity_ok = np.ones(len(table), dtype=bool)
+    else:
+        # Wanted products the farm produces and does not already bring to this AMAP.
+        offered = products & table.product_mask & ~table.partnered_mask
+        product_gap = popcount(offered) / wanted
+        product_ok = offered != 0
+        capacity_ok = ~(table.size <= 0)  # nan (unknown) passes
+        size_openness = np.where(np.isnan(table.size), 0.5, np.minimum(1.0, table.size / shares))
+
+    distance = np.clip(1.0 - table.distance_m / radius_m, 0.0, 1.0)
+    synergy = np.clip(1.0 - table.synergy_m / synergy_radius_m(), 0.0, 1.0)
+    synergy = np.where(np.isfinite(table.synergy_m), synergy, 0.0)
+    reciprocal = (table.annonce_id != 0).astype(np.float64)
+
+    components = {
+        "distance": distance,
+        "product_gap": product_gap,
+        "tour_synergy": synergy,
+        "reciprocal": reciprocal,
+        "weekday": weekday,
+        "size_openness": size_openness,
+    }
+    score = sum(WEIGHTS[name] * values for name, values in components.items())
+    # A counterpart's own annonce only counts when it is about one of these products.
+    annonce_ok = (table.annonce_id == 0) | ((table.declared_mask & products) != 0)
+    eligible = in_reach & weekday_ok & product_ok & capacity_ok & annonce_ok
+    return Scored(eligible=eligible, components=components, score=np.asarray(score, dtype=np.float64))
+
+
+def rank(table: CandidateTable, scored: Scored, *, limit: int | None = None) -> np.ndarray:
+    """Row indexes of the eligible rows, best first, one per counterpart (its best point).
+
+    Order: score descending, then distance, then id (stable and reproducible).
+    """
+    index = np.flatnonzero(scored.eligible)
+    if index.size == 0:
+        return index
+    order = np.lexsort((table.annonce_id[index], table.org_id[index], table.distance_m[index], -scored.score[index]))
+    index = index[order]
+    _unique, first = np.unique(table.org_id[index], return_index=True)
+    index = index[np.sort(first)]
+    return index if limit is None else index[:limit]
+
+
+# --------------------------------------------------------------------------- reasons
+
+
+def _fr_number(value: float, decimals: int) -> str:
+    text = f"{value:.{decimals}f}"
+    return text.replace(".", ",")
+
+
+def format_km(distance_m: float) -> str:
+    """'à 12 km', 'à 4,3 km', 'à moins de 100 m'."""
+    km = distance_m / 1000.0
+    if distance_m < 100:
+        return _("à moins de 100 m")
+    if km < 10:
+        return _("à %(km)s km") % {"km": _fr_number(km, 1)}
+    return _("à %(km)s km") % {"km": _fr_number(km, 0)}
+
+
+def de(name: str) -> str:
+    """French partitive after 'producteur': "d'œufs", "de légumes"."""
+    word = name[:1].lower() + name[1:]
+    if word[:1] in "aeiouyéèêàâîïôœh":
+        return f"d'{word}"
+    return f"de {word}"
+
+
+def _names(mask: int, product_names: dict[int, str]) -> list[str]:
+    return [product_names[bit] for bit in sorted(product_names) if mask & (1 << bit)]
+
+
+def _weekday_list(mask: int) -> str:
+    days = [WEEKDAY_NAMES[d] for d in mask_to_weekdays(mask)]
+    return _(" ou le ").join(days)
+
+
+@dataclass
+class ReasonContext:
+    """Names needed to state the reasons: product names by bit, AMAP names by id.
+
+    `cache` keeps phrases that many rows share (the bulk path states a million reasons).
+    """
+
+    product_names: dict[int, str]
+    amap_names: dict[int, str] = field(default_factory=dict)
+    annonce_amap_id: int | None = None  # for AMAP annonces: the publishing AMAP
+    cache: dict = field(default_factory=dict)
+
+
+def _product_phrases(kind: str, products: int, partnered: int, listed: int, declared: int, ctx) -> tuple[str, ...]:
+    key = ("products", kind, products, partnered & products, listed & products, declared & products)
+    cached = ctx.cache.get(key)
+    if cached is not None:
+        return cached
+    phrases = []
+    if kind == FARM_SEEKS_AMAP:
+        for bit in sorted(ctx.product_names):
+            if not products & (1 << bit):
+                continue
+            name = ctx.product_names[bit]
+            if declared & (1 << bit):
+                phrases.append(_("cherche un producteur %(de)s (annonce publiée)") % {"de": de(name)})
+            elif partnered & (1 << bit):
+                phrases.append(_("a déjà un producteur %(de)s") % {"de": de(name)})
+            elif listed & (1 << bit):
+                phrases.append(
+                    _("%(name)s parmi ses produits, mais aucun producteur partenaire enregistré") % {"name": name}
+                )
+            else:
+                phrases.append(_("aucun producteur %(de)s actuellement") % {"de": de(name)})
+    else:
+        names = _names(products & listed & ~partnered, ctx.product_names)
+        if names:
+            phrases.append(_("produit : %(names)s") % {"names": ", ".join(n.lower() for n in names)})
+        for name in _names(products & listed & partnered, ctx.product_names):
+            phrases.append(_("vous livre déjà : %(name)s") % {"name": name.lower()})
+    result = tuple(phrases)
+    ctx.cache[key] = result
+    return result
+
+
+def _weekday_phrase(days: int, need_days: int, ctx) -> str:
+    key = ("days", days, need_days)
+    cached = ctx.cache.get(key)
+    if cached is None:
+        if days == 0:
+            cached = _("jour de livraison non renseigné")
+        elif days & need_days == ALL_DAYS:
+            cached = _("jour de livraison à convenir")
+        else:
+            cached = _("livraison le %(days)s compatible") % {"days": _weekday_list(days & need_days)}
+        ctx.cache[key] = cached
+    return cached
+
+
+def reasons_from_values(
+    *,
+    kind: str,
+    products: int,
+    need_days: int,
+    distance_m: float,
+    org_id: int,
+    annonce_id: int,
+    weekdays: int,
+    listed: int,
+    partnered: int,
+    declared: int,
+    size: float,
+    openness: float,
+    synergy_m: float,
+    synergy_amap: int,
+    ctx: ReasonContext,
+) -> list[str]:
+    """The French sentences that explain one candidate's score; each states a fact."""
+    reasons = [format_km(distance_m)]
+    reasons.extend(_product_phrases(kind, products, partnered, listed, declared, ctx))
+    reasons.append(_weekday_phrase(weekdays, need_days, ctx))
+
+    if math.isfinite(synergy_m) and synergy_m <= synergy_radius_m():
+        name = ctx.amap_names.get(synergy_amap, "")
+        if kind == FARM_SEEKS_AMAP and synergy_amap == org_id:
+            reasons.append(_("vous livrez déjà cette AMAP"))
+        elif kind == AMAP_SEEKS_FARM and synergy_amap == ctx.annonce_amap_id:
+            reasons.append(_("livre déjà votre AMAP"))
+        elif kind == FARM_SEEKS_AMAP:
+            reasons.append(_("vous livrez déjà « %(name)s » %(where)s") % {"name": name, "where": format_km(synergy_m)})
+        else:
+            reasons.append(_("livre déjà « %(name)s » %(where)s") % {"name": name, "where": format_km(synergy_m)})
+
+    if kind == FARM_SEEKS_AMAP:
+        if not math.isnan(size):
+            count = int(size)
+            if annonce_id:
+                reasons.append(ngettext("%(n)s foyer intéressé", "%(n)s foyers intéressés", count) % {"n": count})
+            else:
+                reasons.append(ngettext("%(n)s foyer adhérent", "%(n)s foyers adhérents", count) % {"n": count})
+        if not annonce_id:
+            if openness == OPENNESS["open"]:
+                reasons.append(_("accepte de nouveaux membres"))
+            elif openness == OPENNESS["waiting_list"]:
+                reasons.append(_("a une liste d'attente"))
+            elif openness == OPENNESS["full"]:
+                reasons.append(_("complète"))
+    elif not math.isnan(size):
+        count = int(size)
+        reasons.append(ngettext("peut fournir %(n)s part", "peut fournir %(n)s parts", count) % {"n": count})
+
+    if annonce_id:
+        if kind == FARM_SEEKS_AMAP:
+            reasons.append(_("a publié une annonce « AMAP cherche paysan »"))
+        else:
+            reasons.append(_("a publié une annonce « Paysan cherche AMAP »"))
+    return reasons
+
+
+def reasons_for(need: Need, table: CandidateTable, row: int, ctx: ReasonContext) -> list[str]:
+    """`reasons_from_values` for one row of a candidate table (the annonce's Need is scalar)."""
+    return reasons_from_values(
+        kind=need.kind,
+        products=int(need.products_mask),
+        need_days=int(need.weekdays_mask),
+        distance_m=float(table.distance_m[row]),
+        org_id=int(table.org_id[row]),
+        annonce_id=int(table.annonce_id[row]),
+        weekdays=int(table.weekdays[row]),
+        listed=int(table.product_mask[row]),
+        partnered=int(table.partnered_mask[row]),
+        declared=int(table.declared_mask[row]),
+        size=float(table.size[row]),
+        openness=float(table.openness[row]),
+        synergy_m=float(table.synergy_m[row]),
+        synergy_amap=int(table.synergy_amap[row]),
+        ctx=ctx,
+    )
+
+
+def components_for(scored: Scored, row: int) -> dict[str, float]:
+    return {name: round(float(values[row]), 4) for name, values in scored.components.items()}

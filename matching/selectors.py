@@ -1,0 +1,490 @@
+"""Reads for matchmaking: the board, and the ranked matches of one annonce (the request path).
+
+Candidates come from PostGIS: `ST_DWithin` on geography walks the GiST index and keeps only
+points within true metres of the annonce; `ST_Distance` on geography gives the spheroid
+distance. The rules and the score are `matching.engine`'s, shared with the bulk path.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.contrib.gis.db.models.functions import Distance
+from django.contrib.gis.geos import Point
+from django.contrib.gis.measure import D
+from django.db.models import Q, QuerySet
+from pyproj import Geod
+
+from directory.models import Amap, Farm, Network, Partnership, ProductCategory
+
+from . import engine, routing
+from .models import Annonce, Match, Thread
+
+_GEOD = Geod(ellps="WGS84")
+MAX_MATCHES = 50
+
+
+# --------------------------------------------------------------------------- products as bits
+
+
+@dataclass(frozen=True)
+class ProductBits:
+    bit_of: dict[int, int]  # ProductCategory pk → bit
+    name_of_bit: dict[int, str]
+
+    def mask(self, product_ids) -> int:
+        mask = 0
+        for pk in product_ids:
+            bit = self.bit_of.get(pk)
+            if bit is not None:
+                mask |= 1 << bit
+        return mask
+
+    def ids(self, mask: int) -> list[int]:
+        return [pk for pk, bit in self.bit_of.items() if mask & (1 << bit)]
+
+
+def product_bits() -> ProductBits:
+    """One bit per product category (the taxonomy is small: 25 categories; 63 at most)."""
+    rows = list(ProductCategory.objects.order_by("pk").values_list("pk", "name"))
+    if len(rows) > 63:
+        raise RuntimeError("more than 63 product categories: the bit masks need widening")
+    return ProductBits(
+        bit_of={pk: bit for bit, (pk, _name) in enumerate(rows)},
+        name_of_bit={bit: name for bit, (_pk, name) in enumerate(rows)},
+    )
+
+
+# --------------------------------------------------------------------------- board
+
+
+def annonces_board(
+    *,
+    kind: str | None = None,
+    product: str | None = None,
+    department: str | None = None,
+    network: str | None = None,
+    include_closed: bool = False,
+) -> QuerySet[Annonce]:
+    """Annonces for the public board, newest first, open and unexpired unless `include_closed`."""
+    annonces = Annonce.objects.all() if include_closed else Annonce.objects.live()
+    if kind:
+        annonces = annonces.filter(kind=kind)
+    if product:
+        annonces = annonces.filter(products__slug=product)
+    if department:
+        annonces = annonces.filter(commune__department_id=department)
+    if network:
+        net = Network.objects.filter(slug=network).first()
+        if net is None:
+            return annonces.none()
+        annonces = annonces.filter(
+            Q(farm__networks=net)
+            | Q(amap__networks=net)
+            | Q(commune__department__in=net.departments.all())
+            | Q(commune__region__in=net.regions.all())
+        )
+    return (
+        annonces.select_related("farm", "amap", "commune")
+        .prefetch_related("products")
+        .order_by("-created_at", "-pk")  # stable pages
+        .distinct()
+    )
+
+
+def annonces_managed_by(*, user) -> QuerySet[Annonce]:
+    return (
+        Annonce.objects.filter(Q(farm__managers=user) | Q(amap__managers=user))
+        .select_related("farm", "amap")
+        .prefetch_related("products")
+        .distinct()
+        .order_by("-created_at", "-pk")
+    )
+
+
+def threads_for(*, user) -> QuerySet[Thread]:
+    return (
+        Thread.objects.filter(
+            Q(started_by=user)
+            | Q(recipient_amap__managers=user)
+            | Q(recipient_farm__managers=user)
+            | Q(sender_amap__managers=user)
+            | Q(sender_farm__managers=user)
+        )
+        .select_related("recipient_amap", "recipient_farm", "annonce")
+        .distinct()
+        .order_by("-created_at", "-pk")
+    )
+
+
+def stored_matches(*, annonce: Annonce, limit: int = 10) -> QuerySet[Match]:
+    return annonce.matches.select_related("amap", "farm").order_by("rank")[:limit]
+
+
+# --------------------------------------------------------------------------- the request path
+
+
+@dataclass
+class MatchResult:
+    counterpart_type: str  # "amap" or "farm"
+    counterpart_id: int
+    name: str
+    score: float
+    components: dict[str, float]
+    reasons: list[str]
+    distance_m: float
+    drive_minutes: float
+    drive_source: str
+    lon: float  # public point (an AMAP's delivery place, a farm's masked point)
+    lat: float
+    annonce_id: int | None = None
+    extras: dict = field(default_factory=dict)
+
+
+@dataclass
+class Query:
+    """One "who matches?" question: an annonce, or the same fields unsaved (evaluation, previews)."""
+
+    kind: str
+    origin: Point  # exact point distances are measured from
+    product_ids: list[int]
+    weekdays: list[int]
+    radius_km: float
+    shares: int | None = None
+    farm: Farm | None = None  # FARM_SEEKS_AMAP: the farm offering
+    amap: Amap | None = None  # AMAP_SEEKS_FARM: the AMAP asking
+    hidden_partnership_ids: set[int] = field(default_factory=set)  # leave-one-out evaluation
+
+    @classmethod
+    def for_annonce(cls, annonce: Annonce) -> Query:
+        return cls(
+            kind=annonce.kind,
+            origin=annonce.location,
+            product_ids=[p.pk for p in annonce.products.all()],
+            weekdays=list(annonce.delivery_weekdays or []),
+            radius_km=float(annonce.radius_km),
+            shares=annonce.shares,
+            farm=annonce.farm,
+            amap=annonce.amap,
+        )
+
+
+def need_of(query: Query, bits: ProductBits) -> engine.Need:
+    weekdays = engine.weekdays_to_mask(query.weekdays) or engine.ALL_DAYS  # no day named: any day suits
+    return engine.Need(
+        kind=query.kind,
+        products_mask=bits.mask(query.product_ids),
+        weekdays_mask=weekdays,
+        radius_m=float(query.radius_km) * 1000.0,
+        shares=query.shares,
+    )
+
+
+def _geodesic_m(lon0, lat0, lons, lats) -> np.ndarray:
+    lons = np.asarray(lons, dtype=float)
+    lats = np.asarray(lats, dtype=float)
+    if lons.size == 0:
+        return np.zeros(0)
+    _a, _b, dist = _GEOD.inv(np.full(lons.shape, lon0), np.full(lats.shape, lat0), lons, lats)
+    return np.asarray(dist, dtype=float)
+
+
+def _nearest_delivery_point(points: list[tuple[int, float, float]], lons, lats) -> tuple[np.ndarray, np.ndarray]:
+    """For each (lon, lat): distance to the nearest of `points` (amap_id, lon, lat) and its id."""
+    n = len(lons)
+    best = np.full(n, math.inf)
+    best_id = np.zeros(n, dtype=np.int64)
+    if n == 0:
+        return best, best_id
+    for amap_id, lon, lat in points:
+        dist = _geodesic_m(lon, lat, lons, lats)
+        closer = dist < best
+        best = np.where(closer, dist, best)
+        best_id = np.where(closer, amap_id, best_id)
+    return best, best_id
+
+
+def _amap_candidates(query: Query, need: engine.Need, bits: ProductBits) -> tuple[engine.CandidateTable, dict]:
+    """Candidate table for a farm offering products: active AMAPs and their open annonces in reach."""
+    origin = query.origin
+    within = D(m=need.radius_m)
+    product_ids = query.product_ids
+    amaps = Amap.objects.active().filter(location__dwithin=(origin, within))
+    if not need.any_day:
+        days = engine.mask_to_weekdays(need.weekdays_mask)
+        amaps = amaps.filter(Q(delivery_weekdays=[]) | Q(delivery_weekdays__overlap=days))
+    amap_rows = list(
+        amaps.annotate(distance=Distance("location", origin)).values_list(
+            "pk", "distance", "delivery_weekdays", "member_count", "accepting_members", "location"
+        )
+    )
+    annonce_rows = list(
+        Annonce.objects.live()
+        .filter(
+            kind=engine.AMAP_SEEKS_FARM,
+            amap__status=Amap.Status.ACTIVE,
+            location__dwithin=(origin, within),
+            products__in=product_ids,
+        )
+        .distinct()
+        .annotate(distance=Distance("location", origin))
+        .values_list("pk", "amap_id", "distance", "radius_km", "delivery_weekdays", "shares", "location")
+    )
+    amap_ids = {row[0] for row in amap_rows} | {row[1] for row in annonce_rows}
+
+    listed: dict[int, int] = defaultdict(int)
+    for amap_id, product_id in Amap.products.through.objects.filter(
+        amap_id__in=amap_ids, productcategory_id__in=product_ids
+    ).values_list("amap_id", "productcategory_id"):
+        listed[amap_id] |= bits.mask([product_id])
+    partnered: dict[int, int] = defaultdict(int)
+    partnerships = Partnership.objects.active().filter(amap_id__in=amap_ids, product_id__in=product_ids)
+    if query.hidden_partnership_ids:
+        partnerships = partnerships.exclude(pk__in=query.hidden_partnership_ids)
+    for amap_id, product_id in partnerships.values_list("amap_id", "product_id"):
+        partnered[amap_id] |= bits.mask([product_id])
+    declared: dict[int, int] = defaultdict(int)
+    for annonce_id, product_id in Annonce.products.through.objects.filter(
+        annonce_id__in=[row[0] for row in annonce_rows]
+    ).values_list("annonce_id", "productcategory_id"):
+        declared[annonce_id] |= bits.mask([product_id])
+
+    # The farm's existing delivery points: the AMAPs it supplies now.
+    delivery_points: list[tuple[int, float, float]] = []
+    if query.farm is not None and query.farm.pk:
+        supplies = Partnership.objects.active().filter(farm=query.farm, amap__status=Amap.Status.ACTIVE)
+        if query.hidden_partnership_ids:
+            supplies = supplies.exclude(pk__in=query.hidden_partnership_ids)
+        seen = set()
+        for amap_id, location in supplies.values_list("amap_id", "amap__location"):
+            if amap_id not in seen:
+                seen.add(amap_id)
+                delivery_points.append((amap_id, location.x, location.y))
+
+    rows = []
+    points = []
+    for pk, distance, weekdays, members, accepting, location in amap_rows:
+        rows.append(
+            {
+                "org_id": pk,
+                "distance_m": distance.m,
+                "weekdays": engine.weekdays_to_mask(weekdays),
+                "product_mask": listed[pk],
+                "partnered_mask": partnered[pk],
+                "size": math.nan if members is None else members,
+                "openness": engine.OPENNESS.get(accepting, 0.5),
+            }
+        )
+        points.append(location)
+    for pk, amap_id, distance, radius_km, weekdays, shares, location in annonce_rows:
+        rows.append(
+            {
+                "org_id": amap_id,
+                "annonce_id": pk,
+                "distance_m": distance.m,
+                "reach_m": radius_km * 1000.0,
+                "weekdays": engine.weekdays_to_mask(weekdays),
+                "product_mask": listed[amap_id],
+                "partnered_mask": partnered[amap_id],
+                "declared_mask": declared[pk],
+                "size": math.nan if shares is None else shares,
+                "openness": 1.0,
+            }
+        )
+        points.append(location)
+    lons = [p.x for p in points]
+    lats = [p.y for p in points]
+    synergy_m, synergy_amap = _nearest_delivery_point(delivery_points, lons, lats)
+    for row, dist, amap_id in zip(rows, synergy_m, synergy_amap, strict=True):
+        row["synergy_m"] = dist
+        row["synergy_amap"] = amap_id
+    names = dict(Amap.objects.filter(pk__in={p[0] for p in delivery_points}).values_list("pk", "name"))
+    return engine.CandidateTable.from_rows(rows), {"amap_names": names, "points": points}
+
+
+def _farm_candidates(query: Query, need: engine.Need, bits: ProductBits) -> tuple[engine.CandidateTable, dict]:
+    """Candidate table for an AMAP asking for products: producing farms and their open annonces in reach."""
+    origin = query.origin
+    within = D(m=need.radius_m)
+    product_ids = query.product_ids
+    farm_rows = list(
+        Farm.objects.active()
+        .exclude(capacity_shares=0)
+        .filter(location__dwithin=(origin, within), products__in=product_ids)
+        .distinct()
+        .annotate(distance=Distance("location", origin))
+        .values_list("pk", "distance", "delivery_radius_km", "capacity_shares", "public_location")
+    )
+    annonce_rows = list(
+        Annonce.objects.live()
+        .filter(
+            kind=engine.FARM_SEEKS_AMAP,
+            farm__is_active=True,
+            location__dwithin=(origin, within),
+            products__in=product_ids,
+        )
+        .distinct()
+        .annotate(distance=Distance("location", origin))
+        .values_list(
+            "pk",
+            "farm_id",
+            "distance",
+            "radius_km",
+            "delivery_weekdays",
+            "shares",
+            "farm__capacity_shares",
+            "public_location",
+        )
+    )
+    farm_ids = {row[0] for row in farm_rows} | {row[1] for row in annonce_rows}
+    produced: dict[int, int] = defaultdict(int)
+    for farm_id, product_id in Farm.products.through.objects.filter(
+        farm_id__in=[row[0] for row in farm_rows], productcategory_id__in=product_ids
+    ).values_list("farm_id", "productcategory_id"):
+        produced[farm_id] |= bits.mask([product_id])
+    offered: dict[int, int] = defaultdict(int)
+    for annonce_id, product_id in Annonce.products.through.objects.filter(
+        annonce_id__in=[row[0] for row in annonce_rows], productcategory_id__in=product_ids
+    ).values_list("annonce_id", "productcategory_id"):
+        offered[annonce_id] |= bits.mask([product_id])
+    already: dict[int, int] = defaultdict(int)
+    if query.amap is not None and query.amap.pk:
+        supplies = Partnership.objects.active().filter(
+            amap=query.amap, farm_id__in=farm_ids, product_id__in=product_ids
+        )
+        if query.hidden_partnership_ids:
+            supplies = supplies.exclude(pk__in=query.hidden_partnership_ids)
+        for farm_id, product_id in supplies.values_list("farm_id", "product_id"):
+            already[farm_id] |= bits.mask([product_id])
+
+    # Each farm's existing delivery points, measured from the AMAP's place.
+    tours = Partnership.objects.active().filter(farm_id__in=farm_ids, amap__status=Amap.Status.ACTIVE)
+    if query.hidden_partnership_ids:
+        tours = tours.exclude(pk__in=query.hidden_partnership_ids)
+    tour_points = list(tours.values_list("farm_id", "amap_id", "amap__location").distinct())
+    nearest_tour: dict[int, tuple[float, int]] = {}
+    if tour_points:
+        dists = _geodesic_m(origin.x, origin.y, [p[2].x for p in tour_points], [p[2].y for p in tour_points])
+        for (farm_id, amap_id, _loc), dist in zip(tour_points, dists, strict=True):
+            if farm_id not in nearest_tour or dist < nearest_tour[farm_id][0]:
+                nearest_tour[farm_id] = (float(dist), amap_id)
+
+    rows = []
+    points = []
+    for pk, distance, radius_km, capacity, public_location in farm_rows:
+        tour = nearest_tour.get(pk, (math.inf, 0))
+        rows.append(
+            {
+                "org_id": pk,
+                "distance_m": distance.m,
+                "reach_m": radius_km * 1000.0,
+                "weekdays": 0,
+                "product_mask": produced[pk],
+                "partnered_mask": already[pk],
+                "size": math.nan if capacity is None else capacity,
+                "synergy_m": tour[0],
+                "synergy_amap": tour[1],
+            }
+        )
+        points.append(public_location)
+    for pk, farm_id, distance, radius_km, weekdays, shares, capacity, public_location in annonce_rows:
+        tour = nearest_tour.get(farm_id, (math.inf, 0))
+        size = shares if shares is not None else capacity
+        rows.append(
+            {
+                "org_id": farm_id,
+                "annonce_id": pk,
+                "distance_m": distance.m,
+                "reach_m": radius_km * 1000.0,
+                "weekdays": engine.weekdays_to_mask(weekdays) or engine.ALL_DAYS,
+                "product_mask": offered[pk],
+                "partnered_mask": already[farm_id],
+                "declared_mask": offered[pk],
+                "size": math.nan if size is None else size,
+                "synergy_m": tour[0],
+                "synergy_amap": tour[1],
+            }
+        )
+        points.append(public_location)
+    names = dict(Amap.objects.filter(pk__in={t[1] for t in nearest_tour.values()}).values_list("pk", "name"))
+    return engine.CandidateTable.from_rows(rows), {"amap_names": names, "points": points}
+
+
+def candidates(query: Query, bits: ProductBits | None = None):
+    """(need, table, extras) for a query: every candidate point the database holds within reach."""
+    bits = bits or product_bits()
+    need = need_of(query, bits)
+    if need.products_mask == 0:
+        return need, engine.CandidateTable.from_rows([]), {"amap_names": {}, "points": []}
+    if query.kind == engine.FARM_SEEKS_AMAP:
+        table, extras = _amap_candidates(query, need, bits)
+    else:
+        table, extras = _farm_candidates(query, need, bits)
+    return need, table, extras
+
+
+def matches_for(query: Query, *, limit: int = 10, with_drive_times: bool = True) -> list[MatchResult]:
+    """The ranked counterparts for a query (best first), with reasons, distance and drive time."""
+    limit = max(0, min(int(limit), MAX_MATCHES))
+    bits = product_bits()
+    need, table, extras = candidates(query, bits)
+    if len(table) == 0:
+        return []
+    scored = engine.score_table(need, table)
+    top = engine.rank(table, scored, limit=limit)
+    if top.size == 0:
+        return []
+    is_farm_annonce = query.kind == engine.FARM_SEEKS_AMAP
+    ids = [int(table.org_id[i]) for i in top]
+    if is_farm_annonce:
+        names = dict(Amap.objects.filter(pk__in=ids).values_list("pk", "name"))
+    else:
+        names = dict(Farm.objects.filter(pk__in=ids).values_list("pk", "name"))
+    ctx = engine.ReasonContext(
+        product_names=bits.name_of_bit,
+        amap_names=extras["amap_names"],
+        annonce_amap_id=query.amap.pk if query.amap is not None else None,
+    )
+    points = extras["points"]
+    distances = [float(table.distance_m[i]) for i in top]
+    if not is_farm_annonce:
+        # A farm's exact point is private: its distance is only ever shown to 100 m.
+        distances = [round(d, -2) for d in distances]
+    if with_drive_times:
+        # Destinations are the public points (a farm's masked point is a few hundred metres off).
+        destinations = [(points[i].x, points[i].y) for i in top]
+        drives = routing.drive_times(
+            origin=(query.origin.x, query.origin.y), destinations=destinations, distances_m=distances
+        )
+    else:
+        drives = [routing.estimate(d) for d in distances]
+    results = []
+    for position, row in enumerate(top):
+        drive = drives[position]
+        reasons = engine.reasons_for(need, table, int(row), ctx)
+        reasons[0] = f"{reasons[0]}, {routing.describe(drive)}"
+        point = points[row]
+        results.append(
+            MatchResult(
+                counterpart_type="amap" if is_farm_annonce else "farm",
+                counterpart_id=int(table.org_id[row]),
+                name=names.get(int(table.org_id[row]), ""),
+                score=round(float(scored.score[row]), 4),
+                components=engine.components_for(scored, int(row)),
+                reasons=reasons,
+                distance_m=round(distances[position], 1),
+                drive_minutes=drive.minutes,
+                drive_source=drive.source,
+                lon=point.x,
+                lat=point.y,
+                annonce_id=int(table.annonce_id[row]) or None,
+            )
+        )
+    return results
+
+
+def matches_for_annonce(*, annonce: Annonce, limit: int = 10, with_drive_times: bool = True) -> list[MatchResult]:
+    return matches_for(Query.for_annonce(annonce), limit=limit, with_drive_times=with_drive_times)
