@@ -12,8 +12,6 @@ from django.contrib.gis.measure import D
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Subquery, prefetch_related_objects
 from django.db.models.functions import Cast
 
-from geo.models import Commune
-
 from .models import Amap, Farm, Network, ProductCategory
 
 # PostGIS's `<->` on geography measures on a sphere of mean radius; the exact distance is on
@@ -154,9 +152,19 @@ def _nearest(queryset: QuerySet, *, field: str, point: Point, limit: int, offset
     return ranked[offset:needed]
 
 
-def _commune_prefetch() -> Prefetch:
-    # The commune outline is large and never shown in a result list.
-    return Prefetch("commune", queryset=Commune.objects.defer("geom"))
+def _with_commune(queryset: QuerySet) -> QuerySet:
+    # Joined in the search query itself (one row each, by primary key); the outline is large
+    # and never shown in a result list.
+    return queryset.select_related("commune").defer("commune__geom")
+
+
+def _result_prefetches() -> list[Prefetch]:
+    """What a result list shows of each row's products and networks, and only that."""
+    return [
+        Prefetch("products", queryset=ProductCategory.objects.only("slug", "name", "family", "position")),
+        # A network's drawn territory can be large; a result list shows its name.
+        Prefetch("networks", queryset=Network.objects.only("slug", "name")),
+    ]
 
 
 def amaps_near(
@@ -174,7 +182,7 @@ def amaps_near(
 ) -> list[Amap]:
     """The AMAPs nearest `point` by true geodesic distance, each with `distance_m` (metres).
 
-    Products, networks and commune are prefetched: four queries whatever `limit` is.
+    Commune joined, products and networks prefetched: three queries whatever `limit` is.
     """
     amaps = amaps_filtered(
         point=point,
@@ -186,8 +194,8 @@ def amaps_near(
         bbox=bbox,
         include_inactive=include_inactive,
     )
-    result = _nearest(amaps, field="location", point=point, limit=limit, offset=offset)
-    prefetch_related_objects(result, "products", "networks", _commune_prefetch())
+    result = _nearest(_with_commune(amaps), field="location", point=point, limit=limit, offset=offset)
+    prefetch_related_objects(result, *_result_prefetches())
     return result
 
 
@@ -211,26 +219,28 @@ def farms_near(
         bbox=bbox,
         include_inactive=include_inactive,
     )
-    result = _nearest(farms, field="public_location", point=point, limit=limit, offset=offset)
-    prefetch_related_objects(result, "products", "networks", _commune_prefetch())
+    result = _nearest(_with_commune(farms), field="public_location", point=point, limit=limit, offset=offset)
+    prefetch_related_objects(result, *_result_prefetches())
     return result
 
 
 def amaps_page(*, limit: int = 10, offset: int = 0, **filters) -> list[Amap]:
     """AMAPs matching the filters without a point, by name (`distance_m` is None)."""
-    amaps = list(amaps_filtered(**filters).order_by("name", "pk")[offset : offset + limit])  # stable pages
+    ordered = _with_commune(amaps_filtered(**filters)).order_by("name", "pk")  # stable pages
+    amaps = list(ordered[offset : offset + limit])
     for amap in amaps:
         amap.distance_m = None
-    prefetch_related_objects(amaps, "products", "networks", _commune_prefetch())
+    prefetch_related_objects(amaps, *_result_prefetches())
     return amaps
 
 
 def farms_page(*, limit: int = 10, offset: int = 0, **filters) -> list[Farm]:
     """Farms matching the filters without a point, by name (`distance_m` is None)."""
-    farms = list(farms_filtered(**filters).order_by("name", "pk")[offset : offset + limit])  # stable pages
+    ordered = _with_commune(farms_filtered(**filters)).order_by("name", "pk")  # stable pages
+    farms = list(ordered[offset : offset + limit])
     for farm in farms:
         farm.distance_m = None
-    prefetch_related_objects(farms, "products", "networks", _commune_prefetch())
+    prefetch_related_objects(farms, *_result_prefetches())
     return farms
 
 

@@ -10,27 +10,49 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
-from geo.models import Commune
+from .models import Amap, Farm, Network, Partnership
 
-from .models import Amap, Farm, Network, Partnership, ProductCategory
-
-
-class ProductCategorySerializer(serializers.ModelSerializer):
-    class Meta:
-        model = ProductCategory
-        fields = ["slug", "name", "family"]
+# Small nested shapes are plain serializers: a ModelSerializer introspects its model on every
+# response, which costs more than the nearest search itself.
 
 
-class CommuneSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Commune
-        fields = ["code", "name", "department_id"]
+class ProductCategorySerializer(serializers.Serializer):
+    slug = serializers.CharField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    family = serializers.CharField(read_only=True)
 
 
-class NetworkRefSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Network
-        fields = ["slug", "name"]
+class CommuneSerializer(serializers.Serializer):
+    code = serializers.CharField(read_only=True, help_text="Code INSEE")
+    name = serializers.CharField(read_only=True)
+    department = serializers.CharField(source="department_id", read_only=True, help_text="Code du département")
+
+
+class NetworkRefSerializer(serializers.Serializer):
+    slug = serializers.CharField(read_only=True)
+    name = serializers.CharField(read_only=True)
+
+
+def _point(point) -> dict | None:
+    return None if point is None else {"type": "Point", "coordinates": [point.x, point.y]}
+
+
+def _iso(value) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _products(obj) -> list[dict]:
+    return [{"slug": p.slug, "name": p.name, "family": p.family} for p in obj.products.all()]
+
+
+def _networks(obj) -> list[dict]:
+    return [{"slug": n.slug, "name": n.name} for n in obj.networks.all()]
+
+
+def _commune(commune) -> dict | None:
+    if commune is None:
+        return None
+    return {"code": commune.code, "name": commune.name, "department": commune.department_id}
 
 
 class _DistanceMixin(serializers.Serializer):
@@ -80,6 +102,37 @@ class AmapFeatureSerializer(_DistanceMixin, GeoFeatureModelSerializer):
     def get_page_url(self, obj: Amap) -> str:
         return reverse("directory:amap_detail", args=[obj.pk])
 
+    def to_representation(self, amap: Amap) -> dict:
+        """The declared fields' Feature, built by hand: DRF's generic path costs more than the search.
+
+        tests/directory/test_api.py checks that both give the same document.
+        """
+        return {
+            "id": amap.pk,
+            "type": "Feature",
+            "geometry": _point(amap.location),
+            "properties": {
+                "name": amap.name,
+                "distance_m": self.get_distance_m(amap),
+                "status": amap.status,
+                "kind": amap.kind,
+                "accepting_members": amap.accepting_members,
+                "address": amap.address,
+                "postal_code": amap.postal_code,
+                "commune": _commune(amap.commune),
+                "delivery_weekdays": list(amap.delivery_weekdays),
+                "delivery_start": _iso(amap.delivery_start),
+                "delivery_end": _iso(amap.delivery_end),
+                "delivery_frequency": amap.delivery_frequency,
+                "delivery_notes": amap.delivery_notes,
+                "products": _products(amap),
+                "networks": _networks(amap),
+                "website": amap.website,
+                "page_url": self.get_page_url(amap),
+                "is_demo": amap.is_demo,
+            },
+        }
+
 
 class PartnerFarmSerializer(serializers.ModelSerializer):
     farm = serializers.SerializerMethodField()
@@ -95,6 +148,8 @@ class PartnerFarmSerializer(serializers.ModelSerializer):
 
 class AmapDetailSerializer(AmapFeatureSerializer):
     """One AMAP with its public contact and its active partner farms."""
+
+    to_representation = GeoFeatureModelSerializer.to_representation  # one object: the generic path will do
 
     partner_farms = serializers.SerializerMethodField()
 
@@ -146,9 +201,33 @@ class FarmFeatureSerializer(_DistanceMixin, GeoFeatureModelSerializer):
     def get_page_url(self, obj: Farm) -> str:
         return reverse("directory:farm_detail", args=[obj.pk])
 
+    def to_representation(self, farm: Farm) -> dict:
+        """The declared fields' Feature, built by hand (see AmapFeatureSerializer)."""
+        return {
+            "id": farm.pk,
+            "type": "Feature",
+            "geometry": _point(farm.public_location),
+            "properties": {
+                "name": farm.name,
+                "distance_m": self.get_distance_m(farm),
+                "is_active": farm.is_active,
+                "commune": _commune(farm.commune),
+                "products": _products(farm),
+                "product_details": farm.product_details,
+                "labels": list(farm.labels),
+                "delivery_radius_km": farm.delivery_radius_km,
+                "networks": _networks(farm),
+                "website": farm.website,
+                "page_url": self.get_page_url(farm),
+                "is_demo": farm.is_demo,
+            },
+        }
+
 
 class FarmDetailSerializer(FarmFeatureSerializer):
     """One farm with the AMAPs it supplies."""
+
+    to_representation = GeoFeatureModelSerializer.to_representation  # one object: the generic path will do
 
     partner_amaps = serializers.SerializerMethodField()
 

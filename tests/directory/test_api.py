@@ -1,5 +1,7 @@
 """The public REST API under /api/v1/: nearest AMAPs and farms, filters, bad input, privacy, limits."""
 
+import json
+
 import pytest
 from django.contrib.gis.geos import Point
 from django.contrib.staticfiles import finders
@@ -99,7 +101,7 @@ def test_nearest_amaps_come_as_geojson_sorted_by_geodesic_distance(client, giron
     # geodesic distance Bordeaux–Mérignac from pyproj.Geod(ellps="WGS84")
     expected_m = GEOD.inv(BORDEAUX.x, BORDEAUX.y, MERIGNAC.x, MERIGNAC.y)[2]
     assert merignac["properties"]["distance_m"] == pytest.approx(expected_m, rel=1e-3)
-    assert merignac["properties"]["commune"]["name"] == "Mérignac"
+    assert merignac["properties"]["commune"] == {"code": "33281", "name": "Mérignac", "department": "33"}
     assert [p["slug"] for p in merignac["properties"]["products"]] == ["legumes", "pain"]
     assert merignac["properties"]["networks"] == [{"slug": "amap-gironde", "name": "Réseau des AMAP de Gironde"}]
     assert merignac["properties"]["accepting_members"] == "waiting_list"
@@ -392,3 +394,28 @@ def test_schema_and_docs_are_served_without_a_cdn(client):
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui.css" in html
     assert finders.find("drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
     assert finders.find("drf_spectacular_sidecar/swagger-ui-dist/swagger-ui.css")
+
+
+def test_hand_built_features_equal_the_generic_serializer_output(gironde):
+    """The list serializers build features by hand for speed; the document must not differ."""
+    from rest_framework_gis.serializers import GeoFeatureModelSerializer
+
+    from directory.selectors import amaps_near, farms_near
+    from directory.serializers import AmapFeatureSerializer, FarmFeatureSerializer
+
+    chartrons = gironde["bordeaux"]
+    chartrons.delivery_start, chartrons.delivery_end = "18:00", "19:30"
+    chartrons.address, chartrons.website = "Place du Marché", "https://amap-chartrons.example"
+    chartrons.save()
+    chartrons.networks.add(NetworkFactory(slug="reseau-bordelais"))
+    farm = FarmFactory(products=["legumes", "oeufs"], labels=["ab"], product_details="Légumes de saison")
+    farm.networks.add(NetworkFactory(slug="paysans"))
+    cases = [
+        (AmapFeatureSerializer, amaps_near(point=BORDEAUX, limit=10) + [Amap.objects.get(name="AMAP fermée")]),
+        (FarmFeatureSerializer, farms_near(point=BORDEAUX, limit=10)),
+    ]
+    for serializer_class, objects in cases:
+        for obj in objects:
+            serializer = serializer_class(obj)
+            generic = GeoFeatureModelSerializer.to_representation(serializer, obj)
+            assert json.loads(json.dumps(serializer.data)) == json.loads(json.dumps(generic))

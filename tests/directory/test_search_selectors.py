@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from pyproj import Geod
 
 from directory.models import Amap, Network, ProductCategory
-from directory.selectors import amaps_filtered, amaps_near, farms_near, knn_shortlist
+from directory.selectors import amaps_near, farms_near
 from geo.models import Commune
 from tests.factories import BORDEAUX, MERIGNAC, AmapFactory, FarmFactory, NetworkFactory
 
@@ -179,7 +179,7 @@ def test_ellipsoid_order_wins_over_sphere_order_even_beyond_the_first_shortlist(
     assert first[0].distance_m == pytest.approx(north_m, abs=0.01)
 
 
-def test_results_arrive_in_four_queries_whatever_the_limit(sample):
+def test_results_arrive_in_three_queries_whatever_the_limit(sample):
     for limit in (1, 50):
         with CaptureQueriesContext(connection) as queries:
             amaps = amaps_near(point=MERIGNAC, limit=limit)
@@ -188,7 +188,7 @@ def test_results_arrive_in_four_queries_whatever_the_limit(sample):
                 [n.slug for n in amap.networks.all()]
                 amap.commune.name  # noqa: B018
         assert len(amaps) == limit
-        assert len(queries) == 4  # shortlist, products, networks, communes
+        assert len(queries) == 3  # search (commune joined), products, networks
 
 
 def test_farms_are_ranked_and_filtered_on_their_public_point_only():
@@ -256,15 +256,22 @@ def test_knn_query_walks_the_gist_index_at_ten_thousand_amaps():
         )
         (gist_name,) = cursor.fetchone()
 
-    plain = knn_shortlist(amaps_filtered(), field="location", point=BORDEAUX)[:30].explain()
+    def explain_search(**filters) -> str:
+        """The plan of the very query `amaps_near` sends (psycopg binds parameters client-side)."""
+        with CaptureQueriesContext(connection) as queries:
+            amaps_near(point=BORDEAUX, limit=10, **filters)
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN " + queries.captured_queries[0]["sql"])
+            return "\n".join(row[0] for row in cursor.fetchall())
+
+    plain = explain_search()
     assert f"Index Scan using {gist_name}" in plain, plain
     assert "Order By: (location <-> " in plain, plain
-    assert "Sort" not in plain.split("Index Scan")[0], plain  # no sort of the whole table above the scan
+    assert "Sort" not in plain.split(f"Index Scan using {gist_name}")[0], plain  # no sort of the whole table
 
-    filtered = knn_shortlist(
-        amaps_filtered(weekday=2, accepting=True, products=["legumes"]), field="location", point=BORDEAUX
-    )[:30].explain()
+    filtered = explain_search(weekday=2, accepting=True, products=["legumes"])
     assert f"Index Scan using {gist_name}" in filtered, filtered
+    assert "Sort" not in filtered.split(f"Index Scan using {gist_name}")[0], filtered
 
     # and the selector gives the same ten as the oracle at this size
     rows = Amap.objects.values_list("pk", "location")
