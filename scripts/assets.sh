@@ -13,6 +13,7 @@ PACKAGES=(
   "leaflet@1.9.4"
   "leaflet.markercluster@1.5.3"
   "leaflet.vectorgrid@1.3.0"
+  "ol@7.2.2"  # OpenLayers for the Django admin's map widgets (geo/admin.py)
 )
 WANTED="$(printf '%s\n' "${PACKAGES[@]}")"
 
@@ -43,6 +44,7 @@ unpack() {  # unpack <tarball-glob> <dir>
 unpack "leaflet-*.tgz" leaflet
 unpack "leaflet.markercluster-*.tgz" markercluster
 unpack "leaflet.vectorgrid-*.tgz" vectorgrid
+unpack "ol-*.tgz" ol
 
 NEW="$VENDOR.new"
 rm -rf "$NEW"
@@ -56,6 +58,9 @@ cp "$WORK/markercluster/dist/leaflet.markercluster.js" \
 cp "$WORK/markercluster/MIT-LICENCE.txt" "$NEW/leaflet.markercluster/LICENSE" 2>/dev/null || true
 cp "$WORK/vectorgrid/dist/Leaflet.VectorGrid.bundled.min.js" "$NEW/leaflet.vectorgrid/"
 cp "$WORK/vectorgrid/LICENSE" "$NEW/leaflet.vectorgrid/LICENSE" 2>/dev/null || true
+mkdir -p "$NEW/ol"
+cp "$WORK/ol/dist/ol.js" "$WORK/ol/ol.css" "$NEW/ol/"
+cp "$WORK/ol/LICENSE.md" "$NEW/ol/LICENSE" 2>/dev/null || true
 printf '%s\n' "${PACKAGES[@]}" >"$NEW/VERSIONS"
 
 rm -rf "$VENDOR"
