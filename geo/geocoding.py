@@ -9,12 +9,14 @@ The gazetteer is built once per process from the `Commune` table (about 35k rows
 from __future__ import annotations
 
 import bisect
+import heapq
 import logging
 import math
 import re
 import sys
 import threading
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import NamedTuple
 
 from django.conf import settings
@@ -44,6 +46,12 @@ MAX_QUERY_LENGTH = 200
 SCORE_EXACT = 1.0
 SCORE_POSTAL = 0.9
 SCORE_INSEE_AFTER_POSTAL = 0.85
+SCORE_BIG_TOWN_PREFIX = 0.98  # "Aix" → Aix-en-Provence, next to the village named Aix
+BIG_TOWN_POPULATION = 20_000
+BIG_TOWN_RATIO = 10
+PREFIX_WHOLE_WORDS = 0.88  # similarity of a name beginning with the typed words, before the population bonus
+PREFIX_CUT_WORD = 0.82
+PREFIX_KEEP = 50
 SCORE_CONFLICT = 0.75  # the name matched, the postal code or département did not
 SCORE_FUZZY_MAX = 0.85
 SCORE_ADDRESS_FALLBACK = 0.7  # factor: a commune read out of an address is a weaker answer
@@ -82,6 +90,7 @@ class _Place:
     population: int
     lon: float
     lat: float
+    weight: float  # 0 for an empty commune, 1 for a million inhabitants, logarithmic in between
 
 
 # What a _Place knows, as Commune attributes; the point and the outline are not among them.
@@ -129,6 +138,7 @@ class _Gazetteer:
         for name in self.names:
             self.names_by_initial.setdefault(name[0], []).append(name)
         self.sorted_names = sorted(self.by_name)  # for prefix search
+        self.sorted_big_town_names = sorted({p.key for p in places if p.population >= BIG_TOWN_POPULATION})
         self.sorted_postals = sorted(self.by_postal)
         self.sorted_codes = sorted(self.places)
 
@@ -142,9 +152,16 @@ class _Gazetteer:
         return commune
 
     def names_with_prefix(self, prefix: str) -> list[str]:
-        start = bisect.bisect_left(self.sorted_names, prefix)
-        end = bisect.bisect_left(self.sorted_names, prefix + "\uffff")
-        return self.sorted_names[start:end]
+        return _with_prefix(self.sorted_names, prefix)
+
+    def big_town_names_with_prefix(self, prefix: str) -> list[str]:
+        return _with_prefix(self.sorted_big_town_names, prefix)
+
+
+def _with_prefix(sorted_names: list[str], prefix: str) -> list[str]:
+    start = bisect.bisect_left(sorted_names, prefix)
+    end = bisect.bisect_left(sorted_names, prefix + "\uffff")
+    return sorted_names[start:end]
 
 
 def _by_population(place: _Place):
@@ -183,6 +200,7 @@ def _load() -> _Gazetteer:
                 population=population or 0,
                 lon=lon,
                 lat=lat,
+                weight=min(1.0, math.log10((population or 0) + 1) / 6),
             )
         )
     departments = {normalize_place_name(name): code for code, name in Department.objects.values_list("code", "name")}
@@ -389,7 +407,7 @@ class _Match(NamedTuple):
 def _match_text(gazetteer: _Gazetteer, key: str) -> list[_Match] | None:
     """Exact answers for a normalised query; None when only fuzzy matching could help."""
     if key in gazetteer.by_name:
-        return [_Match(p, SCORE_EXACT) for p in gazetteer.by_name[key]]
+        return _exact_name_matches(gazetteer, key)
     tokens = key.split()
     if len(tokens) == 1:
         token = tokens[0]
@@ -468,7 +486,7 @@ def _match_name(
     exact = gazetteer.by_name.get(key, ())
     if pool is None:
         if exact:
-            return [_Match(p, SCORE_EXACT) for p in exact]
+            return _exact_name_matches(gazetteer, key)
         return _fuzzy(gazetteer, key, pool=None)
     pool_codes = {p.code for p in pool}
     in_pool = [p for p in exact if p.code in pool_codes]
@@ -545,7 +563,9 @@ def _fuzzy(gazetteer: _Gazetteer, key: str, *, pool, loose: bool = False) -> lis
     """
     if pool is None:
         # Typos rarely hit the first letter: search names sharing it first (~20× fewer), then all.
-        name_lists = [gazetteer.names_by_initial.get(key[0], []), gazetteer.names]
+        name_lists = [gazetteer.names_by_initial.get(key[0], [])]
+        if len(key) >= 5:
+            name_lists.append(gazetteer.names)  # then all names, for a typo in the first letter
         cutoff = FUZZY_CUTOFF
     else:
         name_lists = [list({p.key for p in pool})]
@@ -557,17 +577,47 @@ def _fuzzy(gazetteer: _Gazetteer, key: str, *, pool, loose: bool = False) -> lis
             scored[name] = ratio / 100
         if scored:
             break
-    if pool is None and len(key) >= 3:
-        # "saint emilion" → "Saint-Émilion"; "sainte foy" → "Sainte-Foy-la-Grande", … (word prefix)
-        for name in gazetteer.names_with_prefix(key + " ")[:200]:
-            # A whole-word prefix is strong evidence ("le taillan" → Le Taillan-Médoc, not Travaillan).
-            scored[name] = max(scored.get(name, 0.0), 0.75 + 0.2 * len(key) / len(name))
     allowed = {p.code for p in pool} if pool is not None else None
-    matches = []
+    best: dict[str, _Match] = {}
     for name, similarity in scored.items():
         for place in gazetteer.by_name[name]:
             if allowed is None or place.code in allowed:
-                matches.append(_Match(place, round(SCORE_FUZZY_MAX * similarity, 3)))
+                best[place.code] = _Match(place, round(SCORE_FUZZY_MAX * similarity, 3))
+    if pool is None and len(key) >= 3:
+        # The beginning of a name: "chalons" → Châlons-en-Champagne, "le taillan" → Le Taillan-Médoc,
+        # "saint eti" → Saint-Étienne. Whole words typed weigh more than a cut word; bigger towns
+        # come first (Châlons-en-Champagne before Chalons-du-Maine).
+        prefixed = (
+            ((PREFIX_WHOLE_WORDS if name[len(key)] == " " else PREFIX_CUT_WORD) + 0.1 * place.weight, place)
+            for name in gazetteer.names_with_prefix(key)
+            for place in gazetteer.by_name[name]
+        )
+        # "mon" begins a thousand names: only the best few can make the list.
+        for similarity, place in heapq.nlargest(PREFIX_KEEP, prefixed, key=itemgetter(0)):
+            score = round(SCORE_FUZZY_MAX * similarity, 3)
+            if place.code not in best or best[place.code].score < score:
+                best[place.code] = _Match(place, score)
+    return list(best.values())
+
+
+def _exact_name_matches(gazetteer: _Gazetteer, key: str) -> list[_Match]:
+    """Communes with exactly this name, plus far bigger towns whose name begins with it.
+
+    "Aix" is a village of Corrèze, but most people typing it mean Aix-en-Provence: the big town
+    comes as a close second (score 0.98) so that the search page asks which one is meant.
+    """
+    exact = gazetteer.by_name.get(key, ())
+    matches = [_Match(p, SCORE_EXACT) for p in exact]
+    if exact:
+        biggest = max(p.population for p in exact)
+        threshold = max(BIG_TOWN_POPULATION, BIG_TOWN_RATIO * biggest)
+        bigger = [
+            p
+            for name in gazetteer.big_town_names_with_prefix(key + " ")
+            for p in gazetteer.by_name[name]
+            if p.population >= threshold
+        ]
+        matches += [_Match(p, SCORE_BIG_TOWN_PREFIX) for p in bigger]
     return matches
 
 

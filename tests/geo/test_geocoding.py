@@ -159,6 +159,27 @@ def test_name_with_postal_code_or_department(text, insee):
     assert candidates[0].score == 1.0
 
 
+@pytest.mark.parametrize(
+    ("text", "insee"),
+    [
+        ("Chalons", "51108"),  # Châlons-en-Champagne before Chalons-du-Maine and Chalon
+        ("Le Taillan", "33519"),  # Le Taillan-Médoc, not Taillant
+        ("saint eti", "42218"),  # the beginning of Saint-Étienne
+        ("aix en prov", "13001"),
+    ],
+)
+def test_the_beginning_of_a_name_finds_the_bigger_town(text, insee):
+    assert geocode(text)[0].commune.code == insee
+
+
+def test_a_village_named_like_the_start_of_a_big_town_offers_both():
+    # Aix is a village of Corrèze; most people typing "Aix" mean Aix-en-Provence.
+    candidates = geocode("Aix")
+    assert codes(candidates)[:2] == ["19002", "13001"]
+    assert candidates[0].score == 1.0
+    assert 0.95 < candidates[1].score < 1.0
+
+
 def test_an_explicit_department_is_respected():
     # Bessan is in Hérault; "Bessan 33" (a Gironde château) is no commune of Gironde.
     assert geocode("Bessan 33") == []
