@@ -6,6 +6,7 @@ failure raises `BanError`, and the caller falls back to the offline gazetteer.
 
 from __future__ import annotations
 
+import http.client
 import json
 import math
 import urllib.error
@@ -56,7 +57,8 @@ def ban_search(*, query: str, limit: int = 5, postcode: str = "", timeout: float
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (scheme checked above)
             body = response.read(MAX_RESPONSE_BYTES + 1)
-    except (urllib.error.URLError, OSError, ValueError) as error:  # HTTPError is a URLError; timeouts are OSError
+    # HTTPError is a URLError; timeouts and resets are OSError; a cut-off body is an HTTPException.
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as error:
         raise BanError(f"BAN request failed: {error}") from error
     if len(body) > MAX_RESPONSE_BYTES:
         raise BanError("BAN answer too large")

@@ -40,6 +40,7 @@ class FakeBan:
         self.status = 200
         self.body: bytes = json.dumps({"type": "FeatureCollection", "features": []}).encode()
         self.delay = 0.0
+        self.content_length: int | None = None  # announce more bytes than sent: a cut-off answer
         self.requests: list[dict] = []
 
     def answer(self, *features, status=200):
@@ -58,13 +59,19 @@ def fake_ban(settings):
             time.sleep(state.delay)
             self.send_response(state.status)
             self.send_header("Content-Type", "application/json")
+            if state.content_length is not None:
+                self.send_header("Content-Length", str(state.content_length))
             self.end_headers()
             self.wfile.write(state.body)
 
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        def handle_error(self, request, client_address):
+            pass  # a client that gave up (timeout test) leaves a broken pipe behind: expected
+
+    server = Server(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     settings.GEOCODER_BAN_ENABLED = True
@@ -166,6 +173,15 @@ def test_malformed_or_failed_answers_fall_back_to_the_gazetteer(fake_ban, status
     first = geocode("12 rue Sainte-Catherine, 33000 Bordeaux")[0]
     assert (first.commune.code, first.precision) == ("33063", "commune")
     assert "falling back to the gazetteer" in caplog.text
+
+
+def test_cut_off_answer_falls_back_to_the_gazetteer(fake_ban):
+    fake_ban.answer(RUE_SAINTE_CATHERINE)
+    fake_ban.content_length = len(fake_ban.body)
+    fake_ban.body = fake_ban.body[: len(fake_ban.body) // 2]  # the connection drops half-way
+    with pytest.raises(BanError):
+        ban_search(query="12 rue Sainte-Catherine 33000 Bordeaux")
+    assert geocode("12 rue Sainte-Catherine 33000 Bordeaux")[0].precision == "commune"
 
 
 def test_ban_points_out_of_range_are_dropped(fake_ban):
