@@ -5,4 +5,5 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("geo.api_urls")),
     path("", include("directory.api_urls")),
+    path("", include("matching.api_urls")),
 ]

@@ -93,7 +93,9 @@ DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default="test_
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
-LOGIN_URL = "admin:login"
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "accounts:dashboard"
+LOGOUT_REDIRECT_URL = "directory:home"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -161,6 +163,18 @@ SPECTACULAR_SETTINGS = {
 GEOCODER_BAN_ENABLED = env.bool("GEOCODER_BAN_ENABLED", default=False)
 GEOCODER_BAN_URL = env("GEOCODER_BAN_URL", default="https://api-adresse.data.gouv.fr")
 GEOCODER_BAN_TIMEOUT = env.float("GEOCODER_BAN_TIMEOUT", default=3.0)
+
+# Matchmaking. Drive times are an estimate (geodesic distance × circuity ÷ speed) unless an
+# OSRM-compatible routing server is configured (ROUTING_BACKEND=osrm).
+ROUTING_BACKEND = env("ROUTING_BACKEND", default="estimate")
+ROUTING_OSRM_URL = env("ROUTING_OSRM_URL", default="http://127.0.0.1:5000")
+ROUTING_TIMEOUT = env.float("ROUTING_TIMEOUT", default=2.0)
+ROUTING_CIRCUITY_FACTOR = env.float("ROUTING_CIRCUITY_FACTOR", default=1.3)
+ROUTING_SPEED_KMH = env.float("ROUTING_SPEED_KMH", default=60.0)
+MATCH_SYNERGY_RADIUS_KM = env.float("MATCH_SYNERGY_RADIUS_KM", default=15.0)
+MATCH_BULK_SHORTLIST = env.int("MATCH_BULK_SHORTLIST", default=128)
+# Absolute links in e-mails (digests, contact notifications).
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 
 # Maps: tiles are the only thing a visitor's browser fetches from elsewhere.
 MAP_TILE_URL = env("MAP_TILE_URL", default="https://tile.openstreetmap.org/{z}/{x}/{y}.png")

@@ -12,6 +12,8 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("maps.urls")),
     path("", include("directory.urls")),
+    path("comptes/", include("accounts.urls")),
+    path("", include("matching.urls")),
 ]
 
 if settings.DEBUG:

@@ -740,6 +740,8 @@ def store(results: list[BulkResult], *, annonce_ids: list[int], now=None) -> int
 
     now = now or timezone.now()
     with transaction.atomic(), connection.cursor() as cursor:
+        # ON COMMIT DROP is not enough inside an outer transaction (tests): drop explicitly too.
+        cursor.execute("DROP TABLE IF EXISTS tmp_match, tmp_annonce")
         cursor.execute(
             "CREATE TEMP TABLE tmp_match (annonce_id bigint, amap_id bigint, farm_id bigint, "
             "counterpart_annonce_id bigint, rank integer, score double precision, components jsonb, "
@@ -810,7 +812,9 @@ def store(results: list[BulkResult], *, annonce_ids: list[int], now=None) -> int
                 [now, now],
             )
         cursor.execute(_compose("SELECT count(*) FROM {match} m JOIN tmp_annonce t ON t.id = m.annonce_id"))
-        return int(cursor.fetchone()[0])
+        stored = int(cursor.fetchone()[0])
+        cursor.execute("DROP TABLE tmp_match, tmp_annonce")
+        return stored
 
 
 def match_all(*, k: int = 10, shortlist: int | None = None, annonce_ids: list[int] | None = None) -> BulkReport:

@@ -145,6 +145,9 @@ class Annonce(models.Model):
     def is_farm_annonce(self) -> bool:
         return self.kind == self.Kind.FARM_SEEKS_AMAP
 
+    def weekday_names(self) -> list[str]:
+        return [str(Weekday(day).label) for day in sorted(self.delivery_weekdays or [])]
+
     @property
     def effective_status(self) -> str:
         """The status a visitor sees: an open annonce past its date is expired."""

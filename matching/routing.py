@@ -60,7 +60,7 @@ def _osrm_durations(origin: tuple[float, float], destinations: list[tuple[float,
         raise ValueError(f"OSRM answered {payload.get('code')!r}")
     row = payload["durations"][0]
     if len(row) != len(destinations) + 1:
-        raise ValueError("OSRM table has the wrong size")
+        raise ValueError(f"OSRM table has {len(row)} columns for {len(destinations)} destinations")
     return [None if value is None else float(value) for value in row[1:]]
 
 

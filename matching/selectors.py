@@ -105,6 +105,26 @@ def annonces_managed_by(*, user) -> QuerySet[Annonce]:
     )
 
 
+def annonces_to_moderate(*, user) -> QuerySet[Annonce]:
+    """Annonces in the territories of the networks `user` administers (départements, régions, members)."""
+    if not getattr(user, "is_authenticated", False):
+        return Annonce.objects.none()
+    networks = user.administered_networks.all()
+    if not networks.exists():
+        return Annonce.objects.none()
+    return (
+        Annonce.objects.filter(
+            Q(commune__department__networks__in=networks)
+            | Q(commune__region__networks__in=networks)
+            | Q(farm__networks__in=networks)
+            | Q(amap__networks__in=networks)
+        )
+        .select_related("farm", "amap")
+        .distinct()
+        .order_by("-created_at", "-pk")
+    )
+
+
 def threads_for(*, user) -> QuerySet[Thread]:
     return (
         Thread.objects.filter(

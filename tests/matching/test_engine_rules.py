@@ -34,7 +34,7 @@ def test_weekday_must_fit_when_both_sides_name_one():
     farm = FarmFactory(location=LIBOURNE)
     tuesday = AmapFactory(name="Mardi", location=point_at(LIBOURNE, km=10), delivery_weekdays=[2])
     thursday = AmapFactory(name="Jeudi", location=point_at(LIBOURNE, km=10, azimuth=0), delivery_weekdays=[4])
-    unknown = AmapFactory(name="Inconnu", location=point_at(LIBOURNE, km=10, azimuth=180), delivery_weekdays=[])
+    AmapFactory(name="Inconnu", location=point_at(LIBOURNE, km=10, azimuth=180), delivery_weekdays=[])
     annonce = farm_annonce(farm, weekdays=[2])
 
     matches = {m.name: m for m in matches_for_annonce(annonce=annonce)}
@@ -166,12 +166,14 @@ def test_reciprocal_annonce_counts_only_within_its_own_radius_and_for_the_produc
 def test_amap_annonce_proposes_producing_farms_whose_own_radius_reaches_it():
     amap = AmapFactory(name="AMAP Bordeaux", location=BORDEAUX)
     reaches = FarmFactory(name="Atteint", location=point_at(BORDEAUX, km=25), delivery_radius_km=30, products=["oeufs"])
-    FarmFactory(name="Trop court", location=point_at(BORDEAUX, km=25, azimuth=0), delivery_radius_km=20,
-                products=["oeufs"])
+    FarmFactory(
+        name="Trop court", location=point_at(BORDEAUX, km=25, azimuth=0), delivery_radius_km=20, products=["oeufs"]
+    )
     FarmFactory(name="Autre produit", location=point_at(BORDEAUX, km=5), products=["pain"])
     FarmFactory(name="Complet", location=point_at(BORDEAUX, km=5, azimuth=0), products=["oeufs"], capacity_shares=0)
-    FarmFactory(name="Au-delà de l'AMAP", location=point_at(BORDEAUX, km=45), delivery_radius_km=100,
-                products=["oeufs"])
+    FarmFactory(
+        name="Au-delà de l'AMAP", location=point_at(BORDEAUX, km=45), delivery_radius_km=100, products=["oeufs"]
+    )
     partner = FarmFactory(name="Déjà partenaire", location=point_at(BORDEAUX, km=8), products=["oeufs"])
     PartnershipFactory(amap=amap, farm=partner, product=product("oeufs"))
     annonce = amap_annonce(amap, wanted=("oeufs",), radius_km=40)

@@ -1,0 +1,91 @@
+"""Writes behind "Ma ferme" and "Mon AMAP": create or edit what the directory shows, managers only."""
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from directory.models import Amap, Farm
+
+from . import permissions
+
+_FARM_FIELDS = (
+    "name",
+    "product_details",
+    "labels",
+    "delivery_radius_km",
+    "capacity_shares",
+    "description",
+    "website",
+)
+_AMAP_FIELDS = (
+    "name",
+    "delivery_weekdays",
+    "delivery_start",
+    "delivery_end",
+    "delivery_frequency",
+    "delivery_notes",
+    "accepting_members",
+    "member_count",
+    "description",
+    "website",
+)
+
+
+def _place(obj, *, address: str, candidate) -> None:
+    obj.address = address
+    obj.location = candidate.point
+    obj.location_precision = candidate.precision
+    if candidate.commune is not None:
+        obj.commune = candidate.commune
+        if candidate.commune.postal_codes and not obj.postal_code:
+            obj.postal_code = candidate.commune.postal_codes[0]
+
+
+@transaction.atomic
+def farm_save(*, user, data: dict, farm: Farm | None = None, candidate=None) -> Farm:
+    """Create a farm managed by `user`, or update one they manage; a new address moves its point."""
+    if farm is None:
+        if not getattr(user, "is_authenticated", False):
+            raise PermissionDenied(_("Connectez-vous pour déclarer une ferme."))
+        farm = Farm(source="manual")
+    elif not permissions.can_manage_farm(user, farm):
+        raise PermissionDenied(_("Vous ne gérez pas cette ferme."))
+    for name in _FARM_FIELDS:
+        if name in data:
+            setattr(farm, name, data[name])
+    if candidate is not None:
+        farm.postal_code = ""
+        _place(farm, address=data.get("address", ""), candidate=candidate)
+    farm.public_location = farm.compute_public_location()  # checked by a constraint in full_clean
+    farm.full_clean(exclude=["products", "managers", "networks", "commune"])
+    farm.save()  # recomputes the public (masked) point
+    if "products" in data:
+        farm.products.set(data["products"])
+    farm.managers.add(user)
+    return farm
+
+
+@transaction.atomic
+def amap_save(*, user, data: dict, amap: Amap | None = None, candidate=None) -> Amap:
+    """Create an AMAP managed by `user`, or update one they manage."""
+    if amap is None:
+        if not getattr(user, "is_authenticated", False):
+            raise PermissionDenied(_("Connectez-vous pour déclarer une AMAP."))
+        if candidate is None:
+            raise ValueError("a new AMAP needs its delivery place")
+        amap = Amap(source="manual", status=Amap.Status.ACTIVE)
+    elif not permissions.can_manage_amap(user, amap):
+        raise PermissionDenied(_("Vous ne gérez pas cette AMAP."))
+    for name in _AMAP_FIELDS:
+        if name in data:
+            setattr(amap, name, data[name])
+    if candidate is not None:
+        amap.postal_code = ""
+        _place(amap, address=data.get("address", ""), candidate=candidate)
+    amap.delivery_weekdays = sorted(set(amap.delivery_weekdays or []))
+    amap.full_clean(exclude=["products", "managers", "networks"])
+    amap.save()
+    if "products" in data:
+        amap.products.set(data["products"])
+    amap.managers.add(user)
+    return amap

@@ -1,0 +1,32 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path, reverse_lazy
+
+from . import views
+
+app_name = "accounts"
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("inscription/", views.signup, name="signup"),
+    path("connexion/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("deconnexion/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "mot-de-passe/oubli/",
+        auth_views.PasswordResetView.as_view(
+            email_template_name="registration/password_reset_email.txt",
+            subject_template_name="registration/password_reset_subject.txt",
+            success_url=reverse_lazy("accounts:password_reset_done"),
+        ),
+        name="password_reset",
+    ),
+    path("mot-de-passe/envoye/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path(
+        "mot-de-passe/nouveau/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(success_url=reverse_lazy("accounts:password_reset_complete")),
+        name="password_reset_confirm",
+    ),
+    path("mot-de-passe/change/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    path("ferme/nouvelle/", views.farm_edit, name="farm_create"),
+    path("ferme/<int:pk>/", views.farm_edit, name="farm_edit"),
+    path("amap/nouvelle/", views.amap_edit, name="amap_create"),
+    path("amap/<int:pk>/", views.amap_edit, name="amap_edit"),
+]

@@ -1,0 +1,106 @@
+"""Account pages: sign-up, dashboard, and "Ma ferme" / "Mon AMAP" (what the directory shows)."""
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from directory.models import Amap, Farm
+
+from . import permissions, services
+from .forms import AmapForm, FarmForm, SignupForm
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request):
+    if request.user.is_authenticated:
+        return redirect("accounts:dashboard")
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, _("Bienvenue ! Votre compte est créé."))
+        return redirect(request.GET.get("suivant") or "accounts:dashboard")
+    return render(request, "accounts/signup.html", {"form": form})
+
+
+@login_required
+def dashboard(request):
+    from matching.selectors import annonces_managed_by, annonces_to_moderate, threads_for
+
+    user = request.user
+    context = {
+        "farms": user.managed_farms.order_by("name"),
+        "amaps": user.managed_amaps.order_by("name"),
+        "annonces": annonces_managed_by(user=user)[:50],
+        "threads": threads_for(user=user)[:20],
+        "alerts": user.saved_searches.all(),
+        "to_moderate": annonces_to_moderate(user=user)[:50],
+    }
+    return render(request, "accounts/dashboard.html", context)
+
+
+def _apply_errors(form, error: ValidationError) -> None:
+    if hasattr(error, "error_dict"):
+        for field, errors in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, error.messages)
+
+
+def _organisation_form(request, *, form_class, instance, save, template, kind):
+    form = form_class(request.POST or None, instance=instance)
+    if instance is not None and request.method != "POST":
+        form.initial["address"] = instance.address
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        moved = instance is None or data.get("address", "") != (instance.address or "")
+        try:
+            obj = save(user=request.user, data=data, candidate=form.place_candidate if moved else None, **kind)
+        except ValidationError as error:
+            _apply_errors(form, error)
+        else:
+            messages.success(request, _("Enregistré."))
+            return obj
+    return render(request, template, {"form": form, "object": instance})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def farm_edit(request, pk: int | None = None):
+    farm = get_object_or_404(Farm, pk=pk) if pk is not None else None
+    if farm is not None and not permissions.can_manage_farm(request.user, farm):
+        raise PermissionDenied(_("Vous ne gérez pas cette ferme."))
+    result = _organisation_form(
+        request,
+        form_class=FarmForm,
+        instance=farm,
+        save=services.farm_save,
+        template="accounts/farm_form.html",
+        kind={"farm": farm},
+    )
+    if isinstance(result, Farm):
+        return redirect("accounts:farm_edit", pk=result.pk)
+    return result
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def amap_edit(request, pk: int | None = None):
+    amap = get_object_or_404(Amap, pk=pk) if pk is not None else None
+    if amap is not None and not permissions.can_manage_amap(request.user, amap):
+        raise PermissionDenied(_("Vous ne gérez pas cette AMAP."))
+    result = _organisation_form(
+        request,
+        form_class=AmapForm,
+        instance=amap,
+        save=services.amap_save,
+        template="accounts/amap_form.html",
+        kind={"amap": amap},
+    )
+    if isinstance(result, Amap):
+        return redirect("accounts:amap_edit", pk=result.pk)
+    return result
