@@ -1,0 +1,255 @@
+"""Search (issue 3): nearest-10 API at 1k and 100k AMAPs, KNN against order_by(Distance()), wrk load.
+
+Figures (`--quick`: 1k and 10k AMAPs, shorter runs):
+- search.api_nearest10_p50_1k / _p95_1k / _p50_100k / _p95_100k: GET /api/v1/amaps/?near=…&limit=10 through
+  Django's test client (full stack: parsing, selector, GeoJSON), a different point of France each time;
+- search.api_nearest10_p50_ratio_100k_vs_1k (goal ≤ 1.5) and the p95 ratio;
+- search.selector_nearest10_p50_*: `amaps_near` alone; search.naive_order_by_distance_p50_*: the same ten
+  through `order_by(Distance())`; search.knn_speedup_* = naive / selector (goal ≥ 50 at 100k);
+- search.wrk_nearest10_rps_*: requests per second under wrk (2 threads, 8 connections, ~10 s) against
+  gunicorn on 127.0.0.1 serving the benchmark database (goal ≥ 300), with its non-2xx count (goal 0).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import ensure_demo, measure, note, percentile, report
+
+ROOT = Path(__file__).resolve().parent.parent
+URL = "/api/v1/amaps/"
+HUGE_RATE = "1000000/second"  # per-second history keeps the throttle's bookkeeping small
+
+
+def _label(n: int) -> str:
+    return f"{n // 1000}k" if n % 1000 == 0 else str(n)
+
+
+def query_points(count: int, *, seed: int) -> list[tuple[float, float]]:
+    """Points where people live: commune reference points drawn by population, jittered by ~1 km."""
+    from geo.models import Commune
+
+    rows = list(Commune.objects.municipalities().exclude(point=None).values_list("point", "population"))
+    rng = np.random.default_rng(seed)
+    weights = np.array([max(population, 1) for _, population in rows], dtype=float)
+    picks = rng.choice(len(rows), size=count, p=weights / weights.sum())
+    jitter = rng.normal(0, 0.01, size=(count, 2))
+    return [
+        (round(rows[i][0].x + dx, 5), round(rows[i][0].y + dy, 5)) for i, (dx, dy) in zip(picks, jitter, strict=True)
+    ]
+
+
+def _vacuum_analyze() -> None:
+    """After the demo was rewritten: fresh statistics and no dead rows for the index scan to skip."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # autocommit: VACUUM cannot run inside a transaction
+        for table in ("directory_amap", "directory_amap_products", "directory_amap_networks"):
+            cursor.execute(f"VACUUM ANALYZE {table}")
+
+
+def bench_in_process(points: list[tuple[float, float]], *, label: str, ctx) -> dict[str, float]:
+    from django.conf import settings
+    from django.contrib.gis.db.models.functions import Distance
+    from django.contrib.gis.geos import Point
+    from django.db.models import prefetch_related_objects
+    from django.test import Client, override_settings
+
+    from directory.models import Amap
+    from directory.selectors import amaps_near
+
+    figures: dict[str, float] = {}
+    rates = {"anon": HUGE_RATE, "user": HUGE_RATE}
+    with override_settings(REST_FRAMEWORK={**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}):
+        client = Client()
+        cycle = iter(points * 10)
+
+        def api_call():
+            lon, lat = next(cycle)
+            response = client.get(URL, {"near": f"{lon},{lat}", "limit": "10"})
+            assert response.status_code == 200, response.content[:300]
+            assert len(response.json()["features"]) == 10
+
+        durations = measure(api_call, repeat=ctx.size(400, 120), warmup=20)
+    figures["api_p50"] = percentile(durations, 50) * 1000
+    figures["api_p95"] = percentile(durations, 95) * 1000
+    report(f"search.api_nearest10_p50_{label}", figures["api_p50"], "ms")
+    report(f"search.api_nearest10_p95_{label}", figures["api_p95"], "ms")
+
+    cycle = iter(points * 10)
+    selector = measure(lambda: amaps_near(point=Point(*next(cycle), srid=4326), limit=10), repeat=ctx.size(400, 120))
+    figures["selector_p50"] = percentile(selector, 50) * 1000
+    report(f"search.selector_nearest10_p50_{label}", figures["selector_p50"], "ms")
+
+    def naive_call():
+        # The bug this search avoids: the spheroid distance of every row, then a full sort.
+        point = Point(*next(cycle), srid=4326)
+        amaps = list(Amap.objects.active().annotate(distance=Distance("location", point)).order_by("distance")[:10])
+        prefetch_related_objects(amaps, "products", "networks", "commune")
+
+    cycle = iter(points * 10)
+    naive = measure(naive_call, repeat=ctx.size(30, 10), warmup=2)
+    figures["naive_p50"] = percentile(naive, 50) * 1000
+    report(f"search.naive_order_by_distance_p50_{label}", figures["naive_p50"], "ms")
+    report(f"search.knn_speedup_{label}", figures["naive_p50"] / figures["selector_p50"], "x")
+
+    # Both ways must agree on the ten nearest (ties within 1 m aside).
+    point = Point(*points[0], srid=4326)
+    knn = [a.pk for a in amaps_near(point=point, limit=10)]
+    slow = list(
+        Amap.objects.active()
+        .annotate(distance=Distance("location", point))
+        .order_by("distance", "pk")
+        .values_list("pk", flat=True)[:10]
+    )
+    if knn != slow:
+        note(f"warning: KNN and naive top 10 differ at {points[0]}: {knn} vs {slow}")
+    return figures
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for(url: str, *, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+LUA = """
+-- Each request asks for the nearest 10 AMAPs around another point; statuses other than 200 are counted.
+local paths = {%(paths)s}
+local threads = {}
+function setup(thread)
+  thread:set("offset", #threads * 997)
+  table.insert(threads, thread)
+end
+function init(args)
+  index = offset
+  non200 = 0
+end
+function request()
+  index = index + 1
+  return wrk.format("GET", paths[(index %% #paths) + 1])
+end
+function response(status, headers, body)
+  if status ~= 200 then non200 = non200 + 1 end
+end
+function done(summary, latency, requests)
+  local total = 0
+  for _, thread in ipairs(threads) do total = total + thread:get("non200") end
+  io.write(string.format("non200 %%d\\n", total))
+  io.write(string.format("p50_ms %%.3f\\n", latency:percentile(50) / 1000))
+  io.write(string.format("p99_ms %%.3f\\n", latency:percentile(99) / 1000))
+end
+"""
+
+
+def bench_wrk(points: list[tuple[float, float]], *, label: str, ctx) -> None:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        note("wrk not installed: load test skipped (apt-get install wrk)")
+        return
+    from django.db import connections
+
+    connections.close_all()  # the workers open their own connections
+    workers = int(ctx.options.get("workers", min(4, max(2, os.cpu_count() or 2))))
+    duration = ctx.options.get("wrk_duration", "5s" if ctx.quick else "10s")
+    port = _free_port()
+    env = {
+        **os.environ,
+        # Production-like settings; the throttle is raised so that one client can load it.
+        "DEBUG": "0",
+        "SECRET_KEY": "benchmark-only-not-secret",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "0",
+        "API_THROTTLE_ANON": HUGE_RATE,
+        "API_THROTTLE_USER": HUGE_RATE,
+        "LOG_LEVEL": "WARNING",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}"]
+        + ["--workers", str(workers), "--log-level", "warning"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=sys.stderr,
+        start_new_session=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_for(f"{base}/api/v1/product-categories/")
+        for lon, lat in points[: workers * 10]:  # every worker connects and warms up
+            urllib.request.urlopen(f"{base}{URL}?near={lon},{lat}&limit=10", timeout=10).read()
+        paths = ",".join(f'"{URL}?near={lon},{lat}&limit=10"' for lon, lat in points)
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+            script.write(LUA % {"paths": paths})
+        result = subprocess.run(
+            [wrk, "-t2", "-c8", f"-d{duration}", "--timeout", "5s", "-s", script.name, base],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        os.unlink(script.name)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    output = result.stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    total = int(re.search(r"(\d+) requests in", output).group(1))
+    non200 = int(re.search(r"non200 (\d+)", output).group(1))
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    errors = sum(int(x) for x in socket_errors.groups()) if socket_errors else 0
+    report(f"search.wrk_nearest10_rps_{label}", rps, "req/s")
+    report(f"search.wrk_nearest10_requests_{label}", total, "requests")
+    report(f"search.wrk_nearest10_non2xx_{label}", non200, "responses")
+    report(f"search.wrk_nearest10_socket_errors_{label}", errors, "errors")
+    report(f"search.wrk_nearest10_p50_{label}", float(re.search(r"p50_ms ([\d.]+)", output).group(1)), "ms")
+    report(f"search.wrk_nearest10_p99_{label}", float(re.search(r"p99_ms ([\d.]+)", output).group(1)), "ms")
+    note(f"wrk: gunicorn {workers} sync workers, 2 threads, 8 connections, {duration}")
+
+
+def run(ctx) -> None:
+    small = int(ctx.options.get("search_small", 1000))
+    large = int(ctx.options.get("search_large", 10_000 if ctx.quick else 100_000))
+    points = query_points(500, seed=42)
+    results = {}
+    for size in (small, large):
+        ensure_demo(amaps=size, farms=size, seed=1)
+        _vacuum_analyze()
+        results[size] = bench_in_process(points, label=_label(size), ctx=ctx)
+    small_label, large_label = _label(small), _label(large)
+    report(
+        f"search.api_nearest10_p50_ratio_{large_label}_vs_{small_label}",
+        results[large]["api_p50"] / results[small]["api_p50"],
+        "x",
+    )
+    report(
+        f"search.api_nearest10_p95_ratio_{large_label}_vs_{small_label}",
+        results[large]["api_p95"] / results[small]["api_p95"],
+        "x",
+    )
+    bench_wrk(points, label=large_label, ctx=ctx)
