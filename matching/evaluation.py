@@ -1,0 +1,143 @@
+"""Real-data validation: leave one AMAP's partnerships out and see whether the engine finds them again.
+
+For every AMAP with known partners (located farms), all of its partnerships are hidden (from
+the candidate rules, from the farms' delivery tours, from "already supplies this AMAP"); then,
+for each product it got from them, the engine is asked "AMAP cherche paysan: <product>" from
+the AMAP's delivery place, and we check whether each real partner is in the first k farms.
+
+Two rankings are compared on the same question:
+- **engine**: `matching.selectors.matches_for`, all rules and the weighted score;
+- **distance baseline**: farms producing the product, nearest first (no other rule).
+
+The engine is also run with its reach rules relaxed ("engine_no_reach": no farm delivery
+radius, no AMAP radius): that separates the ranking from the filter, since imported farms
+carry the directory's default delivery radius rather than one they declared.
+
+The weights are those of `matching.engine.WEIGHTS`, fixed a priori; nothing here tunes them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from pyproj import Geod
+
+from directory.models import Amap, Farm, Partnership
+
+from . import engine
+from .selectors import Query, candidates, matches_for
+
+GIRONDE_SOURCE = "gironde-2026"
+_GEOD = Geod(ellps="WGS84")
+
+
+def gironde_dir() -> Path:
+    return Path(settings.BASE_DIR).parent / "shared" / "data" / "amap-gironde-2026"
+
+
+def gironde_import(*, directory: Path | None = None, source: str = GIRONDE_SOURCE) -> None:
+    """Import the Gironde AMAPs, then their producers and links, with the project's importer."""
+    directory = directory or gironde_dir()
+    call_command("import_directory", str(directory / "amaps.csv"), kind="amap", source=source, commit=True, verbosity=0)
+    call_command(
+        "import_directory", str(directory / "producteurs.csv"), kind="farm", source=source, commit=True, verbosity=0
+    )
+
+
+@dataclass
+class RecallReport:
+    k: int
+    amaps: int = 0  # AMAPs left out in turn
+    links: int = 0  # (AMAP, product, real partner) triples asked about
+    hits: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # Where each method ranked the real partner (None = not in its first k).
+    ranks: dict[str, list] = field(default_factory=lambda: defaultdict(list))
+    # Links the full engine missed but found without reach rules: how many lie beyond a reach rule.
+    details: dict = field(default_factory=lambda: {"reach_explained": {"checked": 0, "beyond_reach": 0}})
+
+    def recall(self, method: str, at: int | None = None) -> float:
+        """Share of the real links whose partner the method ranked in its first `at` (default k)."""
+        if not self.links:
+            return 0.0
+        at = at or self.k
+        return sum(1 for rank in self.ranks[method] if rank is not None and rank <= at) / self.links
+
+    METHODS = ("engine", "engine_no_reach", "distance_baseline")
+
+
+def _distance_baseline(amap: Amap, product_id: int, k: int) -> list[int]:
+    farms = list(
+        Farm.objects.active()
+        .exclude(location=None)
+        .filter(products__id=product_id)
+        .distinct()
+        .values_list("pk", "location")
+    )
+    if not farms:
+        return []
+    lons = [f[1].x for f in farms]
+    lats = [f[1].y for f in farms]
+    _a, _b, dist = _GEOD.inv([amap.location.x] * len(farms), [amap.location.y] * len(farms), lons, lats)
+    order = sorted(range(len(farms)), key=lambda i: (dist[i], farms[i][0]))
+    return [farms[i][0] for i in order[:k]]
+
+
+def _engine_no_reach(query: Query, k: int) -> list[int]:
+    need, table, _extras = candidates(query)
+    table.reach_m[:] = float("inf")
+    scored = engine.score_table(need, table)
+    return [int(table.org_id[i]) for i in engine.rank(table, scored, limit=k)]
+
+
+def leave_one_out_recall(*, k: int = 10, radius_km: float = 100.0, source: str | None = GIRONDE_SOURCE) -> RecallReport:
+    """Recall@k of the real partners, engine vs pure-distance baseline (see the module docstring)."""
+    report = RecallReport(k=k)
+    links = Partnership.objects.active().filter(farm__location__isnull=False, farm__is_active=True)
+    if source:
+        links = links.filter(amap__source=source)
+    by_amap: dict[int, list[Partnership]] = defaultdict(list)
+    for link in links.select_related("amap", "farm"):
+        by_amap[link.amap_id].append(link)
+    for amap_id in sorted(by_amap):
+        amap_links = by_amap[amap_id]
+        amap = amap_links[0].amap
+        hidden = {p.pk for p in Partnership.objects.filter(amap_id=amap_id)}
+        partners_by_product: dict[int, set[int]] = defaultdict(set)
+        for link in amap_links:
+            partners_by_product[link.product_id].add(link.farm_id)
+        report.amaps += 1
+        for product_id, partners in sorted(partners_by_product.items()):
+            query = Query(
+                kind=engine.AMAP_SEEKS_FARM,
+                origin=amap.location,
+                product_ids=[product_id],
+                weekdays=list(amap.delivery_weekdays or []),
+                radius_km=radius_km,
+                amap=amap,
+                hidden_partnership_ids=hidden,
+            )
+            rankings = {
+                "engine": [m.counterpart_id for m in matches_for(query, limit=k, with_drive_times=False)],
+                "engine_no_reach": _engine_no_reach(query, k),
+                "distance_baseline": _distance_baseline(amap, product_id, k),
+            }
+            for farm_id in sorted(partners):
+                report.links += 1
+                for method, ranked in rankings.items():
+                    if farm_id in ranked:
+                        report.hits[method] += 1
+                        report.ranks[method].append(ranked.index(farm_id) + 1)
+                    else:
+                        report.ranks[method].append(None)
+                if farm_id not in rankings["engine"] and farm_id in rankings["engine_no_reach"]:
+                    farm = Farm.objects.get(pk=farm_id)
+                    distance = _GEOD.inv(amap.location.x, amap.location.y, farm.location.x, farm.location.y)[2]
+                    explained = report.details["reach_explained"]
+                    explained["checked"] += 1
+                    if distance > min(farm.delivery_radius_km * 1000.0, radius_km * 1000.0):
+                        explained["beyond_reach"] += 1
+    return report
