@@ -26,6 +26,14 @@ def _checkboxes(db_field, choices) -> forms.Field:
     )
 
 
+class DepartmentFilter(admin.RelatedFieldListFilter):
+    """Filter on the commune's département, titled in French."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.title = _("département")
+
+
 @admin.register(ProductCategory)
 class ProductCategoryAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "family", "position")
@@ -88,7 +96,7 @@ class AmapAdmin(AtlasGISAdmin):
         "accepting_members",
         "kind",
         "delivery_frequency",
-        ("commune__department", admin.RelatedFieldListFilter),
+        ("commune__department", DepartmentFilter),
         "networks",
         "is_demo",
         "source",
@@ -132,7 +140,7 @@ class FarmAdmin(AtlasGISAdmin):
     list_filter = (
         "is_active",
         "products",
-        ("commune__department", admin.RelatedFieldListFilter),
+        ("commune__department", DepartmentFilter),
         "networks",
         "is_demo",
         "source",
