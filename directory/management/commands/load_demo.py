@@ -31,7 +31,12 @@ class Command(BaseCommand):
         amaps, farms, seed = options["amaps"], options["farms"], options["seed"]
         if (amaps is not None and amaps < 0) or (farms is not None and farms < 0):
             raise CommandError("--amaps et --farms doivent être positifs ou nuls.")
-        if options["if_empty"] and Amap.objects.filter(is_demo=True).exists():
+        existing = (
+            Amap.objects.filter(is_demo=True).exists()
+            or Farm.objects.filter(is_demo=True).exists()
+            or demo.demo_networks().exists()
+        )
+        if options["if_empty"] and existing:
             if options["verbosity"]:
                 self.stdout.write("Données de démonstration déjà présentes : rien à faire.")
             return
@@ -47,11 +52,7 @@ class Command(BaseCommand):
                 )
             if amaps is None and farms is None:
                 return
-        elif (
-            Amap.objects.filter(is_demo=True).exists()
-            or Farm.objects.filter(is_demo=True).exists()
-            or demo.demo_networks().exists()
-        ):
+        elif existing:
             raise CommandError(
                 "Des données de démonstration existent déjà : --clear pour les remplacer, --if-empty pour les garder."
             )
