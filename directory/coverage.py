@@ -16,11 +16,12 @@ import datetime as dt
 import json
 import math
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -118,121 +119,94 @@ def network_units(*, territory: Territory) -> geo_coverage.Units:
 # Directory rows
 
 
-# The unit (commune, or arrondissement of Paris/Lyon/Marseille) a point belongs to.
+# The unit (commune, or arrondissement of Paris/Lyon/Marseille) a point belongs to: the nearest
+# arrondissement outline, looked up only for the three cities that have them.
 _UNIT_SQL = """
-COALESCE(
-    (SELECT arm.code FROM geo_commune arm WHERE arm.parent_id = {commune} AND arm.geom IS NOT NULL
-     ORDER BY arm.geom <-> {point} LIMIT 1),
-    {commune}
-)
+CASE WHEN {commune} IN (SELECT parent_id FROM geo_commune WHERE parent_id IS NOT NULL)
+     THEN (SELECT arm.code FROM geo_commune arm WHERE arm.parent_id = {commune} AND arm.geom IS NOT NULL
+           ORDER BY arm.geom <-> {point} LIMIT 1)
+     ELSE {commune} END
 """
+
+# Current partnerships of an AMAP / a farm (with an active farm / AMAP).
+_CURRENT_PARTNERSHIP = "p.is_active AND (p.until IS NULL OR p.until >= %s)"
+
+
+@contextmanager
+def _no_jit():
+    """A cursor in a transaction without PostgreSQL's JIT: compiling these one-off queries costs
+    more (0.1–0.3 s each) than it saves."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")
+        yield cursor
 
 
 def _network_amap_rows(*, network: Network, territory: Territory) -> list[dict]:
-    """Every AMAP of the territory or of the network (any status), with its point and unit."""
+    """Every AMAP of the territory or of the network (any status), with its point, unit and, for
+    the active ones, what it offers: its current partnerships, else what it declares."""
     point = "a.location::geometry"
     where, params = territory.where_sql(commune_alias="c", point_sql=point)
+    today = timezone.localdate()
     # Only constant SQL fragments are interpolated; values go through parameters.
     sql = f"""
         SELECT a.id, a.name, a.status, ST_X({point}), ST_Y({point}), a.founded_on, a.closed_on,
                c.name, c.department_id, {_UNIT_SQL.format(commune="a.commune_id", point=point)} AS unit,
-               EXISTS (SELECT 1 FROM directory_amap_networks n WHERE n.amap_id = a.id AND n.network_id = %s)
+               EXISTS (SELECT 1 FROM directory_amap_networks n WHERE n.amap_id = a.id AND n.network_id = %s),
+               CASE WHEN a.status = 'active' THEN ARRAY(
+                   SELECT DISTINCT pc.slug FROM directory_partnership p
+                   JOIN directory_farm f ON f.id = p.farm_id AND f.is_active
+                   JOIN directory_productcategory pc ON pc.id = p.product_id
+                   WHERE p.amap_id = a.id AND {_CURRENT_PARTNERSHIP}) END,
+               CASE WHEN a.status = 'active' THEN ARRAY(
+                   SELECT pc.slug FROM directory_amap_products ap
+                   JOIN directory_productcategory pc ON pc.id = ap.productcategory_id
+                   WHERE ap.amap_id = a.id) END
         FROM directory_amap a JOIN geo_commune c ON c.code = a.commune_id
         WHERE {where}
            OR a.id IN (SELECT amap_id FROM directory_amap_networks WHERE network_id = %s)
         ORDER BY a.id
     """  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [network.pk, *params, network.pk])
+    with _no_jit() as cursor:
+        cursor.execute(sql, [network.pk, today, *params, network.pk])
         rows = cursor.fetchall()
     keys = ("id", "name", "status", "lon", "lat", "founded_on", "closed_on", "commune", "department", "unit", "member")
-    return [dict(zip(keys, row, strict=True)) for row in rows]
+    result = []
+    for row in rows:
+        amap = dict(zip(keys, row[:-2], strict=True))
+        partnered, declared = row[-2], row[-1]
+        amap["products"] = frozenset(partnered or declared or ())
+        result.append(amap)
+    return result
 
 
 def _network_farm_rows(*, network: Network, territory: Territory) -> list[dict]:
-    """Active farms of the territory or of the network, at their public (masked) location."""
+    """Active farms of the territory or of the network, at their public (masked) location, with
+    their products and whether they have a current partnership with an active AMAP."""
     point = "f.public_location::geometry"
     where, params = territory.where_sql(commune_alias="c", point_sql=point)
+    today = timezone.localdate()
     sql = f"""
         SELECT f.id, f.name, ST_X({point}), ST_Y({point}), f.delivery_radius_km, c.name, c.department_id,
                CASE WHEN f.commune_id IS NULL THEN NULL
-                    ELSE {_UNIT_SQL.format(commune="f.commune_id", point=point)} END AS unit
+                    ELSE {_UNIT_SQL.format(commune="f.commune_id", point=point)} END AS unit,
+               EXISTS (SELECT 1 FROM directory_partnership p JOIN directory_amap a ON a.id = p.amap_id
+                       WHERE p.farm_id = f.id AND a.status = 'active' AND {_CURRENT_PARTNERSHIP}),
+               ARRAY(SELECT pc.slug FROM directory_farm_products fp
+                     JOIN directory_productcategory pc ON pc.id = fp.productcategory_id
+                     WHERE fp.farm_id = f.id)
         FROM directory_farm f LEFT JOIN geo_commune c ON c.code = f.commune_id
         WHERE f.is_active AND f.public_location IS NOT NULL
           AND ({where} OR f.id IN (SELECT farm_id FROM directory_farm_networks WHERE network_id = %s))
         ORDER BY f.id
     """  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, network.pk])
+    with _no_jit() as cursor:
+        cursor.execute(sql, [today, *params, network.pk])
         rows = cursor.fetchall()
-    keys = ("id", "name", "lon", "lat", "delivery_radius_km", "commune", "department", "unit")
-    return [dict(zip(keys, row, strict=True)) for row in rows]
-
-
-def _amap_products(amap_ids: list[int]) -> dict[int, set[str]]:
-    """Products each AMAP offers: its current partnerships, else what it declares."""
-    offered: dict[int, set[str]] = {}
-    if not amap_ids:
-        return offered
-    today = timezone.localdate()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT p.amap_id, pc.slug FROM directory_partnership p
-            JOIN directory_productcategory pc ON pc.id = p.product_id
-            JOIN directory_farm f ON f.id = p.farm_id
-            WHERE p.is_active AND f.is_active AND (p.until IS NULL OR p.until >= %s) AND p.amap_id = ANY(%s)
-            """,
-            [today, amap_ids],
-        )
-        for amap_id, slug in cursor.fetchall():
-            offered.setdefault(amap_id, set()).add(slug)
-        cursor.execute(
-            """
-            SELECT ap.amap_id, pc.slug FROM directory_amap_products ap
-            JOIN directory_productcategory pc ON pc.id = ap.productcategory_id
-            WHERE ap.amap_id = ANY(%s)
-            """,
-            [[i for i in amap_ids if i not in offered]],
-        )
-        declared: dict[int, set[str]] = {}
-        for amap_id, slug in cursor.fetchall():
-            declared.setdefault(amap_id, set()).add(slug)
-    offered.update(declared)
-    return offered
-
-
-def _farm_products(farm_ids: list[int]) -> dict[int, set[str]]:
-    result: dict[int, set[str]] = {}
-    if not farm_ids:
-        return result
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT fp.farm_id, pc.slug FROM directory_farm_products fp
-            JOIN directory_productcategory pc ON pc.id = fp.productcategory_id
-            WHERE fp.farm_id = ANY(%s)
-            """,
-            [farm_ids],
-        )
-        for farm_id, slug in cursor.fetchall():
-            result.setdefault(farm_id, set()).add(slug)
-    return result
-
-
-def _farms_with_partner(farm_ids: list[int]) -> set[int]:
-    if not farm_ids:
-        return set()
-    today = timezone.localdate()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT DISTINCT p.farm_id FROM directory_partnership p JOIN directory_amap a ON a.id = p.amap_id
-            WHERE p.is_active AND a.status = 'active' AND (p.until IS NULL OR p.until >= %s) AND p.farm_id = ANY(%s)
-            """,
-            [today, farm_ids],
-        )
-        return {row[0] for row in cursor.fetchall()}
+    keys = ("id", "name", "lon", "lat", "delivery_radius_km", "commune", "department", "unit", "partnered", "products")
+    farms = [dict(zip(keys, row, strict=True)) for row in rows]
+    for farm in farms:
+        farm["products"] = frozenset(farm["products"])
+    return farms
 
 
 # ---------------------------------------------------------------------------------------------
@@ -408,28 +382,38 @@ def _compute(*, network: Network, radius_km: float, product: str | None, min_pop
     )
 
     # Product gaps.
-    offered = _amap_products([a["id"] for a in amaps])
+    offered = {a["id"]: a["products"] for a in amaps if a["products"]}
+    # offers[slug][i]: whether the i-th AMAP offers the product.
+    offers = {c["slug"]: np.zeros(len(amaps), dtype=bool) for c in categories}
+    for i, amap in enumerate(amaps):
+        for slug in offered.get(amap["id"], ()):
+            if slug in offers:
+                offers[slug][i] = True
     product_rows = []
     product_distances: dict[str, np.ndarray] = {}
+    radius_m = radius_km * 1000.0
     for category in categories:
         slug = category["slug"]
-        mask = np.array([slug in offered.get(a["id"], ()) for a in amaps], dtype=bool)
-        if mask.any():
-            pts = geo_coverage.PointSet(amap_points.lon[mask], amap_points.lat[mask])
-            d, _idx = pts.nearest(units.lon, units.lat)
+        mask = offers[slug]
+        pts = geo_coverage.PointSet(amap_points.lon[mask], amap_points.lat[mask])
+        if slug == product:
+            # The chosen product gets its distances (per-commune table and map layer).
+            product_distances[slug], _idx = pts.nearest(units.lon, units.lat)
+            covered = product_distances[slug] <= radius_m
         else:
-            d = np.full(len(units), np.inf)
-        product_distances[slug] = d
-        figure = geo_coverage.population_coverage(units=units, distances_m=d, radius_km=radius_km)
-        missing = np.nonzero(d > radius_km * 1000.0)[0]
+            covered = pts.covered(units.lon, units.lat, radius_m)
+        missing = np.nonzero(~covered)[0]
         largest = missing[np.argsort(-units.population[missing], kind="stable")][:MISSING_COMMUNES_LIMIT]
+        largest_distances, _idx = pts.nearest(units.lon[largest], units.lat[largest])
+        covered_population = int(units.population[covered].sum())
+        population = units.total_population
         product_rows.append(
             {
                 "slug": slug,
                 "name": category["name"],
                 "amaps": int(mask.sum()),
-                "covered_population": int(figure.covered_population),
-                "share": round(figure.share, 6),
+                "covered_population": covered_population,
+                "share": round(covered_population / population, 6) if population else 0.0,
                 "missing_communes": len(missing),
                 "missing_population": int(units.population[missing].sum()),
                 "largest_missing": [
@@ -437,15 +421,20 @@ def _compute(*, network: Network, radius_km: float, product: str | None, min_pop
                         "code": units.code[i],
                         "name": units.name[i],
                         "population": int(units.population[i]),
-                        "nearest_km": _km(d[i]),
+                        "nearest_km": _km(distance),
                     }
-                    for i in largest
+                    for i, distance in zip(largest, largest_distances, strict=True)
                 ],
             }
         )
 
     opportunities = _opportunities(
-        amaps=amaps, farms=farms, offered=offered, amap_points=amap_points, category_names=category_names
+        amaps=amaps,
+        farms=farms,
+        offered=offered,
+        offers=offers,
+        amap_points=amap_points,
+        category_names=category_names,
     )
     history = _history(all_amaps=all_amaps, units=units, radius_km=radius_km)
 
@@ -591,20 +580,38 @@ def _level_names(level: str, codes: list[str]) -> dict[str, str]:
     return dict(Commune.objects.filter(code__in=codes).values_list("code", "name"))
 
 
-def _opportunities(*, amaps, farms, offered, amap_points, category_names) -> dict:
-    """Farms without an AMAP partner (with the AMAPs in their reach lacking their products) and
-    AMAPs lacking the products most AMAPs of the network offer."""
-    farm_ids = [f["id"] for f in farms]
-    partnered = _farms_with_partner(farm_ids)
-    farm_products = _farm_products(farm_ids)
-    free_farms = []
-    for farm in farms:
-        if farm["id"] in partnered:
-            continue
+def _opportunities(*, amaps, farms, offered, offers, amap_points, category_names) -> dict:
+    """Farms without an AMAP partner, closest first to an AMAP lacking one of their products, and
+    AMAPs lacking the products most AMAPs of the network offer (with the farms around them).
+
+    The distances rank every row; the counts within reach are computed for the listed rows only
+    (in a dense area a farm has thousands of AMAPs within its delivery radius)."""
+    farm_products = {f["id"]: f["products"] for f in farms}
+    free = [f for f in farms if not f["partnered"]]
+    free_lon = np.array([f["lon"] for f in free], dtype=np.float64)
+    free_lat = np.array([f["lat"] for f in free], dtype=np.float64)
+    lacking_m = np.full(len(free), np.inf)
+    if free and amaps:
+        by_product: dict[str, list[int]] = {}
+        for i, farm in enumerate(free):
+            for slug in farm_products.get(farm["id"], ()) or ("",):
+                by_product.setdefault(slug, []).append(i)
+        for slug, rows in by_product.items():
+            # AMAPs that do not offer this product (any AMAP for a farm without listed products).
+            mask = ~offers[slug] if slug in offers else np.ones(len(amaps), dtype=bool)
+            points = geo_coverage.PointSet(amap_points.lon[mask], amap_points.lat[mask])
+            rows = np.array(rows)
+            distances, _idx = points.nearest(free_lon[rows], free_lat[rows])
+            lacking_m[rows] = np.minimum(lacking_m[rows], distances)
+    order = sorted(range(len(free)), key=lambda i: (lacking_m[i], free[i]["name"]))[:LIST_LIMIT]
+    radii = np.array([free[i]["delivery_radius_km"] * 1000.0 for i in order], dtype=np.float64)
+    reach = amap_points.within(free_lon[order], free_lat[order], radii) if order else []
+    free_rows = []
+    for i, in_reach in zip(order, reach, strict=True):
+        farm = free[i]
         products = farm_products.get(farm["id"], set())
-        reachable = _amaps_within(amap_points, farm["lon"], farm["lat"], farm["delivery_radius_km"])
-        lacking = [i for i in reachable if not products or not products <= offered.get(amaps[i]["id"], set())]
-        free_farms.append(
+        lacking = [j for j in in_reach if not products or not products <= offered.get(amaps[j]["id"], set())]
+        free_rows.append(
             {
                 "id": farm["id"],
                 "name": farm["name"],
@@ -612,11 +619,11 @@ def _opportunities(*, amaps, farms, offered, amap_points, category_names) -> dic
                 "department": farm["department"],
                 "products": sorted(category_names.get(s, s) for s in products),
                 "delivery_radius_km": farm["delivery_radius_km"],
-                "amaps_in_reach": len(reachable),
+                "nearest_amap_lacking_km": _km(lacking_m[i]),
+                "amaps_in_reach": len(in_reach),
                 "amaps_lacking_its_products": len(lacking),
             }
         )
-    free_farms.sort(key=lambda f: (-f["amaps_lacking_its_products"], -f["amaps_in_reach"], f["name"]))
 
     informed = [a for a in amaps if offered.get(a["id"])]
     counts = Counter(slug for a in informed for slug in offered[a["id"]])
@@ -624,37 +631,39 @@ def _opportunities(*, amaps, farms, offered, amap_points, category_names) -> dic
         (slug for slug, n in counts.items() if informed and n / len(informed) >= COMMON_PRODUCT_SHARE),
         key=lambda s: (-counts[s], s),
     )
-    farm_points = {
-        slug: geo_coverage.PointSet(
-            [f["lon"] for f in farms if slug in farm_products.get(f["id"], ())],
-            [f["lat"] for f in farms if slug in farm_products.get(f["id"], ())],
-        )
-        for slug in common
-    }
-    lacking_rows = []
+    lacking_amaps = []
     for amap in informed:
         missing = [slug for slug in common if slug not in offered[amap["id"]]]
-        if not missing:
+        if missing:
+            lacking_amaps.append((amap, missing))
+    lacking_amaps.sort(key=lambda item: (-len(item[1]), item[0]["name"]))
+    shown = lacking_amaps[:LIST_LIMIT]
+    nearby: list[dict[str, int]] = [{} for _ in shown]
+    for slug in common:
+        rows = [k for k, (_amap, missing) in enumerate(shown) if slug in missing]
+        if not rows:
             continue
-        nearby = {}
-        for slug in missing:
-            # Farms producing it within 30 km (a common delivery radius).
-            nearby[category_names.get(slug, slug)] = int(
-                farm_points[slug].count_within(np.array([amap["lon"]]), np.array([amap["lat"]]), 30_000.0)[0]
-            )
-        lacking_rows.append(
-            {
-                "id": amap["id"],
-                "name": amap["name"],
-                "commune": amap["commune"],
-                "missing": [category_names.get(s, s) for s in missing],
-                "farms_within_30km": nearby,
-            }
+        producers = [f for f in farms if slug in farm_products.get(f["id"], ())]
+        points = geo_coverage.PointSet([f["lon"] for f in producers], [f["lat"] for f in producers])
+        found = points.count_within(
+            np.array([shown[k][0]["lon"] for k in rows]), np.array([shown[k][0]["lat"] for k in rows]), 30_000.0
         )
-    lacking_rows.sort(key=lambda r: (-len(r["missing"]), r["name"]))
+        for k, n in zip(rows, found, strict=True):
+            nearby[k][category_names.get(slug, slug)] = int(n)
+    lacking_rows = [
+        {
+            "id": amap["id"],
+            "name": amap["name"],
+            "commune": amap["commune"],
+            "missing": [category_names.get(s, s) for s in missing],
+            # Farms producing it within 30 km (a common delivery radius).
+            "farms_within_30km": near,
+        }
+        for (amap, missing), near in zip(shown, nearby, strict=True)
+    ]
     return {
-        "farms_without_partner_total": len(free_farms),
-        "farms_without_partner": free_farms[:LIST_LIMIT],
+        "farms_without_partner_total": len(free),
+        "farms_without_partner": free_rows,
         "common_products": [
             {
                 "slug": s,
@@ -666,23 +675,9 @@ def _opportunities(*, amaps, farms, offered, amap_points, category_names) -> dic
         ],
         "common_product_share": COMMON_PRODUCT_SHARE,
         "amaps_without_products": len(amaps) - len(informed),
-        "amaps_lacking_total": len(lacking_rows),
-        "amaps_lacking": lacking_rows[:LIST_LIMIT],
+        "amaps_lacking_total": len(lacking_amaps),
+        "amaps_lacking": lacking_rows,
     }
-
-
-def _amaps_within(points: geo_coverage.PointSet, lon: float, lat: float, radius_km: float) -> list[int]:
-    if points.tree is None:
-        return []
-    reach = geo_coverage.chord_from_metres(radius_km * 1000.0 / (1 - geo_coverage.SPHERE_TOLERANCE))
-    candidates = points.tree.query_ball_point(geo_coverage._xyz(np.array([lon]), np.array([lat]))[0], reach)
-    if not candidates:
-        return []
-    candidates = np.asarray(candidates)
-    _a, _b, d = geo_coverage._GEOD.inv(
-        np.full(len(candidates), lon), np.full(len(candidates), lat), points.lon[candidates], points.lat[candidates]
-    )
-    return sorted(int(i) for i in candidates[d <= radius_km * 1000.0])
 
 
 def _history(*, all_amaps: list[dict], units: geo_coverage.Units, radius_km: float) -> dict:
@@ -791,12 +786,12 @@ def _feature(geometry_json: str, properties: dict) -> str:
 def communes_geojson(result: dict) -> str:
     """FeatureCollection of the territory's communes with their coverage figures."""
     rows = commune_rows(result)
-    geometries = _cached_geometries(result, [r["code"] for r in rows])
+    geometries = cached_commune_geometries(result, [r["code"] for r in rows])
     features = [_feature(geometries[r["code"]], r) for r in rows if r["code"] in geometries]
     return '{"type":"FeatureCollection","features":[' + ",".join(features) + "]}"
 
 
-def _cached_geometries(result: dict, codes: list[str]) -> dict[str, str]:
+def cached_commune_geometries(result: dict, codes: list[str]) -> dict[str, str]:
     key = f"{result.get('cache_key', 'coverage')}:geometries"
     geometries = cache.get(key)
     if geometries is None:

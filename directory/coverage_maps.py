@@ -164,28 +164,64 @@ def _bounds(result: dict) -> list[list[float]] | None:
     return [[south, west], [north, east]]
 
 
+POPULATION_BOUNDS = (500, 2_000, 10_000, 50_000, math.inf)
+MODES = ("distance", "density", "population")
+
+
+def population_classes() -> list[tuple[float, str, str]]:
+    labels = [
+        _("moins de 500 habitants"),
+        _("500 à 2 000"),
+        _("2 000 à 10 000"),
+        _("10 000 à 50 000"),
+        _("plus de 50 000"),
+    ]
+    return list(zip(POPULATION_BOUNDS, DENSITY_COLORS, labels, strict=True))
+
+
+def choropleth_legend(result: dict, mode: str) -> tuple[str, list[tuple[float, str, str]]]:
+    """(layer name, classes) of the choropleth for this mode and territory size."""
+    radius = result["params"]["radius_km"]
+    by_commune = len(result["communes"]["code"]) <= coverage.COMMUNE_CHOROPLETH_MAX
+    if mode == "density":
+        return _("AMAP pour 100 000 habitants"), density_classes()
+    if mode == "population":
+        if by_commune:
+            return _("Habitants par commune"), population_classes()
+        return _("AMAP pour 100 000 habitants"), density_classes()
+    if by_commune:
+        return _("Distance à l'AMAP la plus proche"), distance_classes(radius)
+    return _("Part de la population à moins de %(r)s km d'une AMAP") % {"r": _fmt(radius)}, share_classes()
+
+
 def choropleth_features(result: dict, *, mode: str) -> dict:
     """The choropleth as a FeatureCollection dict (communes, or départements when too many)."""
-    radius = result["params"]["radius_km"]
+    _name, classes = choropleth_legend(result, mode)
     if len(result["communes"]["code"]) <= coverage.COMMUNE_CHOROPLETH_MAX:
-        classes = distance_classes(radius) if mode == "distance" else density_classes()
-        collection = json.loads(coverage.communes_geojson(result))
-        for feature in collection["features"]:
-            props = feature["properties"]
-            value = props["nearest_km"] if mode == "distance" else (props["amaps_per_100k"] or 0.0)
-            props["fill"] = _class_color(value, classes)
-            props["nearest_label"] = "—" if props["nearest_km"] is None else f"{_fmt(props['nearest_km'])} km"
-            props["area_label"] = "" if props["area_share"] is None else f"{round(props['area_share'] * 100)} %"
-        return collection
+        features = []
+        for row, geometry in _commune_shapes(result):
+            if mode == "distance":
+                value = row["nearest_km"]
+            elif mode == "population":
+                value = row["population"]
+            else:
+                value = row["amaps_per_100k"] or 0.0
+            properties = {
+                "name": row["name"],
+                "population": row["population"],
+                "nearest_label": "—" if row["nearest_km"] is None else f"{_fmt(row['nearest_km'])} km",
+                "amaps": row["amaps"],
+                "fill": _class_color(value, classes),
+            }
+            features.append({"type": "Feature", "geometry": geometry, "properties": properties})
+        return {"type": "FeatureCollection", "features": features}
     # National scale: one polygon per département.
-    classes = share_classes() if mode == "distance" else density_classes()
     geometries = coverage.department_geometries([d["code"] for d in result["departments"]])
     features = []
     for row in result["departments"]:
         if row["code"] not in geometries:
             continue
         value = 1.0 - row["share"] if mode == "distance" else (row["amaps_per_100k"] or 0.0)
-        fill = _class_color(value, classes)
         features.append(
             {
                 "type": "Feature",
@@ -194,18 +230,22 @@ def choropleth_features(result: dict, *, mode: str) -> dict:
                     "name": f"{row['name']} ({row['code']})",
                     "population": row["population"],
                     "amaps": row["amaps"],
-                    "amaps_per_100k": row["amaps_per_100k"],
                     "nearest_label": f"{round(row['share'] * 100)} %",
-                    "area_label": "",
-                    "fill": fill,
+                    "fill": _class_color(value, classes),
                 },
             }
         )
     return {"type": "FeatureCollection", "features": features}
 
 
-def build_coverage_map(*, result: dict, mode: str = "distance", height: str = "34rem") -> folium.Map:
+def default_mode(result: dict) -> str:
+    """Distances when there are AMAPs; where people live when there is none yet."""
+    return "distance" if result["figures"]["amaps"] else "population"
+
+
+def build_coverage_map(*, result: dict, mode: str | None = None, height: str = "34rem") -> folium.Map:
     """The dashboard map: choropleth, white zones, missing product, AMAP delivery places."""
+    mode = mode or default_mode(result)
     radius = result["params"]["radius_km"]
     amaps = _amap_features(result) if len(result["amap_points"]) <= MARKER_LIMIT else None
     m = build_network_map(amaps=amaps, center=(46.6, 2.4), zoom=6, amap_url=_amap_url())
@@ -221,16 +261,7 @@ def build_coverage_map(*, result: dict, mode: str = "distance", height: str = "3
         m.fit_bounds(bounds)
 
     by_commune = len(result["communes"]["code"]) <= coverage.COMMUNE_CHOROPLETH_MAX
-    if mode == "distance":
-        if by_commune:
-            layer_name = _("Distance à l'AMAP la plus proche")
-            classes = distance_classes(radius)
-        else:
-            layer_name = _("Part de la population à moins de %(r)s km d'une AMAP") % {"r": _fmt(radius)}
-            classes = share_classes()
-    else:
-        layer_name = _("AMAP pour 100 000 habitants")
-        classes = density_classes()
+    layer_name, classes = choropleth_legend(result, mode)
     choropleth = folium.GeoJson(
         choropleth_features(result, mode=mode),
         name=layer_name,
@@ -257,6 +288,9 @@ def build_coverage_map(*, result: dict, mode: str = "distance", height: str = "3
 
     extra = []
     zones = json.loads(coverage.white_zones_geojson(result))
+    if not result["figures"]["amaps"]:
+        # Without any AMAP the whole territory is one group: outline the largest communes only.
+        zones["features"] = [f for f in zones["features"] if f["properties"]["kind"] == "commune"]
     if zones["features"]:
         label = _("Zones blanches (plus de %(r)s km, %(p)s hab. et plus)") % {
             "r": _fmt(radius),
@@ -314,15 +348,26 @@ def build_coverage_map(*, result: dict, mode: str = "distance", height: str = "3
     return m
 
 
+def _commune_shapes(result: dict):
+    """(commune row, GeoJSON geometry dict) for each commune of the territory with an outline."""
+    rows = coverage.commune_rows(result)
+    geometries = coverage.cached_commune_geometries(result, [r["code"] for r in rows])
+    for row in rows:
+        if row["code"] in geometries:
+            yield row, json.loads(geometries[row["code"]])
+
+
 def product_gap_features(result: dict) -> dict:
     """Communes of the territory farther than the radius from an AMAP offering the chosen product."""
     radius = result["params"]["radius_km"]
-    collection = json.loads(coverage.communes_geojson(result))
     features = []
-    for feature in collection["features"]:
-        props = feature["properties"]
-        distance = props.get("product_nearest_km")
+    for row, geometry in _commune_shapes(result):
+        distance = row.get("product_nearest_km")
         if distance is None or distance > radius:
-            props["product_label"] = _("aucune AMAP") if distance is None else f"{_fmt(distance)} km"
-            features.append(feature)
+            properties = {
+                "name": row["name"],
+                "population": row["population"],
+                "product_label": _("aucune AMAP") if distance is None else f"{_fmt(distance)} km",
+            }
+            features.append({"type": "Feature", "geometry": geometry, "properties": properties})
     return {"type": "FeatureCollection", "features": features}

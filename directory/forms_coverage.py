@@ -22,6 +22,7 @@ class CoverageForm(forms.Form):
     radius_km = DecimalCommaFloatField(
         label=_("Rayon (km)"),
         required=False,
+        initial=coverage.RADIUS_KM_DEFAULT,
         min_value=coverage.RADIUS_KM_MIN,
         max_value=coverage.RADIUS_KM_MAX,
         error_messages={
@@ -43,6 +44,7 @@ class CoverageForm(forms.Form):
     min_population = forms.IntegerField(
         label=_("Zones blanches à partir de (habitants)"),
         required=False,
+        initial=coverage.MIN_POPULATION_DEFAULT,
         min_value=0,
         max_value=coverage.MIN_POPULATION_MAX,
         error_messages={
@@ -58,6 +60,7 @@ class CoverageForm(forms.Form):
         choices=[
             ("distance", _("distance à l'AMAP la plus proche")),
             ("density", _("AMAP pour 100 000 habitants")),
+            ("population", _("habitants par commune")),
         ],
         error_messages={"invalid_choice": _("Choix de carte inconnu.")},
     )
@@ -71,7 +74,7 @@ class CoverageForm(forms.Form):
             "min_population": data.get("min_population")
             if data.get("min_population") is not None
             else coverage.MIN_POPULATION_DEFAULT,
-            "mode": data.get("carte") or "distance",
+            "mode": data.get("carte") or None,  # None: distances, or population when no AMAP yet
         }
 
 

@@ -9,18 +9,20 @@ import re
 from urllib.parse import urlencode
 
 from django.contrib.admin.views.decorators import staff_member_required
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from maps.builders import map_parts
 
 from . import coverage, coverage_charts
-from .coverage_maps import build_coverage_map
+from .coverage_maps import build_coverage_map, default_mode
 from .forms_coverage import CoverageForm, NetworkCreateForm
 from .models import Network
 from .services_networks import network_create
@@ -124,13 +126,25 @@ def coverage_sections(result: dict) -> dict:
         "white_zone_communes": result["white_zones"]["communes"][:TABLE_LIMIT],
         "white_zone_groups": result["white_zones"]["groups"][:TABLE_LIMIT],
         "product_rows": sorted(result["product_gaps"], key=lambda p: (-p["share"], p["name"])),
+        "products_known": any(row["amaps"] for row in result["product_gaps"]),
         "history_rows": result["history"]["years"],
         "opportunities": result["opportunities"],
     }
 
 
-def _build_map(result: dict, mode: str):
+def _build_map(result: dict, mode: str | None):
     return build_coverage_map(result=result, mode=mode)
+
+
+def _map_parts(result: dict, mode: str | None) -> dict:
+    """The map's header/html/script, cached with the figures (rendering a large GeoJSON costs)."""
+    mode = mode or default_mode(result)
+    key = f"{result['cache_key']}:map:{mode}:{get_language()}"
+    parts = cache.get(key)
+    if parts is None:
+        parts = map_parts(_build_map(result, mode))
+        cache.set(key, parts, coverage.CACHE_TIMEOUT)
+    return parts
 
 
 @require_GET
@@ -154,7 +168,9 @@ def network_coverage(request, slug: str):
         context["territory_error"] = str(error)
         return render(request, "directory/coverage/dashboard.html", context)
     context.update(coverage_sections(result))
-    context["map"] = map_parts(_build_map(result, mode))
+    context["map"] = _map_parts(result, mode)
+    if not form.is_bound:
+        form.initial["carte"] = mode or default_mode(result)
     query = urlencode({k: v for k, v in request.GET.items() if k in form.fields and v})
     context["downloads"] = [
         (_("Communes (CSV)"), reverse("directory:network_coverage_download", args=[slug, "communes.csv"]), query),
@@ -260,7 +276,7 @@ def communes_csv(result: dict) -> str:
     return output.getvalue()
 
 
-def standalone_report(result: dict, *, mode: str = "distance") -> str:
+def standalone_report(result: dict, *, mode: str | None = None) -> str:
     """One self-contained HTML file (map, charts and figures inlined; works offline)."""
     from maps.builders import _inline_css, _read_static  # the maps app's inliner (Leaflet + icons)
 

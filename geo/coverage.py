@@ -48,6 +48,7 @@ SPHERE_TOLERANCE = 0.01
 # 200 km to a delivery, and it keeps overseas communes far from any point cheap.
 EXACT_NEAREST_MAX_M = 200_000.0
 CANDIDATES = 8
+MAX_SHORTLIST = 2048
 
 AREA_WEIGHTED_MAX_UNITS = 6_000  # a large région (Grand Est: 5,100 communes)
 AREA_WEIGHTED_MAX_POINTS = 5_000
@@ -221,56 +222,87 @@ class PointSet:
         count = len(lon)
         if self.tree is None or count == 0:
             return np.full(count, np.inf), np.full(count, -1, dtype=np.int64)
-        k = min(CANDIDATES, len(self))
-        chords, idx = self.tree.query(_xyz(lon, lat), k=k, workers=-1)
-        if k == 1:
-            chords, idx = chords[:, None], idx[:, None]
-        # Exact geodesics to the shortlisted candidates.
-        _az1, _az2, geodesic = _GEOD.inv(
-            np.repeat(lon, k), np.repeat(lat, k), self.lon[idx.ravel()], self.lat[idx.ravel()]
-        )
-        geodesic = geodesic.reshape(count, k)
-        best_col = np.argmin(geodesic, axis=1)
-        rows = np.arange(count)
-        best = geodesic[rows, best_col]
-        best_idx = idx[rows, best_col]
-        if k < len(self):
+        xyz = _xyz(lon, lat)
+        best = np.empty(count)
+        best_idx = np.empty(count, dtype=np.int64)
+        todo = np.arange(count)
+        k = CANDIDATES
+        while len(todo):
+            if k > MAX_SHORTLIST:
+                # Thousands of points within 1 % of each other: take every point in reach.
+                reach_m = best[todo] / (1.0 - SPHERE_TOLERANCE)
+                for i, found in zip(todo, self.within(lon[todo], lat[todo], reach_m), strict=True):
+                    if len(found):
+                        _a, _b, d = _GEOD.inv(
+                            np.full(len(found), lon[i]), np.full(len(found), lat[i]), self.lon[found], self.lat[found]
+                        )
+                        best[i], best_idx[i] = d.min(), found[int(np.argmin(d))]
+                break
+            k = min(k, len(self))
+            chords, idx = self.tree.query(xyz[todo], k=k, workers=-1)
+            chords, idx = chords.reshape(len(todo), k), idx.reshape(len(todo), k)
+            # Exact geodesics to the shortlisted candidates.
+            _az1, _az2, geodesic = _GEOD.inv(
+                np.repeat(lon[todo], k), np.repeat(lat[todo], k), self.lon[idx.ravel()], self.lat[idx.ravel()]
+            )
+            geodesic = geodesic.reshape(len(todo), k)
+            column = np.argmin(geodesic, axis=1)
+            rows = np.arange(len(todo))
+            best[todo] = geodesic[rows, column]
+            best_idx[todo] = idx[rows, column]
+            if k == len(self):
+                break
             # A point outside the shortlist is at least (1 - tol) x the k-th great-circle distance
-            # away; when that bound does not beat the best geodesic, look at every point in reach.
+            # away; where that bound does not beat the best geodesic (dense clusters of points),
+            # look again with a longer shortlist.
             bound = metres_from_chord(chords[:, -1]) * (1.0 - SPHERE_TOLERANCE)
-            unsure = np.nonzero((best > bound) & (best <= EXACT_NEAREST_MAX_M))[0]
-            for i in unsure:
-                reach = chord_from_metres(best[i] / (1.0 - SPHERE_TOLERANCE))
-                candidates = np.asarray(self.tree.query_ball_point(_xyz(lon[i : i + 1], lat[i : i + 1])[0], reach))
-                _a, _b, d = _GEOD.inv(
-                    np.full(len(candidates), lon[i]),
-                    np.full(len(candidates), lat[i]),
-                    self.lon[candidates],
-                    self.lat[candidates],
-                )
-                j = int(np.argmin(d))
-                best[i], best_idx[i] = d[j], candidates[j]
+            unsure = (best[todo] > bound) & (best[todo] <= EXACT_NEAREST_MAX_M)
+            todo = todo[unsure]
+            k *= 4
         return best, best_idx.astype(np.int64)
 
-    def count_within(self, lon: np.ndarray, lat: np.ndarray, radius_m: float) -> np.ndarray:
-        """How many points lie within `radius_m` (geodesic) of each target."""
+    def covered(self, lon: np.ndarray, lat: np.ndarray, radius_m: float) -> np.ndarray:
+        """Whether each target lies within `radius_m` (geodesic) of a point: one nearest-neighbour
+        query on the sphere decides all but the targets near the threshold, checked exactly."""
         lon = np.asarray(lon, dtype=np.float64)
         lat = np.asarray(lat, dtype=np.float64)
-        counts = np.zeros(len(lon), dtype=np.int64)
+        result = np.zeros(len(lon), dtype=bool)
         if self.tree is None or len(lon) == 0:
-            return counts
+            return result
+        upper = float(chord_from_metres(radius_m / (1.0 - SPHERE_TOLERANCE)))
+        chords, _idx = self.tree.query(_xyz(lon, lat), k=1, distance_upper_bound=upper, workers=-1)
+        sphere = metres_from_chord(np.where(np.isfinite(chords), chords, 2.0))
+        result[sphere * (1.0 + SPHERE_TOLERANCE) <= radius_m] = True
+        unsure = np.nonzero(np.isfinite(chords) & ~result)[0]
+        if len(unsure):
+            distances, _ = self.nearest(lon[unsure], lat[unsure])
+            result[unsure] = distances <= radius_m
+        return result
+
+    def within(self, lon: np.ndarray, lat: np.ndarray, radius_m) -> list[np.ndarray]:
+        """Indices of the points within `radius_m` (geodesic; one radius or one per target) of each target."""
+        lon = np.asarray(lon, dtype=np.float64)
+        lat = np.asarray(lat, dtype=np.float64)
+        radius_m = np.broadcast_to(np.asarray(radius_m, dtype=np.float64), lon.shape)
+        if self.tree is None or len(lon) == 0:
+            return [np.empty(0, dtype=np.int64) for _ in range(len(lon))]
         reach = chord_from_metres(radius_m / (1.0 - SPHERE_TOLERANCE))
-        for i, candidates in enumerate(self.tree.query_ball_point(_xyz(lon, lat), reach, workers=-1)):
-            if candidates:
-                candidates = np.asarray(candidates)
-                _a, _b, d = _GEOD.inv(
-                    np.full(len(candidates), lon[i]),
-                    np.full(len(candidates), lat[i]),
-                    self.lon[candidates],
-                    self.lat[candidates],
-                )
-                counts[i] = int((d <= radius_m).sum())
-        return counts
+        found = self.tree.query_ball_point(_xyz(lon, lat), reach, workers=-1)
+        sizes = np.array([len(f) for f in found], dtype=np.int64)
+        if not sizes.sum():
+            return [np.empty(0, dtype=np.int64) for _ in range(len(lon))]
+        owner = np.repeat(np.arange(len(lon)), sizes)
+        candidates = np.concatenate([np.asarray(f, dtype=np.int64) for f in found if len(f)])
+        # One vectorised geodesic for every (target, candidate) pair, then split back per target.
+        _a, _b, d = _GEOD.inv(lon[owner], lat[owner], self.lon[candidates], self.lat[candidates])
+        keep = d <= radius_m[owner]
+        kept_owner, kept = owner[keep], candidates[keep]
+        bounds = np.searchsorted(kept_owner, np.arange(len(lon) + 1))
+        return [kept[bounds[i] : bounds[i + 1]] for i in range(len(lon))]
+
+    def count_within(self, lon: np.ndarray, lat: np.ndarray, radius_m) -> np.ndarray:
+        """How many points lie within `radius_m` (geodesic) of each target."""
+        return np.array([len(found) for found in self.within(lon, lat, radius_m)], dtype=np.int64)
 
 
 def nearest_distances(*, units: Units, points: PointSet) -> np.ndarray:
@@ -537,9 +569,8 @@ def coverage_history(
                 HistoryPoint(date, previous_point.points, previous_point.covered_population, previous_point.population)
             )
             continue
-        distances = nearest_distances(units=units, points=PointSet(lon[mask], lat[mask]))
-        figure = population_coverage(units=units, distances_m=distances, radius_km=radius_km)
-        point = HistoryPoint(date, int(mask.sum()), int(figure.covered_population), figure.population)
+        covered = PointSet(lon[mask], lat[mask]).covered(units.lon, units.lat, radius_km * 1000.0)
+        point = HistoryPoint(date, int(mask.sum()), int(units.population[covered].sum()), units.total_population)
         history.append(point)
         previous_mask, previous_point = mask, point
     return history

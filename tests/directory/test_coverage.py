@@ -36,6 +36,7 @@ from tests.factories import (
 )
 
 GEOD = Geod(ellps="WGS84")
+GIRONDE_SOURCE = "amap-gironde-2026"
 GIRONDE_DATA = Path(settings.BASE_DIR).parent / "shared" / "data" / "amap-gironde-2026"
 GAZETTEER = Path(settings.BASE_DIR).parent / "shared" / "data" / "gazetteer-derived" / "communes_gazetteer.csv"
 ARCACHON = Point(-1.1680, 44.6586, srid=4326)  # Arcachon town centre (33009)
@@ -60,23 +61,15 @@ def gironde_network(**kwargs):
 
 
 def load_gironde_amaps(network=None) -> pd.DataFrame:
-    """The real Gironde AMAPs (read from shared data, never copied into the project)."""
-    rows = pd.read_csv(GIRONDE_DATA / "amaps.csv", dtype=str, keep_default_na=False)
-    rows = rows[rows["lat"] != ""]
-    for row in rows.itertuples():
-        founded = dt.date.fromisoformat(row.date_creation) if row.date_creation[:2] in {"19", "20"} else None
-        amap = AmapFactory(
-            name=row.nom,
-            location=Point(float(row.lon), float(row.lat), srid=4326),
-            commune=commune(row.insee),
-            status=Amap.Status.CLOSED if row.etat == "fermé" else Amap.Status.ACTIVE,
-            founded_on=founded,
-            source="amap-gironde-2026",
-            external_id=row.id,
+    """The real Gironde directory through the importer (read from shared data, never copied)."""
+    out = io.StringIO()
+    for name, kind in (("amaps.csv", "amap"), ("producteurs.csv", "farm")):
+        call_command(
+            "import_directory", str(GIRONDE_DATA / name), kind=kind, source=GIRONDE_SOURCE, commit=True, stdout=out
         )
-        if network is not None and row.etat != "désabonné":
-            amap.networks.add(network)
-    return rows
+    if network is not None:
+        network.amaps.set(Amap.objects.filter(source=GIRONDE_SOURCE))
+    return pd.read_csv(GIRONDE_DATA / "amaps.csv", dtype=str, keep_default_na=False)
 
 
 def independent_gironde_shares(amaps: pd.DataFrame, radii_km) -> dict[float, float]:
@@ -85,8 +78,17 @@ def independent_gironde_shares(amaps: pd.DataFrame, radii_km) -> dict[float, flo
     communes = gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(table["lon"], table["lat"]), crs="EPSG:4326").query(
         "departement_code == '33' and type == 'COM'"
     )
-    active = amaps[amaps["etat"] != "fermé"]
-    lon, lat = active["lon"].astype(float).to_numpy(), active["lat"].astype(float).to_numpy()
+    # The importer reads "fermé" as closed and "désabonné" as dormant: neither is active.
+    active = amaps[~amaps["etat"].isin(["fermé", "désabonné"])]
+    lon = [float(v) if v else None for v in active["lon"]]
+    lat = [float(v) if v else None for v in active["lat"]]
+    for i, (row_id, x) in enumerate(zip(active["id"], lon, strict=True)):
+        if x is None:
+            # No coordinates in the file (Le radis noir, Bègles): the importer placed it in its
+            # commune; that one point is taken from the database.
+            placed = Amap.objects.get(source=GIRONDE_SOURCE, external_id=row_id).location
+            lon[i], lat[i] = placed.x, placed.y
+    lon, lat = np.array(lon), np.array(lat)
     n, m = len(communes), len(active)
     _a, _b, d = GEOD.inv(
         np.repeat(communes.geometry.x.to_numpy(), m),
@@ -115,7 +117,7 @@ def test_gironde_reference_point_coverage_matches_an_independent_computation():
     assert expected[5] == pytest.approx(0.80, abs=0.01)
     assert expected[10] == pytest.approx(0.92, abs=0.01)
     result = coverage.coverage_for_network(network=network, radius_km=10)
-    assert result["figures"]["amaps"] == 105  # 107 placed, 2 closed
+    assert result["figures"]["amaps"] == 105  # 108 in the file: 2 "fermé", 1 "désabonné"
     assert result["figures"]["population"] == 1_690_493  # INSEE 2023, the 534 communes of Gironde
     assert result["figures"]["amaps_per_100k"] == pytest.approx(105 / 1_690_493 * 1e5, abs=0.01)
     # The area-weighted variant is computed for a département and named.
@@ -128,6 +130,10 @@ def test_gironde_reference_point_coverage_matches_an_independent_computation():
     populations = [z["population"] for z in result["white_zones"]["communes"]]
     assert populations == sorted(populations, reverse=True) and min(populations) >= 1000
     assert any("Lesparre-Médoc" in z["names"] for z in result["white_zones"]["groups"])
+    # Products through the producers' links to AMAPs (partnerships made by the importer).
+    gaps = {row["slug"]: row for row in result["product_gaps"]}
+    assert gaps["legumes"]["amaps"] >= 5 and 0 < gaps["legumes"]["share"] < result["reference_point"]["share"]
+    assert gaps["pain"]["missing_communes"] > 0 and gaps["pain"]["largest_missing"]
     # History from the creation dates in the data.
     years = result["history"]["years"]
     assert years[-1]["year"] == dt.date.today().year and years[0]["created"] >= 1

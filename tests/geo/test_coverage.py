@@ -42,6 +42,33 @@ def test_nearest_is_the_exact_geodesic_minimum():
     np.testing.assert_allclose(all_d[np.arange(400), index], distances, atol=1e-6)
 
 
+def test_covered_and_within_agree_with_brute_force_at_the_threshold():
+    rng = np.random.default_rng(11)
+    points = gc.PointSet(rng.uniform(-1, 1, 300), rng.uniform(44.5, 45.5, 300))
+    # Targets placed by pyproj at 9,999 m and 10,001 m from a point: decided at the metre.
+    near = [_at((points.lon[i], points.lat[i]), rng.uniform(0, 360), 9999) for i in range(50)]
+    far = [_at((points.lon[i], points.lat[i]), rng.uniform(0, 360), 10001) for i in range(50)]
+    lon = np.array([p[0] for p in near + far] + list(rng.uniform(-1.5, 1.5, 300)))
+    lat = np.array([p[1] for p in near + far] + list(rng.uniform(44, 46, 300)))
+    _a, _b, d = GEOD.inv(
+        np.repeat(lon, 300), np.repeat(lat, 300), np.tile(points.lon, len(lon)), np.tile(points.lat, len(lon))
+    )
+    d = d.reshape(len(lon), 300)
+    np.testing.assert_array_equal(points.covered(lon, lat, 10_000), d.min(axis=1) <= 10_000)
+    assert points.covered(lon[:50], lat[:50], 10_000).all()
+    for i, found in enumerate(points.within(lon, lat, 10_000)):
+        assert sorted(found.tolist()) == np.nonzero(d[i] <= 10_000)[0].tolist()
+    np.testing.assert_array_equal(points.count_within(lon, lat, 10_000), (d <= 10_000).sum(axis=1))
+
+
+def test_nearest_among_thousands_of_nearly_equidistant_points():
+    # 5,000 points on a 2 km circle: the sphere cannot tell them apart, the geodesic can.
+    points = [_at(BORDEAUX, az, 2000 + (az % 7)) for az in np.linspace(0, 360, 5000, endpoint=False)]
+    ps = gc.PointSet([p[0] for p in points], [p[1] for p in points])
+    distance, index = ps.nearest(np.array([BORDEAUX[0]]), np.array([BORDEAUX[1]]))
+    assert distance[0] == pytest.approx(2000.0, abs=1e-3) and index[0] == 0
+
+
 def test_nearest_in_a_dense_cluster_checks_beyond_the_shortlist():
     # 50 points on a 3 km circle around the target: all within 1 % of each other on the sphere.
     points = [_at(BORDEAUX, az, 3000 + az / 100) for az in range(0, 360, 7)]

@@ -21,7 +21,12 @@ class Command(BaseCommand):
         parser.add_argument("--radius-km", type=float, default=coverage.RADIUS_KM_DEFAULT)
         parser.add_argument("--product", default=None, help="identifiant d'un produit (facultatif)")
         parser.add_argument("--min-population", type=int, default=coverage.MIN_POPULATION_DEFAULT)
-        parser.add_argument("--map", choices=["distance", "density"], default="distance")
+        parser.add_argument(
+            "--map",
+            choices=["distance", "density", "population"],
+            default=None,
+            help="choroplèthe : distance (par défaut), density (AMAP / 100 000 hab.), population",
+        )
         parser.add_argument("--output", required=True, help="fichier HTML à écrire")
 
     def handle(self, *args, **options):
