@@ -105,7 +105,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "fr"
-LANGUAGES = [("fr", _("Français")), ("en", _("English"))]
+# French only until an English catalogue exists (otherwise pages come out half-translated).
+LANGUAGES = [("fr", _("Français"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "Europe/Paris"
 USE_I18N = True
@@ -156,6 +157,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a "status": give each enum its own name in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "AmapStatusEnum": "directory.models.Amap.Status",
+        "NetworkStatusEnum": "directory.models.Network.Status",
+        "AnnonceStatusEnum": "matching.models.Annonce.Status",
+    },
 }
 
 # Geocoding: the offline gazetteer always works; the national address API (BAN) is an
