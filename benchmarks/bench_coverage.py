@@ -5,6 +5,7 @@ Figures (`--quick`: 10k demo AMAPs instead of 100k):
   Paris/Lyon/Marseille) against every active demo AMAP, one radius (10 km), reference-point method:
   communes and AMAP points read from PostGIS, KD-tree built, exact geodesic nearest distance,
   population covered; with its parts (`_load`, `_nearest`) and the share found;
+- coverage.france_from_scratch_all_amaps_p50: the same with every demo AMAP (100k points, any status);
 - coverage.france_white_zones: the white zones (communes and groups of adjacent communes) on top;
 - coverage.national_network_full: `coverage_for_network` of a national network, not cached (every
   figure: départements, régions, 25 product gaps, history, opportunities);
@@ -25,23 +26,22 @@ from benchmarks.common import ensure_demo, measure, note, percentile, report, ti
 RADIUS_KM = 10
 
 
-def _active_amap_points() -> tuple[np.ndarray, np.ndarray]:
+def _amap_points(*, active_only: bool = True) -> tuple[np.ndarray, np.ndarray]:
     from django.db import connection
 
+    where = "status = 'active'" if active_only else "TRUE"
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT ST_X(location::geometry), ST_Y(location::geometry) FROM directory_amap WHERE status = 'active'"
-        )
+        cursor.execute(f"SELECT ST_X(location::geometry), ST_Y(location::geometry) FROM directory_amap WHERE {where}")
         rows = np.array(cursor.fetchall(), dtype=np.float64).reshape(-1, 2)
     return rows[:, 0], rows[:, 1]
 
 
-def _france_from_scratch() -> dict:
+def _france_from_scratch(*, active_only: bool = True) -> dict:
     from geo import coverage as gc
 
     with timed() as load:
         units = gc.load_units(everywhere=True)
-        lon, lat = _active_amap_points()
+        lon, lat = _amap_points(active_only=active_only)
     with timed() as nearest:
         points = gc.PointSet(lon, lat)
         distances = gc.nearest_distances(units=units, points=points)
@@ -129,6 +129,11 @@ def run(ctx) -> None:
     report("coverage.france_from_scratch_nearest_p50", statistics.median(r["nearest"] for r in runs), "s")
     report("coverage.france_share_10km", last["figure"].share * 100, "%")
     report("coverage.france_goal_ratio", 5.0 / statistics.median(totals), "x")
+    every = [_france_from_scratch(active_only=False) for _ in range(ctx.size(3, 1))]
+    report("coverage.france_from_scratch_all_amaps_points", every[-1]["points"], "amaps")
+    report(
+        "coverage.france_from_scratch_all_amaps_p50", statistics.median(r["load"] + r["nearest"] for r in every), "s"
+    )
 
     with timed() as zones:
         communes, groups = gc.white_zones(

@@ -284,8 +284,10 @@ def coverage_for_network(
 
     Raises TerritoryError when the network has no territory and ValueError on a bad product.
     """
-    radius_km = float(radius_km)
-    if not (RADIUS_KM_MIN <= radius_km <= RADIUS_KM_MAX) or not math.isfinite(radius_km):
+    # Radii are rounded to 100 m: finer steps change nothing a network decides, and each distinct
+    # radius is a full computation (a cache entry).
+    radius_km = round(float(radius_km), 1)
+    if not math.isfinite(radius_km) or not (RADIUS_KM_MIN <= radius_km <= RADIUS_KM_MAX):
         raise ValueError(f"radius_km must be between {RADIUS_KM_MIN} and {RADIUS_KM_MAX}")
     if product and not ProductCategory.objects.filter(slug=product).exists():
         raise ValueError(f"unknown product {product!r}")

@@ -104,18 +104,22 @@ class Legend(MacroElement):
         """
     )
 
-    def __init__(self, *, title: str, items: list[tuple[str, str]], extra: list[tuple[str, str]] = ()):
+    SWATCHES = {
+        "fill": "background:{c}",
+        "outline": "background:transparent;border:2px dashed {c}",
+        "hatched": "background:{c}40;border:1px solid {c}",
+        "pin": "background:{c};border:2px solid #fff;border-radius:50%;box-shadow:0 0 0 1px rgba(0,0,0,.45)",
+    }
+
+    def __init__(self, *, title: str, items: list[tuple[str, str]], extra: list[tuple[str, str, str]] = ()):
+        """`items`: (colour, label) of the choropleth; `extra`: (kind, colour, label) of the other layers."""
         super().__init__()
         self._name = "CoverageLegend"
+        entries = [("fill", color, label) for color, label in items] + list(extra)
         rows = "".join(
-            f'<li><span class="coverage-swatch" style="background:{html.escape(color)}"></span>'
+            f'<li><span class="coverage-swatch" style="{self.SWATCHES[kind].format(c=html.escape(color))}"></span>'
             f"{html.escape(label)}</li>"
-            for color, label in items
-        )
-        rows += "".join(
-            f'<li><span class="coverage-swatch coverage-swatch--outline" style="border-color:{html.escape(color)}">'
-            f"</span>{html.escape(label)}</li>"
-            for color, label in extra
+            for kind, color, label in entries
         )
         self.body = f"<strong>{html.escape(title)}</strong><ul>{rows}</ul>"
 
@@ -315,7 +319,7 @@ def build_coverage_map(*, result: dict, mode: str | None = None, height: str = "
                 localize=True,
             ),
         ).add_to(m)
-        extra.append((WHITE_ZONE_COLOR, _("Zone blanche")))
+        extra.append(("outline", WHITE_ZONE_COLOR, _("Zone blanche")))
 
     selected = result.get("selected_product")
     if selected and by_commune:
@@ -338,12 +342,12 @@ def build_coverage_map(*, result: dict, mode: str | None = None, height: str = "
                 ),
                 show=True,
             ).add_to(m)
-            extra.append((PRODUCT_GAP_COLOR, label))
+            extra.append(("hatched", PRODUCT_GAP_COLOR, label))
 
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
     legend_items = [(color, label) for _bound, color, label in classes]
     if amaps is not None and amaps["features"]:
-        extra.append(("#2f6b2f", _("Lieu de livraison d'une AMAP")))
+        extra.append(("pin", "#2f6b2f", _("Lieu de livraison d'une AMAP")))
     Legend(title=layer_name, items=legend_items, extra=extra).add_to(m)
     return m
 

@@ -412,6 +412,7 @@ def test_api_coverage_and_white_zones(client, small_directory):
     assert body["figures"]["amaps"] == 3 and body["params"]["product"] == "oeufs"
     assert body["reference_point"]["method_label"] == "point de référence de la commune"
     assert "communes" not in body  # the per-commune table is a download, not in the API
+    assert client.get(url, {"radius_km": "7.34"}).json()["params"]["radius_km"] == 7.3  # 100 m steps
     bad = client.get(url, {"radius_km": "80", "product": "caviar", "colour": "red"})
     assert bad.status_code == 400 and set(bad.json()) == {"colour"}
     bad = client.get(url, {"radius_km": "80", "product": "caviar"})
