@@ -168,3 +168,17 @@ def test_network_map_data_is_inline_when_small_and_tiles_when_large():
 def test_map_filters_round_trip_through_query_parameters():
     filters = MapFilters(products=("legumes", "pain"), weekday=3, accepting=True, network=None)
     assert selectors.parse_map_filters(filters.query()) == filters
+
+
+def test_only_the_embed_may_be_framed(client):
+    NetworkFactory(slug="gironde", departments=[commune("33063").department])
+    response = client.get(reverse("maps:embed"), {"network": "gironde"})
+    assert response.status_code == 200
+    assert "X-Frame-Options" not in response.headers
+    assert client.get(reverse("maps:carte")).headers["X-Frame-Options"] == "DENY"
+
+
+def test_embed_answers_bad_filters_with_a_message(client):
+    response = client.get(reverse("maps:embed"), {"network": "inconnu"})
+    assert response.status_code == 400
+    assert "réseau inconnu" in response.content.decode()
