@@ -135,7 +135,9 @@
       this._texts = texts;
       this._markers = {};
       this._group = L.layerGroup();
+      this._everLoaded = false;
       this.on("tileunload", this._dropTile, this);
+      this.on("load", function () { this._everLoaded = true; }, this);
     },
 
     // Fetch + protobuf decoding come from Leaflet.VectorGrid (pinned version, see assets.sh).
@@ -371,6 +373,14 @@
         territory.atlasUrl = withQuery(territory.atlasUrl, query);
         if (map.hasLayer(territory)) territory.atlasLoad(territory.atlasUrl);
       }
+    };
+    // True once every tiled layer on the map has drawn the tiles in view (benchmarks, tests).
+    controller.loaded = function () {
+      return config.layers.every(function (layerConfig) {
+        var layer = controller.layers[layerConfig.id];
+        if (!layerConfig.tiles || !map.hasLayer(layer)) return true;
+        return layer._everLoaded && !layer.isLoading();
+      });
     };
     controller.count = function (id) {
       var layer = controller.layers[id];
