@@ -15,7 +15,9 @@ PACKAGES=(
   "leaflet.vectorgrid@1.3.0"
   "ol@7.2.2"  # OpenLayers for the Django admin's map widgets (geo/admin.py)
 )
-WANTED="$(printf '%s\n' "${PACKAGES[@]}")"
+# Bump LAYOUT when the files copied below change, so that existing installs are redone.
+LAYOUT="layout 3"
+WANTED="$(printf '%s\n' "${PACKAGES[@]}" "$LAYOUT")"
 
 if [[ -f "$VENDOR/VERSIONS" && "$(cat "$VENDOR/VERSIONS")" == "$WANTED" ]]; then
   echo "front-end assets: present (${PACKAGES[*]})"
@@ -49,19 +51,22 @@ unpack "ol-*.tgz" ol
 NEW="$VENDOR.new"
 rm -rf "$NEW"
 mkdir -p "$NEW/leaflet" "$NEW/leaflet.markercluster" "$NEW/leaflet.vectorgrid"
-cp "$WORK/leaflet/dist/leaflet.js" "$WORK/leaflet/dist/leaflet.css" "$NEW/leaflet/"
+# Source maps too: the scripts name them, and collectstatic's manifest storage checks that they exist.
+cp "$WORK/leaflet/dist/leaflet.js" "$WORK/leaflet/dist/leaflet.js.map" "$WORK/leaflet/dist/leaflet.css" "$NEW/leaflet/"
 cp -r "$WORK/leaflet/dist/images" "$NEW/leaflet/images"
 cp "$WORK/leaflet/LICENSE" "$NEW/leaflet/LICENSE"
-cp "$WORK/markercluster/dist/leaflet.markercluster.js" \
+cp "$WORK/markercluster/dist/leaflet.markercluster.js" "$WORK/markercluster/dist/leaflet.markercluster.js.map" \
    "$WORK/markercluster/dist/MarkerCluster.css" \
    "$WORK/markercluster/dist/MarkerCluster.Default.css" "$NEW/leaflet.markercluster/"
 cp "$WORK/markercluster/MIT-LICENCE.txt" "$NEW/leaflet.markercluster/LICENSE" 2>/dev/null || true
 cp "$WORK/vectorgrid/dist/Leaflet.VectorGrid.bundled.min.js" "$NEW/leaflet.vectorgrid/"
+cp "$WORK/vectorgrid/dist/"Leaflet.VectorGrid.bundled.min.js.map "$NEW/leaflet.vectorgrid/" 2>/dev/null || true
 cp "$WORK/vectorgrid/LICENSE" "$NEW/leaflet.vectorgrid/LICENSE" 2>/dev/null || true
 mkdir -p "$NEW/ol"
 cp "$WORK/ol/dist/ol.js" "$WORK/ol/ol.css" "$NEW/ol/"
+cp "$WORK/ol/dist/ol.js.map" "$NEW/ol/" 2>/dev/null || true
 cp "$WORK/ol/LICENSE.md" "$NEW/ol/LICENSE" 2>/dev/null || true
-printf '%s\n' "${PACKAGES[@]}" >"$NEW/VERSIONS"
+printf '%s\n' "$WANTED" >"$NEW/VERSIONS"
 
 rm -rf "$VENDOR"
 mv "$NEW" "$VENDOR"
