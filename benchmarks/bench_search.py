@@ -167,6 +167,43 @@ end
 """
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time consumed so far by these processes (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return children
+
+
+def _database_backends() -> list[int]:
+    """PostgreSQL backends connected to this database, our own query connection aside."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        )
+        pids = [row[0] for row in cursor.fetchall()]
+    connection.close()
+    return pids
+
+
 def bench_wrk(points: list[tuple[float, float]], *, label: str, ctx) -> None:
     wrk = shutil.which("wrk")
     if wrk is None:
@@ -203,6 +240,9 @@ def bench_wrk(points: list[tuple[float, float]], *, label: str, ctx) -> None:
         _wait_for(f"{base}/api/v1/product-categories/")
         for lon, lat in points[: workers * 10]:  # every worker connects and warms up
             urllib.request.urlopen(f"{base}{URL}?near={lon},{lat}&limit=10", timeout=10).read()
+        workers_pids = [server.pid, *_children(server.pid)]
+        database_pids = _database_backends()
+        cpu_before = (_cpu_seconds(workers_pids), _cpu_seconds(database_pids))
         paths = ",".join(f'"{URL}?near={lon},{lat}&limit=10"' for lon, lat in points)
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
             script.write(LUA % {"paths": paths})
@@ -214,6 +254,8 @@ def bench_wrk(points: list[tuple[float, float]], *, label: str, ctx) -> None:
             check=True,
         )
         os.unlink(script.name)
+        cpu_app = _cpu_seconds(workers_pids) - cpu_before[0]
+        cpu_db = _cpu_seconds(database_pids) - cpu_before[1]
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -229,7 +271,13 @@ def bench_wrk(points: list[tuple[float, float]], *, label: str, ctx) -> None:
     report(f"search.wrk_nearest10_socket_errors_{label}", errors, "errors")
     report(f"search.wrk_nearest10_p50_{label}", float(re.search(r"p50_ms ([\d.]+)", output).group(1)), "ms")
     report(f"search.wrk_nearest10_p99_{label}", float(re.search(r"p99_ms ([\d.]+)", output).group(1)), "ms")
-    note(f"wrk: gunicorn {workers} sync workers, 2 threads, 8 connections, {duration}")
+    # CPU spent per request by the app (gunicorn workers) and the database (their backends): what
+    # two dedicated cores could serve, whatever else this shared machine is running meanwhile.
+    app_ms, db_ms = cpu_app / total * 1000, cpu_db / total * 1000
+    report(f"search.wrk_app_cpu_per_request_{label}", app_ms, "ms")
+    report(f"search.wrk_db_cpu_per_request_{label}", db_ms, "ms")
+    report(f"search.wrk_capacity_two_cores_estimate_{label}", 2000 / (app_ms + db_ms), "req/s")
+    note(f"wrk: gunicorn {workers} sync workers, 2 threads, 8 connections, {duration}; load average {os.getloadavg()}")
 
 
 def run(ctx) -> None:

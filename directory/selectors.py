@@ -5,12 +5,15 @@ then ranks and displays by exact geodesic distance (WGS84 ellipsoid). `order_by(
 computes the spheroid distance of every row and is never used here.
 """
 
+import functools
+
 from django.contrib.gis.db.models import GeometryField
 from django.contrib.gis.db.models.functions import Distance, GeometryDistance
 from django.contrib.gis.geos import Point, Polygon
 from django.contrib.gis.measure import D
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Subquery, prefetch_related_objects
-from django.db.models.functions import Cast
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models.functions import Cast, JSONObject
 
 from .models import Amap, Farm, Network, ProductCategory
 
@@ -158,13 +161,56 @@ def _with_commune(queryset: QuerySet) -> QuerySet:
     return queryset.select_related("commune").defer("commune__geom", "commune__point", "commune__search_name")
 
 
-def _result_prefetches() -> list[Prefetch]:
-    """What a result list shows of each row's products and networks, and only that."""
-    return [
-        Prefetch("products", queryset=ProductCategory.objects.only("slug", "name", "family", "position")),
-        # A network's drawn territory can be large; a result list shows its name.
-        Prefetch("networks", queryset=Network.objects.only("slug", "name")),
-    ]
+def _in_model_order(model, names: set[str]) -> list[str]:
+    # Model.from_db() takes the values in the order of the model's fields.
+    return [f.attname for f in model._meta.concrete_fields if f.attname in names]
+
+
+_PRODUCT_FIELDS = _in_model_order(ProductCategory, {"id", "slug", "name", "family", "position"})
+_NETWORK_FIELDS = _in_model_order(Network, {"id", "slug", "name"})
+
+
+@functools.cache
+def _related_lists(model) -> dict[str, ArraySubquery]:
+    """Each row's products and networks as arrays of JSON objects, for `model` (Amap or Farm).
+
+    Built once per model: annotate() resolves a copy each time, and building these querysets
+    costs a search as much as running it.
+    """
+    owner = {"amap_id" if model is Amap else "farm_id": OuterRef("pk")}
+    products = (
+        model.products.through.objects.filter(**owner)
+        .order_by("productcategory__position", "productcategory__name")
+        .values(row=JSONObject(**{f: f"productcategory__{f}" for f in _PRODUCT_FIELDS}))
+    )
+    networks = (
+        model.networks.through.objects.filter(**owner)
+        .order_by("network__name")
+        .values(row=JSONObject(**{f: f"network__{f}" for f in _NETWORK_FIELDS}))
+    )
+    return {"product_rows": ArraySubquery(products), "network_rows": ArraySubquery(networks)}
+
+
+def _with_related_lists(queryset: QuerySet) -> QuerySet:
+    """The products and networks of each row computed in the search query itself.
+
+    Postgres evaluates these subqueries only for the rows the LIMIT lets through, and the
+    results need no second and third round trip nor Django's per-object prefetch machinery
+    (which cost more than the nearest search itself).
+    """
+    return queryset.annotate(**_related_lists(queryset.model))
+
+
+def _attach_related_lists(rows: list) -> None:
+    """`product_list` and `network_list` on each row: what a result list shows (name, slug)."""
+    for row in rows:
+        row.product_list = [
+            ProductCategory.from_db("default", _PRODUCT_FIELDS, [p[f] for f in _PRODUCT_FIELDS])
+            for p in row.product_rows
+        ]
+        row.network_list = [
+            Network.from_db("default", _NETWORK_FIELDS, [n[f] for f in _NETWORK_FIELDS]) for n in row.network_rows
+        ]
 
 
 def amaps_near(
@@ -182,7 +228,8 @@ def amaps_near(
 ) -> list[Amap]:
     """The AMAPs nearest `point` by true geodesic distance, each with `distance_m` (metres).
 
-    Commune joined, products and networks prefetched: three queries whatever `limit` is.
+    One query whatever `limit` is: commune joined, products and networks in `product_list` and
+    `network_list` (use these in result lists: `products.all()` would query once per AMAP).
     """
     amaps = amaps_filtered(
         point=point,
@@ -194,8 +241,9 @@ def amaps_near(
         bbox=bbox,
         include_inactive=include_inactive,
     )
-    result = _nearest(_with_commune(amaps), field="location", point=point, limit=limit, offset=offset)
-    prefetch_related_objects(result, *_result_prefetches())
+    searched = _with_related_lists(_with_commune(amaps))
+    result = _nearest(searched, field="location", point=point, limit=limit, offset=offset)
+    _attach_related_lists(result)
     return result
 
 
@@ -219,28 +267,29 @@ def farms_near(
         bbox=bbox,
         include_inactive=include_inactive,
     )
-    result = _nearest(_with_commune(farms), field="public_location", point=point, limit=limit, offset=offset)
-    prefetch_related_objects(result, *_result_prefetches())
+    searched = _with_related_lists(_with_commune(farms))
+    result = _nearest(searched, field="public_location", point=point, limit=limit, offset=offset)
+    _attach_related_lists(result)
     return result
 
 
 def amaps_page(*, limit: int = 10, offset: int = 0, **filters) -> list[Amap]:
     """AMAPs matching the filters without a point, by name (`distance_m` is None)."""
-    ordered = _with_commune(amaps_filtered(**filters)).order_by("name", "pk")  # stable pages
+    ordered = _with_related_lists(_with_commune(amaps_filtered(**filters))).order_by("name", "pk")  # stable pages
     amaps = list(ordered[offset : offset + limit])
     for amap in amaps:
         amap.distance_m = None
-    prefetch_related_objects(amaps, *_result_prefetches())
+    _attach_related_lists(amaps)
     return amaps
 
 
 def farms_page(*, limit: int = 10, offset: int = 0, **filters) -> list[Farm]:
     """Farms matching the filters without a point, by name (`distance_m` is None)."""
-    ordered = _with_commune(farms_filtered(**filters)).order_by("name", "pk")  # stable pages
+    ordered = _with_related_lists(_with_commune(farms_filtered(**filters))).order_by("name", "pk")  # stable pages
     farms = list(ordered[offset : offset + limit])
     for farm in farms:
         farm.distance_m = None
-    prefetch_related_objects(farms, *_result_prefetches())
+    _attach_related_lists(farms)
     return farms
 
 

@@ -42,11 +42,15 @@ def _iso(value) -> str | None:
 
 
 def _products(obj) -> list[dict]:
-    return [{"slug": p.slug, "name": p.name, "family": p.family} for p in obj.products.all()]
+    products = getattr(obj, "product_list", None)  # set by the search selectors
+    products = obj.products.all() if products is None else products
+    return [{"slug": p.slug, "name": p.name, "family": p.family} for p in products]
 
 
 def _networks(obj) -> list[dict]:
-    return [{"slug": n.slug, "name": n.name} for n in obj.networks.all()]
+    networks = getattr(obj, "network_list", None)
+    networks = obj.networks.all() if networks is None else networks
+    return [{"slug": n.slug, "name": n.name} for n in networks]
 
 
 def _commune(commune) -> dict | None:

@@ -179,16 +179,20 @@ def test_ellipsoid_order_wins_over_sphere_order_even_beyond_the_first_shortlist(
     assert first[0].distance_m == pytest.approx(north_m, abs=0.01)
 
 
-def test_results_arrive_in_three_queries_whatever_the_limit(sample):
+def test_results_arrive_in_one_query_whatever_the_limit(sample):
     for limit in (1, 50):
         with CaptureQueriesContext(connection) as queries:
             amaps = amaps_near(point=MERIGNAC, limit=limit)
-            for amap in amaps:
-                [p.slug for p in amap.products.all()]
-                [n.slug for n in amap.networks.all()]
-                amap.commune.name  # noqa: B018
+            shown = [
+                (amap.commune.name, [p.name for p in amap.product_list], [n.slug for n in amap.network_list])
+                for amap in amaps
+            ]
         assert len(amaps) == limit
-        assert len(queries) == 3  # search (commune joined), products, networks
+        assert len(queries) == 1  # commune joined, products and networks as arrays in the same query
+    # the lists are those of the database, in the usual order
+    for amap, (_commune, products, networks) in zip(amaps, shown, strict=True):
+        assert products == [p.name for p in amap.products.all()]
+        assert networks == [n.slug for n in amap.networks.order_by("name")]
 
 
 def test_farms_are_ranked_and_filtered_on_their_public_point_only():
