@@ -125,8 +125,15 @@
 
   /* --- vector tiles, grid-clustered on the server ------------------------------------- */
 
+  // Tiles are drawn 512 px wide: the server's tile of zoom z - 1 covers the view's tile of zoom z.
   var PointTiles = L.GridLayer.extend({
-    options: { subdomains: "abc", fetchOptions: { credentials: "same-origin" }, updateWhenZooming: false },
+    options: {
+      subdomains: "abc",
+      fetchOptions: { credentials: "same-origin" },
+      updateWhenZooming: false,
+      tileSize: 512,
+      minZoom: 1,
+    },
 
     initialize: function (url, layerConfig, texts, options) {
       L.GridLayer.prototype.initialize.call(this, options);
@@ -168,7 +175,7 @@
       var tile = document.createElement("div");
       var key = this._tileCoordsToKey(coords);
       var self = this;
-      this._decode(coords).then(function (vt) {
+      this._decode({ x: coords.x, y: coords.y, z: coords.z - 1 }).then(function (vt) {
         // The tile may have left the view (or the filters changed) while it was loading.
         var current = self._tiles[key];
         if (!self._map || !current || current.el !== tile) { done(null, tile); return; }
