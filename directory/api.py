@@ -3,7 +3,6 @@
 Views parse the query with `directory.search`, call the selectors, serialize: no rule lives here.
 """
 
-from django.db.models import Count, Q
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
@@ -17,7 +16,7 @@ from rest_framework.viewsets import GenericViewSet, ReadOnlyModelViewSet
 
 from . import selectors
 from .filters import AMAP_LIST_PARAMETERS, AMAP_PARAMETERS, FARM_LIST_PARAMETERS, FARM_PARAMETERS
-from .models import Amap, Farm, Network, ProductCategory
+from .models import Amap, Farm, ProductCategory
 from .search import MAX_LIMIT, SearchParams, parse_search_params
 from .serializers import (
     AmapDetailSerializer,
@@ -219,11 +218,7 @@ class NetworkViewSet(ReadOnlyModelViewSet):
     lookup_field = "slug"
 
     def get_queryset(self):
-        networks = Network.objects.defer("custom_territory").annotate(
-            amap_count=Count("amaps", filter=Q(amaps__status=Amap.Status.ACTIVE), distinct=True),
-            farm_count=Count("farms", filter=Q(farms__is_active=True), distinct=True),
-        )
-        return networks.prefetch_related("regions", "departments").order_by("name", "pk")  # stable pages
+        return selectors.networks_with_counts()
 
     def get_serializer_class(self):
         return NetworkDetailSerializer if self.action == "retrieve" else NetworkSerializer

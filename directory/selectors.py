@@ -7,13 +7,15 @@ computes the spheroid distance of every row and is never used here.
 
 import functools
 
+import numpy as np
 from django.contrib.gis.db.models import GeometryField
-from django.contrib.gis.db.models.functions import Distance, GeometryDistance
+from django.contrib.gis.db.models.functions import GeometryDistance
 from django.contrib.gis.geos import Point, Polygon
 from django.contrib.gis.measure import D
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Subquery
-from django.db.models.functions import Cast, JSONObject
+from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models.functions import Cast, Coalesce, JSONObject
+from pyproj import Geod
 
 from .models import Amap, Farm, Network, ProductCategory
 
@@ -21,7 +23,9 @@ from .models import Amap, Farm, Network, ProductCategory
 # the WGS84 ellipsoid. Between two points the two differ by less than 0.6 % (flattening
 # 1/298 ≈ 0.34 % plus the mean-radius choice); we allow 1 % to stay clear of that bound.
 SPHERE_ERROR = 0.01
+SPHERE_RADIUS_M = 6_371_008.7714  # PostGIS's sphere for geography: the WGS84 mean radius (2a + b) / 3
 MAX_SHORTLIST_ROUNDS = 6
+_GEOD = Geod(ellps="WGS84")
 
 
 # Filters on related rows are EXISTS on the link table against the related id (a one-row
@@ -118,12 +122,15 @@ def farms_filtered(
 
 
 def knn_shortlist(queryset: QuerySet, *, field: str, point: Point) -> QuerySet:
-    """`queryset` in sphere-distance order from `point` (`sphere_m`), with `exact` spheroid distance."""
-    # <-> walks the GiST index (sphere metres); Distance() gives spheroid metres for ranking.
-    return queryset.annotate(
-        sphere_m=GeometryDistance(field, point),
-        exact=Distance(field, point),
-    ).order_by("sphere_m")
+    """`queryset` nearest first on the sphere: `<->` walks the GiST index."""
+    return queryset.order_by(GeometryDistance(field, point))
+
+
+def _sphere_m(point: Point, lons: np.ndarray, lats: np.ndarray) -> np.ndarray:
+    """Great-circle metres on PostGIS's sphere (haversine), as `<->` measures on geography."""
+    lon0, lat0, lons, lats = np.radians(point.x), np.radians(point.y), np.radians(lons), np.radians(lats)
+    h = np.sin((lats - lat0) / 2) ** 2 + np.cos(lat0) * np.cos(lats) * np.sin((lons - lon0) / 2) ** 2
+    return 2 * SPHERE_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
 
 
 def _nearest(queryset: QuerySet, *, field: str, point: Point, limit: int, offset: int) -> list:
@@ -134,6 +141,8 @@ def _nearest(queryset: QuerySet, *, field: str, point: Point, limit: int, offset
     the Nth best row in it: any row not fetched is at least that far on the sphere, so at least
     that far minus SPHERE_ERROR on the ellipsoid, hence strictly behind the Nth. Otherwise the
     shortlist doubles and is fetched again (rarely needed: 1.5 N + 5 rows almost always suffice).
+    Both distances of the few shortlisted rows are computed here (pyproj's geodesic on WGS84,
+    accurate to the nanometre), which keeps the query itself down to the index walk.
     """
     needed = offset + limit
     if limit <= 0:
@@ -141,13 +150,19 @@ def _nearest(queryset: QuerySet, *, field: str, point: Point, limit: int, offset
     size = needed + needed // 2 + 5
     for _round in range(MAX_SHORTLIST_ROUNDS):
         rows = list(knn_shortlist(queryset, field=field, point=point)[:size])
-        for row in rows:
-            row.distance_m = float(row.exact.m)
+        if not rows:
+            return []
+        lons = np.array([getattr(row, field).x for row in rows])
+        lats = np.array([getattr(row, field).y for row in rows])
+        exact = _GEOD.inv(np.full(len(rows), point.x), np.full(len(rows), point.y), lons, lats)[2]
+        for row, distance in zip(rows, exact.tolist(), strict=True):
+            row.distance_m = distance
         ranked = sorted(rows, key=lambda row: (row.distance_m, row.pk))
         if len(rows) < size:
             break  # every matching row is in hand
         nth_exact = ranked[needed - 1].distance_m
-        if rows[-1].sphere_m * (1 - SPHERE_ERROR) > nth_exact:
+        last_sphere = float(_sphere_m(point, lons[-1:], lats[-1:])[0])
+        if last_sphere * (1 - SPHERE_ERROR) > nth_exact:
             break
         size *= 2
     else:  # pragma: no cover - would need a pathological cluster of equidistant points
@@ -291,6 +306,37 @@ def farms_page(*, limit: int = 10, offset: int = 0, **filters) -> list[Farm]:
         farm.distance_m = None
     _attach_related_lists(farms)
     return farms
+
+
+def networks_with_counts() -> QuerySet[Network]:
+    """Networks with `amap_count` (active AMAPs) and `farm_count` (active farms), by name.
+
+    Each count is its own correlated subquery: joining both relations at once would multiply
+    a network's AMAPs by its farms before counting.
+    """
+    amap_links = (
+        Amap.networks.through.objects.filter(network_id=OuterRef("pk"), amap__status=Amap.Status.ACTIVE)
+        .order_by()
+        .values("network_id")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    farm_links = (
+        Farm.networks.through.objects.filter(network_id=OuterRef("pk"), farm__is_active=True)
+        .order_by()
+        .values("network_id")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    return (
+        Network.objects.defer("custom_territory")
+        .annotate(
+            amap_count=Coalesce(Subquery(amap_links), 0),
+            farm_count=Coalesce(Subquery(farm_links), 0),
+        )
+        .prefetch_related("regions", "departments")
+        .order_by("name", "pk")  # stable pages
+    )
 
 
 # --- Detail pages (public pages helper) ------------------------------------------------------

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from pyproj import Geod
 from rest_framework.test import APIClient
 
-from directory.models import Amap
+from directory.models import Amap, Network
 from tests.factories import (
     BORDEAUX,
     LIBOURNE,
@@ -351,8 +351,13 @@ def test_networks_and_product_categories(client, gironde):
     listing = client.get("/api/v1/networks/").json()
     # by name: "Réseau AMAP Île-de-France" before "Réseau des AMAP de Gironde"
     assert [n["slug"] for n in listing["results"]] == ["amap-idf", "amap-gironde"]
+    network = Network.objects.get(slug="amap-gironde")
+    Amap.objects.get(name="AMAP fermée").networks.add(network)  # closed: not counted
+    FarmFactory(name="Ferme du réseau").networks.add(network)
+    FarmFactory(name="Ferme arrêtée", is_active=False).networks.add(network)
     gironde_network = client.get("/api/v1/networks/amap-gironde/").json()
-    assert gironde_network["amap_count"] == 2
+    assert (gironde_network["amap_count"], gironde_network["farm_count"]) == (2, 1)
+    assert gironde_network["departments"] == []
     assert gironde_network["page_url"] == "/reseau/amap-gironde/"
     assert client.get("/api/v1/networks/inconnu/").status_code == 404
     assert client.get("/api/v1/networks/", {"limit": 1000}).json()["results"]  # capped, not refused
