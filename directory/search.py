@@ -20,7 +20,7 @@ from .models import Network, ProductCategory
 
 MAX_LIMIT = 100  # page size cap: a page never holds more than this many AMAPs or farms
 DEFAULT_LIMIT = 10
-MAX_OFFSET = 10_000  # deep pages of a nearest search are a scraping pattern, not a use
+MAX_OFFSET = 1_000  # a deep page of a nearest search costs its whole depth; past this, narrow with bbox
 MAX_RADIUS_KM = 500.0
 MAX_BBOX_SPAN_DEG = 20.0  # mainland France spans about 15.5° of longitude and 10° of latitude
 MAX_PRODUCTS = 10

@@ -211,8 +211,8 @@ BAD_PARAMETERS = [
     ("limit", "-3", "le nombre de résultats doit être compris entre 1 et 100"),
     ("limit", "1000000000000", "n'est pas un nombre entier"),
     ("limit", "dix", "n'est pas un nombre entier"),
-    ("offset", "-1", "le décalage doit être compris entre 0 et 10000"),
-    ("offset", "20000", "le décalage doit être compris entre 0 et 10000"),
+    ("offset", "-1", "le décalage doit être compris entre 0 et 1000"),
+    ("offset", "1001", "le décalage doit être compris entre 0 et 1000"),
     ("near", "-0.57,\x0044.8", "caractère de contrôle interdit"),
     ("near", "1" * 500, "valeur trop longue"),
 ]
