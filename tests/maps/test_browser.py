@@ -213,3 +213,29 @@ def test_network_page_map_shows_territory_amaps_and_farms(directory, browser_pag
     assert visible_markers(page, "amaps") == 0
     assert visible_markers(page, "farms") == 1
     assert foreign_requests(page, live_url) == []
+
+
+@pytest.fixture
+def exported_map(directory, tmp_path):
+    from django.core.management import call_command
+
+    output = tmp_path / "carte.html"
+    call_command("export_map", network="gironde", output=str(output), base_url="https://atlas.example.org")
+    return output
+
+
+def test_exported_map_works_from_a_file_alone(exported_map, browser_page):
+    output = exported_map
+    page = browser_page
+    page.goto(output.as_uri())
+    page.wait_for_function("() => window.atlasMaps && window.atlasMaps[0].count('amaps') === 3")
+    page.wait_for_function("() => window.atlasMaps[0].count('farms') === 1")
+    assert visible_markers(page, "amaps") >= 1
+    # Nothing fetched but the file itself and the (unreachable) background tiles.
+    fetched = [url for url in page.requested_urls if not url.startswith(("file:", "data:"))]
+    assert all(urlsplit(url).netloc == "tiles.invalid" for url in fetched), fetched
+    # Popups link to the site, not to the disk.
+    page.evaluate("() => window.atlasMaps[0].map.setView([44.85, -0.608], 17)")
+    page.locator(".leaflet-marker-icon.atlas-pin--amaps").first.click()
+    href = page.locator(".leaflet-popup a.atlas-popup__link").get_attribute("href")
+    assert href.startswith("https://atlas.example.org/amap/")
