@@ -11,6 +11,15 @@ def django_db_setup(django_db_setup, django_db_blocker):
         call_command("load_territories", if_empty=True, verbosity=0)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty cache: no throttling counts or cached figures leak between tests."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 @pytest.fixture
 def live_url(db):
     """Base URL of the app served inside this test's transaction (see tests/support.py)."""
