@@ -16,6 +16,7 @@ import json
 import math
 from dataclasses import dataclass
 
+import numpy as np
 from django.contrib.gis.db.models import GeometryField
 from django.contrib.gis.geos import Polygon
 from django.core.cache import cache
@@ -290,6 +291,10 @@ def tile(*, layer: str, z: int, x: int, y: int, filters: MapFilters | None = Non
     place with its popup properties (`id`, `name`, `commune`, `products`, AMAPs: `delivery`, `accepting`).
     """
     sql, params = tile_sql(layer=layer, z=z, x=x, y=y, filters=filters)
+    return _run_tile_sql(sql, params)
+
+
+def _run_tile_sql(sql: str, params: list) -> bytes:
     with transaction.atomic(), connection.cursor() as cursor:
         # PostGIS functions carry high cost estimates: the planner would JIT-compile this
         # query, which takes longer (~0.5 s) than running it (a few ms).
@@ -299,15 +304,14 @@ def tile(*, layer: str, z: int, x: int, y: int, filters: MapFilters | None = Non
     return bytes(data) if data is not None else b""
 
 
-def tile_sql(*, layer: str, z: int, x: int, y: int, filters: MapFilters | None = None) -> tuple[str, list]:
-    """The SQL and parameters of `tile()` (for EXPLAIN in benchmarks)."""
-    filters = filters or MapFilters()
+def _points_sql(layer: str, filters: MapFilters, area: Polygon | None = None) -> tuple[str, list]:
+    """SQL of the layer's points (`id`, `_lon`, `_lat`), filtered, optionally inside `area` (index)."""
     field = _point_field(layer)
     queryset = _filtered(layer, filters)
-    if z >= 3:  # below, a tile spans a continent: no point in an index test
-        queryset = queryset.filter(**{f"{field}__bboverlaps": _tile_search_area(z, x, y)})
+    if area is not None:
+        queryset = queryset.filter(**{f"{field}__bboverlaps": area})
     lon_lat = Cast(field, GeometryField(srid=4326))
-    points_sql, points_params = (
+    return (
         queryset.order_by()
         .annotate(
             _lon=Func(lon_lat, function="ST_X", output_field=FloatField()),
@@ -316,31 +320,21 @@ def tile_sql(*, layer: str, z: int, x: int, y: int, filters: MapFilters | None =
         .values("id", "_lon", "_lat")
         .query.sql_with_params()
     )
-    minx, miny, maxx, maxy = tile_bounds_3857(z, x, y)
-    if z >= UNCLUSTERED_ZOOM:
-        cells_sql, cells_params = "SELECT 1 AS n, id, mx, my FROM inside", []
-    else:
-        cell = (maxx - minx) / CELLS_PER_TILE
-        cells_sql = """
-            SELECT count(*) AS n, min(id) AS id, avg(mx) AS mx, avg(my) AS my FROM inside
-            GROUP BY floor((mx - %s) / %s), floor((my - %s) / %s)
-        """
-        cells_params = [minx, cell, miny, cell]
+
+
+# Spherical Web Mercator in plain arithmetic (EPSG:3857's formulas): much cheaper per row than
+# ST_Transform, and only cluster centres become geometries.
+_PROJECTED_SQL = "SELECT id, %s * radians(_lon) AS mx, %s * ln(tan(pi() / 4 + radians(_lat) / 2)) AS my FROM pts"
+
+
+def _mvt_sql(layer: str, cells_sql: str, z: int, x: int, y: int) -> tuple[str, list]:
+    """SQL turning a `cells` CTE (n, id, mx, my) into the tile, with popup fields for single places."""
     if layer == "amaps":
         table, alias, (props_sql, props_params) = Amap._meta.db_table, "a", _amap_property_sql("a")
     else:
         table, alias, (props_sql, props_params) = Farm._meta.db_table, "f", _farm_property_sql("f")
     sql = f"""
-        WITH pts AS ({points_sql}),
-        -- Spherical Web Mercator in plain arithmetic (EPSG:3857's formulas): much cheaper per
-        -- row than ST_Transform, and only cluster centres become geometries.
-        projected AS (
-            SELECT id, %s * radians(_lon) AS mx, %s * ln(tan(pi() / 4 + radians(_lat) / 2)) AS my FROM pts
-        ),
-        inside AS (
-            SELECT id, mx, my FROM projected WHERE mx >= %s AND mx < %s AND my > %s AND my <= %s
-        ),
-        cells AS ({cells_sql})
+        {cells_sql}
         SELECT ST_AsMVT(t, %s, {TILE_EXTENT}, 'geom') FROM (
             SELECT ST_AsMVTGeom(ST_SetSRID(ST_MakePoint(c.mx, c.my), 3857), ST_TileEnvelope(%s, %s, %s),
                                 {TILE_EXTENT}, 0, false) AS geom,
@@ -352,7 +346,34 @@ def tile_sql(*, layer: str, z: int, x: int, y: int, filters: MapFilters | None =
             LEFT JOIN geo_commune co ON co.code = {alias}.commune_id
         ) AS t
     """
-    params = [
+    return sql, [layer, z, x, y, *props_params]
+
+
+def tile_sql(*, layer: str, z: int, x: int, y: int, filters: MapFilters | None = None) -> tuple[str, list]:
+    """The SQL and parameters of `tile()`: the tile's points, clustered in PostGIS."""
+    filters = filters or MapFilters()
+    # Below zoom 3 a tile spans a continent: no point in an index test.
+    area = _tile_search_area(z, x, y) if z >= 3 else None
+    points_sql, points_params = _points_sql(layer, filters, area)
+    minx, miny, maxx, maxy = tile_bounds_3857(z, x, y)
+    if z >= UNCLUSTERED_ZOOM:
+        group_sql, group_params = "SELECT 1 AS n, id, mx, my FROM inside", []
+    else:
+        cell = (maxx - minx) / CELLS_PER_TILE
+        group_sql = """
+            SELECT count(*) AS n, min(id) AS id, avg(mx) AS mx, avg(my) AS my FROM inside
+            GROUP BY floor((mx - %s) / %s), floor((my - %s) / %s)
+        """
+        group_params = [minx, cell, miny, cell]
+    cells_sql = f"""
+        WITH pts AS ({points_sql}),
+        projected AS ({_PROJECTED_SQL}),
+        inside AS (
+            SELECT id, mx, my FROM projected WHERE mx >= %s AND mx < %s AND my > %s AND my <= %s
+        ),
+        cells AS ({group_sql})
+    """
+    cells_params = [
         *points_params,
         _EARTH_RADIUS_M_MERCATOR,
         _EARTH_RADIUS_M_MERCATOR,
@@ -360,25 +381,112 @@ def tile_sql(*, layer: str, z: int, x: int, y: int, filters: MapFilters | None =
         maxx,
         miny,
         maxy,
-        *cells_params,
-        layer,
-        z,
-        x,
-        y,
-        *props_params,
+        *group_params,
     ]
-    return sql, params
+    sql, mvt_params = _mvt_sql(layer, cells_sql, z, x, y)
+    return sql, cells_params + mvt_params
+
+
+# --- low zooms from one grid -----------------------------------------------------------------
+#
+# At low zoom a tile gathers a large share of the directory, and the tiles of one view overlap
+# in what they scan. Instead, the whole (filtered) layer is clustered once into the cells of
+# GRID_ZOOM (~20 km) and kept in the cache under the data version; every tile of zoom ≤ GRID_ZOOM
+# merges those cells (2^(GRID_ZOOM - z) per side into one of its own), which takes a few
+# milliseconds whatever the size of the directory. Cells nest exactly: both are 1/8 of a tile.
+
+GRID_ZOOM = 8
+_GRID_CELL = 2 * _WEB_MERCATOR_HALF / (2**GRID_ZOOM * CELLS_PER_TILE)
+
+
+def layer_grid(*, layer: str, filters: MapFilters) -> dict[str, np.ndarray]:
+    """The layer clustered into GRID_ZOOM cells: ix, iy (from the top left), n, sum_x, sum_y, min_id."""
+    points_sql, points_params = _points_sql(layer, filters)
+    sql = f"""
+        WITH pts AS ({points_sql}), projected AS ({_PROJECTED_SQL})
+        SELECT floor((mx + %s) / %s)::bigint, floor((%s - my) / %s)::bigint, count(*), sum(mx), sum(my), min(id)
+        FROM projected GROUP BY 1, 2
+    """
+    params = [
+        *points_params,
+        _EARTH_RADIUS_M_MERCATOR,
+        _EARTH_RADIUS_M_MERCATOR,
+        _WEB_MERCATOR_HALF,
+        _GRID_CELL,
+        _WEB_MERCATOR_HALF,
+        _GRID_CELL,
+    ]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    columns = list(zip(*rows, strict=True)) if rows else [[]] * 6
+    return {
+        "ix": np.array(columns[0], dtype=np.int64),
+        "iy": np.array(columns[1], dtype=np.int64),
+        "n": np.array(columns[2], dtype=np.int64),
+        "sx": np.array(columns[3], dtype=np.float64),
+        "sy": np.array(columns[4], dtype=np.float64),
+        "id": np.array(columns[5], dtype=np.int64),
+    }
+
+
+def _cells_from_grid(grid: dict[str, np.ndarray], z: int, x: int, y: int) -> tuple[list, list, list, list]:
+    """The tile's cells (n, id, mx, my) merged from the grid's."""
+    shift = GRID_ZOOM - z  # grid cells per tile cell, as a power of two
+    per_tile = CELLS_PER_TILE.bit_length() - 1  # 8 cells per tile side = 2^3
+    cx, cy = grid["ix"] >> shift, grid["iy"] >> shift
+    mine = ((cx >> per_tile) == x) & ((cy >> per_tile) == y)
+    if not mine.any():
+        return [], [], [], []
+    keys = cx[mine] * (1 << 40) + cy[mine]
+    unique, inverse = np.unique(keys, return_inverse=True)
+    n = np.bincount(inverse, weights=grid["n"][mine]).astype(np.int64)
+    sx = np.bincount(inverse, weights=grid["sx"][mine])
+    sy = np.bincount(inverse, weights=grid["sy"][mine])
+    first_id = np.full(unique.size, np.iinfo(np.int64).max)
+    np.minimum.at(first_id, inverse, grid["id"][mine])
+    return n.tolist(), first_id.tolist(), (sx / n).tolist(), (sy / n).tolist()
+
+
+def tile_from_grid(*, layer: str, z: int, x: int, y: int, grid: dict[str, np.ndarray]) -> bytes:
+    """The same tile as `tile()` for z ≤ GRID_ZOOM, from the layer's grid."""
+    n, ids, mx, my = _cells_from_grid(grid, z, x, y)
+    cells_sql = """
+        WITH cells AS (SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::float8[], %s::float8[]) AS c(n, id, mx, my))
+    """
+    sql, mvt_params = _mvt_sql(layer, cells_sql, z, x, y)
+    return _run_tile_sql(sql, [n, ids, mx, my, *mvt_params])
+
+
+def _filters_key(filters: MapFilters) -> str:
+    return hashlib.blake2b(filters.cache_key().encode(), digest_size=8).hexdigest()
+
+
+def cached_grid(*, layer: str, filters: MapFilters, version: str) -> dict[str, np.ndarray]:
+    key = f"maps:grid:{version}:{layer}:{_filters_key(filters)}"
+    grid = cache.get(key)
+    if grid is None:
+        grid = layer_grid(layer=layer, filters=filters)
+        cache.set(key, grid, TILE_CACHE_SECONDS)
+    return grid
 
 
 def cached_tile(*, layer: str, z: int, x: int, y: int, filters: MapFilters, version: str | None) -> bytes:
-    """`tile()`, kept in the cache at low zoom when the request names the data version."""
-    if version is None or z > TILE_CACHE_MAX_ZOOM:
+    """`tile()`, from the layer's grid at low zoom, and kept in the cache, when the request names
+    the data version (the page always does; a bare tile URL is computed afresh)."""
+    if version is None:
         return tile(layer=layer, z=z, x=x, y=y, filters=filters)
-    filters_key = hashlib.blake2b(filters.cache_key().encode(), digest_size=8).hexdigest()
-    key = f"maps:tile:{version}:{layer}:{z}/{x}/{y}:{filters_key}"
+    if z > TILE_CACHE_MAX_ZOOM:
+        return tile(layer=layer, z=z, x=x, y=y, filters=filters)
+    key = f"maps:tile:{version}:{layer}:{z}/{x}/{y}:{_filters_key(filters)}"
     data = cache.get(key)
     if data is None:
-        data = tile(layer=layer, z=z, x=x, y=y, filters=filters)
+        if z <= GRID_ZOOM:
+            grid = cached_grid(layer=layer, filters=filters, version=version)
+            data = tile_from_grid(layer=layer, z=z, x=x, y=y, grid=grid)
+        else:
+            data = tile(layer=layer, z=z, x=x, y=y, filters=filters)
         cache.set(key, data, TILE_CACHE_SECONDS)
     return data
 

@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import random
 
 import pytest
 from django.contrib.gis.geos import Point
@@ -182,3 +183,42 @@ def test_embed_answers_bad_filters_with_a_message(client):
     response = client.get(reverse("maps:embed"), {"network": "inconnu"})
     assert response.status_code == 400
     assert "réseau inconnu" in response.content.decode()
+
+
+def _features_by_count(tile_bytes, layer="amaps"):
+    layer_data = decode(tile_bytes).get(layer, {"features": []})
+    return sorted(
+        (int(f["properties"]["count"]), f["properties"].get("id"), f["points"][0], f["properties"].get("name"))
+        for f in layer_data["features"]
+    )
+
+
+def test_low_zoom_tiles_from_the_cached_grid_equal_tiles_clustered_in_sql():
+    rng = random.Random(4)
+    places = [Point(rng.uniform(-1.2, 0.2), rng.uniform(44.2, 45.5), srid=4326) for _ in range(80)]
+    places += [LYON, Point(55.45, -20.88, srid=4326)]  # Lyon; Saint-Denis de La Réunion
+    for i, place in enumerate(places):
+        AmapFactory(name=f"AMAP {i:02d}", location=place, products=["pain"] if i % 3 == 0 else ["legumes"])
+    for filters in (MapFilters(), MapFilters(products=("pain",))):
+        grid = selectors.layer_grid(layer="amaps", filters=filters)
+        assert int(grid["n"].sum()) == (82 if not filters.products else 28)
+        for z in range(0, selectors.GRID_ZOOM + 1):
+            for x, y in {tile_of(p.x, p.y, z) for p in places}:
+                from_sql = _features_by_count(selectors.tile(layer="amaps", z=z, x=x, y=y, filters=filters))
+                from_grid = _features_by_count(selectors.tile_from_grid(layer="amaps", z=z, x=x, y=y, grid=grid))
+                assert [f[0] for f in from_sql] == [f[0] for f in from_grid], (z, x, y)
+                assert [f[1] for f in from_sql] == [f[1] for f in from_grid]
+                assert [f[3] for f in from_sql] == [f[3] for f in from_grid]
+                for a, b in zip(from_sql, from_grid, strict=True):  # same place, to a tile unit
+                    assert abs(a[2][0] - b[2][0]) <= 1 and abs(a[2][1] - b[2][1]) <= 1
+
+
+def test_versioned_tile_requests_use_the_grid_and_follow_filters(client):
+    AmapFactory.create_batch(2, location=BORDEAUX, products=["pain"])
+    AmapFactory(location=MERIGNAC, products=["legumes"])
+    version = selectors.data_version()
+    x, y = tile_of(BORDEAUX.x, BORDEAUX.y, 5)
+    url = reverse("maps:tile", args=["amaps", 5, x, y])
+    assert sum(f[0] for f in _features_by_count(client.get(url, {"v": version}).content)) == 3
+    pain = client.get(url, {"v": version, "products": "pain"}).content
+    assert sum(f[0] for f in _features_by_count(pain)) == 2

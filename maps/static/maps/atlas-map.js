@@ -355,7 +355,7 @@
     }
 
     if (config.fit && bounds.isValid()) {
-      map.fitBounds(bounds, { padding: [24, 24], maxZoom: 14 });
+      map.fitBounds(bounds, { padding: [24, 24], maxZoom: 14, animate: false });
     }
     if (config.layerControl) {
       L.control.layers(null, overlays, { collapsed: false, position: "topright" }).addTo(map);
