@@ -179,7 +179,7 @@ ROUTING_TIMEOUT = env.float("ROUTING_TIMEOUT", default=2.0)
 ROUTING_CIRCUITY_FACTOR = env.float("ROUTING_CIRCUITY_FACTOR", default=1.3)
 ROUTING_SPEED_KMH = env.float("ROUTING_SPEED_KMH", default=60.0)
 MATCH_SYNERGY_RADIUS_KM = env.float("MATCH_SYNERGY_RADIUS_KM", default=15.0)
-MATCH_BULK_SHORTLIST = env.int("MATCH_BULK_SHORTLIST", default=128)
+MATCH_BULK_SHORTLIST = env.int("MATCH_BULK_SHORTLIST", default=64)
 # Absolute links in e-mails (digests, contact notifications).
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 

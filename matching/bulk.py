@@ -5,19 +5,22 @@ unit-sphere xyz answers the same nearest-neighbour question in ~0.2 s (QUALITY.m
 
 1. load the directory's active AMAPs, farms, partnerships and live annonces as numpy arrays
    (a few aggregate queries);
-2. for each annonce, shortlist the `shortlist` nearest candidate points within its radius
-   from a `cKDTree` (chord radius inflated by 1 %: the sphere is not the ellipsoid);
+2. for each annonce, shortlist from `cKDTree`s the `shortlist` nearest candidate points within
+   its radius (chord radius inflated by 1 %: the sphere is not the ellipsoid) — one tree per
+   delivery day on the AMAP side, per product on the farm side, so that the shortlist holds
+   points that can pass the weekday and product rules;
 3. distances by an ellipsoidal local-plane formula (relative error < 2e-4 up to 300 km,
-   measured against pyproj); pairs within 0.2 % of a radius are decided with the exact
+   measured against pyproj); pairs within 0.05 % of a radius are decided with the exact
    geodesic (pyproj), so who is within reach is exact;
-4. score with `matching.engine.score_table` — the same rules and weights as the request path;
+4. score with `matching.engine.score_table` — the same rules and weights as the request path
+   (tour synergy only for rows that could still reach the k best with it);
 5. keep the k best per annonce, recompute their distances exactly, state the reasons, and
-   upsert them into `Match` (first_seen_at and notified_at survive a recomputation).
+   replace the stored `Match` rows (first_seen_at and notified_at survive a recomputation).
 
-Exactness: when fewer than `shortlist` points are within an annonce's reach (the common
-case outside dense cities), the candidates are exactly those of the request path. Where more
-are within reach, only the nearest `shortlist` are scored; `BulkReport.saturated` counts those
-annonces.
+Exactness: when fewer than `shortlist` points of a sub-index are within an annonce's reach,
+its candidates are exactly those of the request path. Where more are (dense cities), only the
+nearest are scored; `BulkReport.saturated` counts those annonces, and the benchmark reports
+how often the stored top 10 equals the request path's (`matching.match_all_*_identical_top10_share`).
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from json.encoder import encode_basestring  # C-accelerated, keeps non-ASCII as is
 
 import numpy as np
 from django.conf import settings
@@ -46,14 +50,14 @@ logger = logging.getLogger(__name__)
 _GEOD = Geod(ellps="WGS84")
 EARTH_MEAN_RADIUS_M = 6_371_008.8
 SPHERE_MARGIN = 1.01  # chord radius inflation: sphere vs ellipsoid differ by < 0.6 %
-BOUNDARY_MARGIN = 0.002  # pairs this close (relative) to a radius get the exact geodesic
+BOUNDARY_MARGIN = 0.0005  # pairs this close (relative) to a radius get the exact geodesic (approx error < 2e-4)
 CHUNK = 20_000  # annonces per KD-tree query batch (bounds memory: CHUNK × shortlist pairs)
 A_WGS84 = 6378137.0
 E2_WGS84 = 0.00669437999014
 
 
 def default_shortlist() -> int:
-    return int(getattr(settings, "MATCH_BULK_SHORTLIST", 128))
+    return int(getattr(settings, "MATCH_BULK_SHORTLIST", 64))
 
 
 # --------------------------------------------------------------------------- geometry helpers
@@ -164,6 +168,7 @@ class Directory:
     tour_amap: np.ndarray
     tour_lon: np.ndarray
     tour_lat: np.ndarray
+    tour_xyz: np.ndarray
     # live annonces
     ann_id: np.ndarray
     ann_kind: np.ndarray  # 0 farm seeks AMAP, 1 AMAP seeks farm
@@ -286,6 +291,7 @@ def load_directory(*, product_ids: list[int]) -> Directory:
         tour_amap=_column(tours, 1, np.int64)[keep],
         tour_lon=_column(tours, 2, np.float64)[keep],
         tour_lat=_column(tours, 3, np.float64)[keep],
+        tour_xyz=unit_xyz(_column(tours, 2, np.float64)[keep], _column(tours, 3, np.float64)[keep]),
         ann_id=_column(annonces, 0, np.int64),
         ann_kind=_column(annonces, 1, np.int64),
         ann_org=_column(annonces, 2, np.int64),
@@ -315,101 +321,164 @@ def _pair_products(d: Directory, amap_ids: np.ndarray, farm_ids: np.ndarray) -> 
     return np.where(pos >= 0, d.pair_mask[np.maximum(pos, 0)], 0)
 
 
-def _nearest_tour(d: Directory, farm_index: np.ndarray, lon: np.ndarray, lat: np.ndarray, exact: bool = False):
-    """Distance from each (lon, lat) to the nearest delivery point of farm `farm_index` (inf: none)."""
+TOUR_CHUNK = 4_000_000  # (point, delivery point) pairs per vectorised step
+
+
+def _nearest_tour(d: Directory, farm_index: np.ndarray, lon: np.ndarray, lat: np.ndarray, *, exact: bool = False):
+    """Distance from each (lon, lat) to the nearest delivery point of farm `farm_index`, and its AMAP id.
+
+    Nearest by unit-sphere dot product; the distance is on the sphere, or the exact geodesic
+    to that nearest point when `exact` (inf where the farm delivers nowhere yet).
+    """
     n = len(farm_index)
     best = np.full(n, math.inf)
     best_amap = np.zeros(n, dtype=np.int64)
-    valid = farm_index >= 0
-    counts = np.where(valid, d.tour_count[np.maximum(farm_index, 0)] if len(d.tour_count) else 0, 0)
-    total = int(counts.sum())
-    if total == 0:
+    if n == 0 or len(d.tour_amap) == 0:
         return best, best_amap
-    pair = np.repeat(np.arange(n), counts)
-    offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-    point = d.tour_start[farm_index[pair]] + offsets
+    counts = np.where(farm_index >= 0, d.tour_count[np.maximum(farm_index, 0)], 0)
+    rows = np.flatnonzero(counts)
+    if rows.size == 0:
+        return best, best_amap
+    xyz = unit_xyz(lon[rows], lat[rows])
+    best_point = np.zeros(rows.size, dtype=np.int64)
+    best_dot = np.zeros(rows.size)
+    cumulative = np.cumsum(counts[rows])
+    start_row = 0
+    while start_row < rows.size:
+        limit = (cumulative[start_row - 1] if start_row else 0) + TOUR_CHUNK
+        end_row = max(start_row + 1, int(np.searchsorted(cumulative, limit, side="right")))
+        part = np.arange(start_row, end_row)
+        c = counts[rows[part]]
+        total = int(c.sum())
+        starts = np.cumsum(c) - c
+        owner = np.repeat(part, c)
+        point = d.tour_start[farm_index[rows[owner]]] + (np.arange(total) - np.repeat(starts, c))
+        dot = np.einsum("ij,ij->i", xyz[owner], d.tour_xyz[point])
+        top = np.maximum.reduceat(dot, starts)
+        candidate = np.where(dot >= np.repeat(top, c), np.arange(total), total)
+        chosen = np.minimum.reduceat(candidate, starts)
+        best_dot[part] = top
+        best_point[part] = point[chosen]
+        start_row = end_row
+    best_amap[rows] = d.tour_amap[best_point]
     if exact:
-        dist = geodesic_m(lon[pair], lat[pair], d.tour_lon[point], d.tour_lat[point])
+        best[rows] = geodesic_m(lon[rows], lat[rows], d.tour_lon[best_point], d.tour_lat[best_point])
     else:
-        dist = approx_distance_m(lon[pair], lat[pair], d.tour_lon[point], d.tour_lat[point])
-    order = np.lexsort((dist, pair))
-    _u, first = np.unique(pair[order], return_index=True)
-    chosen = order[first]
-    best[pair[chosen]] = dist[chosen]
-    best_amap[pair[chosen]] = d.tour_amap[point[chosen]]
+        chord = np.sqrt(np.maximum(0.0, 2.0 - 2.0 * best_dot))
+        best[rows] = 2.0 * EARTH_MEAN_RADIUS_M * np.arcsin(np.minimum(1.0, chord / 2.0))
     return best, best_amap
 
 
 # --------------------------------------------------------------------------- candidate points
 
 
+UNKNOWN_DAY_BIT = 7  # AMAP points whose delivery day is not known: searched by every farm annonce
+
+
 @dataclass
 class Points:
-    """Candidate points of one side: directory entries followed by their owners' live annonces."""
+    """Candidate points of one side: directory entries followed by their owners' live annonces.
+
+    Each point carries `keys`, a bit mask saying in which sub-index it is searched: its delivery
+    days (AMAP side, UNKNOWN_DAY_BIT when not known) or its products (farm side). An annonce
+    searches only the sub-indexes of its own days or products, so its shortlist holds points
+    that can pass those rules instead of the nearest points of any kind.
+    """
 
     org_id: np.ndarray
     org_index: np.ndarray  # index in the AMAP or farm arrays
-    annonce_id: np.ndarray
+    annonce_row: np.ndarray  # row in Directory.ann_* for an annonce point, -1 for a directory entry
     lon: np.ndarray
     lat: np.ndarray
-    tree: cKDTree | None
+    keys: np.ndarray
+    xyz: np.ndarray
+    subtrees: dict = field(default_factory=dict)
+
+    def subtree(self, bit: int):
+        """(member point indexes, KD-tree over them) for one key bit; built on first use."""
+        if bit not in self.subtrees:
+            members = np.flatnonzero((self.keys >> bit) & 1)
+            self.subtrees[bit] = (members, cKDTree(self.xyz[members]) if members.size else None)
+        return self.subtrees[bit]
 
 
-def _points(org_ids, org_index, lon, lat, ann_ids, ann_org_index, ann_org_ids, ann_lon, ann_lat) -> Points:
-    lon_all = np.concatenate((lon, ann_lon))
-    lat_all = np.concatenate((lat, ann_lat))
-    tree = cKDTree(unit_xyz(lon_all, lat_all)) if len(lon_all) else None
+def _points(d: Directory, *, side: str) -> Points:
+    """AMAP points (for farm annonces) or farm points (for AMAP annonces), with the live annonces."""
+    if side == "amap":
+        ids, lon, lat, kind, keys = d.amap_id, d.amap_lon, d.amap_lat, 1, d.amap_days
+    else:
+        ids, lon, lat, kind, keys = d.farm_id, d.farm_lon, d.farm_lat, 0, d.farm_products
+    rows = np.flatnonzero(d.ann_kind == kind)
+    org_index = _index_of(ids, d.ann_org[rows])
+    rows, org_index = rows[org_index >= 0], org_index[org_index >= 0]
+    lon_all = np.concatenate((lon, d.ann_lon[rows]))
+    lat_all = np.concatenate((lat, d.ann_lat[rows]))
+    own_keys = d.ann_days[rows] if side == "amap" else d.ann_products[rows]
+    keys_all = np.concatenate((keys, own_keys)).astype(np.int64)
+    if side == "amap":
+        keys_all = np.where(keys_all == 0, 1 << UNKNOWN_DAY_BIT, keys_all)
     return Points(
-        org_id=np.concatenate((org_ids, ann_org_ids)).astype(np.int64),
-        org_index=np.concatenate((org_index, ann_org_index)).astype(np.int64),
-        annonce_id=np.concatenate((np.zeros(len(org_ids), np.int64), ann_ids)).astype(np.int64),
+        org_id=np.concatenate((ids, d.ann_org[rows])).astype(np.int64),
+        org_index=np.concatenate((np.arange(len(ids)), org_index)).astype(np.int64),
+        annonce_row=np.concatenate((np.full(len(ids), -1), rows)).astype(np.int64),
         lon=lon_all,
         lat=lat_all,
-        tree=tree,
+        keys=keys_all,
+        xyz=unit_xyz(lon_all, lat_all),
     )
 
 
-@dataclass
-class TopRows:
-    query: np.ndarray  # annonce index in Directory.ann_*
-    point: np.ndarray  # candidate point index
-    table: engine.CandidateTable
-    scored: engine.Scored
+def _query_keys(d: Directory, side: str, queries: np.ndarray) -> np.ndarray:
+    """Which sub-indexes each annonce searches: its days (+ unknown days) or its products."""
+    if side == "amap":
+        days = d.ann_days[queries]
+        return np.where(days == 0, engine.ALL_DAYS, days) | (1 << UNKNOWN_DAY_BIT)
+    return d.ann_products[queries]
 
 
-def _shortlist(points: Points, q_lon, q_lat, q_radius_m, shortlist: int):
-    """(query row, point index, approx distance) for the nearest points within each radius."""
-    q_rows, p_rows = [], []
-    saturated = 0
-    if points.tree is None or len(q_lon) == 0:
-        empty = np.zeros(0, dtype=np.int64)
+def _shortlist(points: Points, q_lon, q_lat, q_radius_m, q_keys, shortlist: int):
+    """(query row, point index, approx distance, saturated count): per annonce and searched
+    sub-index, the `shortlist` nearest points within the annonce's radius."""
+    empty = np.zeros(0, dtype=np.int64)
+    if len(points.lon) == 0 or len(q_lon) == 0:
         return empty, empty, np.zeros(0), 0
-    k = min(shortlist, points.tree.n)
     xyz = unit_xyz(q_lon, q_lat)
-    for radius in np.unique(q_radius_m):
-        group = np.flatnonzero(q_radius_m == radius)
-        bound = chord_for_metres(float(radius))
-        for start in range(0, len(group), CHUNK):
-            rows = group[start : start + CHUNK]
-            _dist, idx = points.tree.query(xyz[rows], k=k, distance_upper_bound=bound, workers=-1)
-            idx = np.asarray(idx).reshape(len(rows), k)
-            found = idx < points.tree.n
-            saturated += int(found[:, -1].sum()) if k == shortlist else 0
+    q_rows, p_rows = [empty], [empty]
+    saturated = np.zeros(len(q_lon), dtype=bool)
+    for bit in range(63):
+        wanting = np.flatnonzero((q_keys >> bit) & 1)
+        if wanting.size == 0:
+            continue
+        members, tree = points.subtree(bit)
+        if tree is None:
+            continue
+        k = min(shortlist, tree.n)
+        for radius in np.unique(q_radius_m[wanting]):
+            group = wanting[q_radius_m[wanting] == radius]
+            _dist, idx = tree.query(xyz[group], k=k, distance_upper_bound=chord_for_metres(float(radius)), workers=-1)
+            idx = np.asarray(idx).reshape(len(group), k)
+            found = idx < tree.n
+            if k == shortlist:
+                saturated[group[found[:, -1]]] = True
             r, c = np.nonzero(found)
-            q_rows.append(rows[r])
-            p_rows.append(idx[r, c])
+            q_rows.append(group[r])
+            p_rows.append(members[idx[r, c]])
     q_index = np.concatenate(q_rows).astype(np.int64)
     p_index = np.concatenate(p_rows).astype(np.int64)
+    # A point in several searched sub-indexes (an AMAP delivering twice a week) counts once.
+    _u, first = np.unique(q_index * len(points.lon) + p_index, return_index=True)
+    q_index, p_index = q_index[first], p_index[first]
     distance = approx_distance_m(q_lon[q_index], q_lat[q_index], points.lon[p_index], points.lat[p_index])
-    return q_index, p_index, distance, saturated
+    return q_index, p_index, distance, int(saturated.sum())
 
 
 def _refine_boundary(distance, limits, q_lon, q_lat, p_lon, p_lat):
     """Exact geodesic where the approximate distance is too close to a limit to decide."""
     near = np.zeros(len(distance), dtype=bool)
     for limit in limits:
-        with np.errstate(invalid="ignore"):
-            near |= np.abs(distance - limit) <= BOUNDARY_MARGIN * limit
+        limit = np.broadcast_to(np.asarray(limit, dtype=np.float64), distance.shape)
+        finite = np.isfinite(limit)
+        near[finite] |= np.abs(distance[finite] - limit[finite]) <= BOUNDARY_MARGIN * limit[finite]
     idx = np.flatnonzero(near)
     if idx.size:
         distance = distance.copy()
@@ -436,125 +505,95 @@ def _top_k(q_index: np.ndarray, table: engine.CandidateTable, scored: engine.Sco
     return rows[position < k]
 
 
+def _kth_scores(q_index: np.ndarray, table, scored, k: int, n_queries: int) -> np.ndarray:
+    """Per query, the k-th best score (one row per counterpart), -inf when fewer than k qualify."""
+    kth = np.full(n_queries, -np.inf)
+    top = _top_k(q_index, table, scored, k)
+    if top.size == 0:
+        return kth
+    queries = q_index[top]
+    ends = np.r_[np.flatnonzero(np.diff(queries)), len(top) - 1]
+    starts = np.r_[0, ends[:-1] + 1]
+    full = (ends - starts + 1) == k
+    kth[queries[ends[full]]] = scored.score[top[ends[full]]]
+    return kth
+
+
 def _need_for(d: Directory, kind: str, q_index: np.ndarray) -> engine.Need:
     days = d.ann_days[q_index]
-    days = np.where(days == 0, engine.ALL_DAYS, days)  # no day named: any day suits
     return engine.Need(
         kind=kind,
         products_mask=d.ann_products[q_index],
-        weekdays_mask=days,
+        weekdays_mask=np.where(days == 0, engine.ALL_DAYS, days),  # no day named: any day suits
         radius_m=d.ann_radius_m[q_index],
         shares=d.ann_shares[q_index],
     )
 
 
-def _farm_annonces(d: Directory, queries: np.ndarray, k: int, shortlist: int):
-    """Farm seeks AMAP: candidates are active AMAPs and the live 'AMAP cherche paysan' annonces."""
-    ann_amap = np.flatnonzero(d.ann_kind == 1)
-    ann_amap_index = _index_of(d.amap_id, d.ann_org[ann_amap])
-    ann_amap = ann_amap[ann_amap_index >= 0]
-    ann_amap_index = ann_amap_index[ann_amap_index >= 0]
-    points = _points(
-        d.amap_id,
-        np.arange(len(d.amap_id)),
-        d.amap_lon,
-        d.amap_lat,
-        d.ann_id[ann_amap],
-        ann_amap_index,
-        d.ann_org[ann_amap],
-        d.ann_lon[ann_amap],
-        d.ann_lat[ann_amap],
-    )
-    is_annonce_point = np.concatenate((np.zeros(len(d.amap_id), bool), np.ones(len(ann_amap), bool)))
-    point_annonce_row = np.concatenate((np.full(len(d.amap_id), -1), ann_amap))
-    q_lon, q_lat = d.ann_lon[queries], d.ann_lat[queries]
-    local_q, p, distance, saturated = _shortlist(points, q_lon, q_lat, d.ann_radius_m[queries], shortlist)
-    q = queries[local_q]
-    amap_index = points.org_index[p]
-    ann_row = point_annonce_row[p]
-    own = is_annonce_point[p]
-    reach = np.where(own, d.ann_radius_m[np.maximum(ann_row, 0)], math.inf)
-    distance = _refine_boundary(
-        distance, (d.ann_radius_m[q], reach), d.ann_lon[q], d.ann_lat[q], points.lon[p], points.lat[p]
-    )
-    farm_index = _index_of(d.farm_id, d.ann_org[q])
-    synergy_m, synergy_amap = _nearest_tour(d, farm_index, points.lon[p], points.lat[p])
-    table = engine.CandidateTable(
+def _candidate_table(
+    d: Directory, kind: str, points: Points, q: np.ndarray, p: np.ndarray, distance
+) -> engine.CandidateTable:
+    """The engine's candidate table for (annonce row, point) pairs, tour synergy not yet filled in."""
+    ann = points.annonce_row[p]
+    own = ann >= 0
+    own_row = np.maximum(ann, 0)
+    own_days = d.ann_days[own_row]
+    own_shares = d.ann_shares[own_row]
+    org = points.org_index[p]
+    n = len(p)
+    if kind == engine.FARM_SEEKS_AMAP:
+        return engine.CandidateTable(
+            org_id=points.org_id[p],
+            annonce_id=np.where(own, d.ann_id[own_row], 0),
+            distance_m=distance,
+            reach_m=np.where(own, d.ann_radius_m[own_row], math.inf),
+            weekdays=np.where(own, own_days, d.amap_days[org]),
+            product_mask=d.amap_listed[org],
+            partnered_mask=d.amap_partnered[org],
+            declared_mask=np.where(own, d.ann_products[own_row], 0),
+            size=np.where(own, own_shares, d.amap_members[org]),
+            openness=np.where(own, 1.0, d.amap_openness[org]),
+            synergy_m=np.full(n, math.inf),
+            synergy_amap=np.zeros(n, dtype=np.int64),
+        )
+    offered = np.where(own, d.ann_products[own_row], d.farm_products[org])
+    return engine.CandidateTable(
         org_id=points.org_id[p],
-        annonce_id=points.annonce_id[p],
+        annonce_id=np.where(own, d.ann_id[own_row], 0),
         distance_m=distance,
-        reach_m=reach,
-        weekdays=np.where(own, d.ann_days[np.maximum(ann_row, 0)], d.amap_days[amap_index]),
-        product_mask=d.amap_listed[amap_index],
-        partnered_mask=d.amap_partnered[amap_index],
-        declared_mask=np.where(own, d.ann_products[np.maximum(ann_row, 0)], 0),
-        size=np.where(own, d.ann_shares[np.maximum(ann_row, 0)], d.amap_members[amap_index]),
-        openness=np.where(own, 1.0, d.amap_openness[amap_index]),
-        synergy_m=synergy_m,
-        synergy_amap=synergy_amap,
-    )
-    return q, p, points, table, saturated
-
-
-def _amap_annonces(d: Directory, queries: np.ndarray, k: int, shortlist: int):
-    """AMAP seeks farm: candidates are active farms and the live 'Paysan cherche AMAP' annonces."""
-    ann_farm = np.flatnonzero(d.ann_kind == 0)
-    ann_farm_index = _index_of(d.farm_id, d.ann_org[ann_farm])
-    ann_farm = ann_farm[ann_farm_index >= 0]
-    ann_farm_index = ann_farm_index[ann_farm_index >= 0]
-    points = _points(
-        d.farm_id,
-        np.arange(len(d.farm_id)),
-        d.farm_lon,
-        d.farm_lat,
-        d.ann_id[ann_farm],
-        ann_farm_index,
-        d.ann_org[ann_farm],
-        d.ann_lon[ann_farm],
-        d.ann_lat[ann_farm],
-    )
-    is_annonce_point = np.concatenate((np.zeros(len(d.farm_id), bool), np.ones(len(ann_farm), bool)))
-    point_annonce_row = np.concatenate((np.full(len(d.farm_id), -1), ann_farm))
-    q_lon, q_lat = d.ann_lon[queries], d.ann_lat[queries]
-    local_q, p, distance, saturated = _shortlist(points, q_lon, q_lat, d.ann_radius_m[queries], shortlist)
-    q = queries[local_q]
-    farm_index = points.org_index[p]
-    ann_row = point_annonce_row[p]
-    own = is_annonce_point[p]
-    reach = np.where(own, d.ann_radius_m[np.maximum(ann_row, 0)], d.farm_radius_m[farm_index])
-    distance = _refine_boundary(
-        distance, (d.ann_radius_m[q], reach), d.ann_lon[q], d.ann_lat[q], points.lon[p], points.lat[p]
-    )
-    synergy_m, synergy_amap = _nearest_tour(d, farm_index, d.ann_lon[q], d.ann_lat[q])
-    own_shares = d.ann_shares[np.maximum(ann_row, 0)]
-    size = np.where(own & ~np.isnan(own_shares), own_shares, d.farm_capacity[farm_index])
-    offered = np.where(own, d.ann_products[np.maximum(ann_row, 0)], d.farm_products[farm_index])
-    own_days = d.ann_days[np.maximum(ann_row, 0)]
-    table = engine.CandidateTable(
-        org_id=points.org_id[p],
-        annonce_id=points.annonce_id[p],
-        distance_m=distance,
-        reach_m=reach,
+        reach_m=np.where(own, d.ann_radius_m[own_row], d.farm_radius_m[org]),
         weekdays=np.where(own, np.where(own_days == 0, engine.ALL_DAYS, own_days), 0),
         product_mask=offered,
         partnered_mask=_pair_products(d, d.ann_org[q], points.org_id[p]),
         declared_mask=np.where(own, offered, 0),
-        size=size,
-        openness=np.full(len(p), math.nan),
-        synergy_m=synergy_m,
-        synergy_amap=synergy_amap,
+        size=np.where(own & ~np.isnan(own_shares), own_shares, d.farm_capacity[org]),
+        openness=np.full(n, math.nan),
+        synergy_m=np.full(n, math.inf),
+        synergy_amap=np.zeros(n, dtype=np.int64),
     )
-    return q, p, points, table, saturated
+
+
+def _fill_synergy(d: Directory, kind: str, points: Points, q, p, table, *, exact: bool) -> None:
+    if kind == engine.FARM_SEEKS_AMAP:
+        # From the candidate AMAP to the annonce's farm's delivery points.
+        farm_index = _index_of(d.farm_id, d.ann_org[q])
+        table.synergy_m, table.synergy_amap = _nearest_tour(d, farm_index, points.lon[p], points.lat[p], exact=exact)
+    else:
+        # From the asking AMAP's place to the candidate farm's delivery points.
+        farm_index = points.org_index[p]
+        table.synergy_m, table.synergy_amap = _nearest_tour(d, farm_index, d.ann_lon[q], d.ann_lat[q], exact=exact)
 
 
 @dataclass
 class BulkReport:
     annonces: int = 0
     matches: int = 0
+    pairs: int = 0  # (annonce, point) pairs scored
     saturated: int = 0  # annonces whose shortlist was full (more points within reach than scored)
     load_s: float = 0.0
     compute_s: float = 0.0
     store_s: float = 0.0
+    store_timings: dict = field(default_factory=dict)
 
     @property
     def total_s(self) -> float:
@@ -573,111 +612,144 @@ class BulkResult:
     score: np.ndarray
     distance_m: np.ndarray
     drive_minutes: np.ndarray
-    components: list[str]  # JSON text
-    reasons: list[list[str]]
+    components: dict[str, np.ndarray]  # component name → values (rounded)
+    reasons: list[str]  # JSON arrays of French sentences
 
 
-def _finish(d: Directory, kind: str, q, p, points: Points, table, k: int, bits, tour_names) -> BulkResult | None:
-    need = _need_for(d, kind, q)
-    scored = engine.score_table(need, table)
-    top = _top_k(q, table, scored, k)
+def _select(d: Directory, kind: str, points: Points, queries: np.ndarray, k: int, shortlist: int, report):
+    """(q, p, table) of the k best pairs of these annonces, scored with exact distances."""
+    side = "amap" if kind == engine.FARM_SEEKS_AMAP else "farm"
+    local_q, p, distance, saturated = _shortlist(
+        points,
+        d.ann_lon[queries],
+        d.ann_lat[queries],
+        d.ann_radius_m[queries],
+        _query_keys(d, side, queries),
+        shortlist,
+    )
+    report.saturated += saturated
+    report.pairs += len(p)
+    q = queries[local_q]
+    if len(q) == 0:
+        return None
+    reach = np.where(
+        points.annonce_row[p] >= 0,
+        d.ann_radius_m[np.maximum(points.annonce_row[p], 0)],
+        d.farm_radius_m[points.org_index[p]] if kind == engine.AMAP_SEEKS_FARM else math.inf,
+    )
+    distance = _refine_boundary(
+        distance, (d.ann_radius_m[q], reach), d.ann_lon[q], d.ann_lat[q], points.lon[p], points.lat[p]
+    )
+    table = _candidate_table(d, kind, points, q, p, distance)
+    scored = engine.score_table(_need_for(d, kind, q), table)
+    # Tour synergy adds at most its weight: only rows that could still reach a query's k best
+    # (counting synergy as full) need it computed.
+    kth = _kth_scores(local_q, table, scored, k, len(queries))
+    keep = np.flatnonzero(scored.eligible & (scored.score + engine.WEIGHTS["tour_synergy"] >= kth[local_q]))
+    q, p, local_q, table = q[keep], p[keep], local_q[keep], table.take(keep)
+    _fill_synergy(d, kind, points, q, p, table, exact=False)
+    scored = engine.score_table(_need_for(d, kind, q), table)
+    top = _top_k(local_q, table, scored, k)
     if top.size == 0:
         return None
-    q, p = q[top], p[top]
-    table = table.take(top)
+    q, p, table = q[top], p[top], table.take(top)
     # Exact distances for the rows kept, then the same score again on them.
     table.distance_m = geodesic_m(d.ann_lon[q], d.ann_lat[q], points.lon[p], points.lat[p])
-    if kind == engine.FARM_SEEKS_AMAP:
-        farm_index = _index_of(d.farm_id, d.ann_org[q])
-        table.synergy_m, table.synergy_amap = _nearest_tour(d, farm_index, points.lon[p], points.lat[p], exact=True)
-    else:
-        farm_index = points.org_index[p]
-        table.synergy_m, table.synergy_amap = _nearest_tour(d, farm_index, d.ann_lon[q], d.ann_lat[q], exact=True)
+    _fill_synergy(d, kind, points, q, p, table, exact=True)
+    return q, p, table
+
+
+def _finish(d: Directory, kind: str, q, table, bits, tour_names, cache: dict) -> BulkResult | None:
     need = _need_for(d, kind, q)
     scored = engine.score_table(need, table)
     keep = np.flatnonzero(scored.eligible)
     order = keep[np.lexsort((table.org_id[keep], table.distance_m[keep], -scored.score[keep], q[keep]))]
-    q, p = q[order], p[order]
+    if order.size == 0:
+        return None
+    q = q[order]
     table = table.take(order)
-    scored = engine.Scored(
-        eligible=scored.eligible[order],
-        components={name: values[order] for name, values in scored.components.items()},
-        score=scored.score[order],
-    )
+    score = scored.score[order]
+    components = {name: values[order] for name, values in scored.components.items()}
     starts = np.r_[0, np.flatnonzero(np.diff(q)) + 1]
     sizes = np.diff(np.r_[starts, len(q)])
     rank = np.arange(len(q)) - np.repeat(starts, sizes) + 1
 
     is_farm = kind == engine.AMAP_SEEKS_FARM
+    # A farm's exact point is private: distances to farms are kept to 100 m.
     distance = np.round(table.distance_m, -2) if is_farm else np.round(table.distance_m, 1)
-    drive = np.round(
-        distance
-        / 1000.0
-        * float(getattr(settings, "ROUTING_CIRCUITY_FACTOR", 1.3))
-        / float(getattr(settings, "ROUTING_SPEED_KMH", 60.0))
-        * 60.0,
-        1,
-    )
+    circuity = float(getattr(settings, "ROUTING_CIRCUITY_FACTOR", 1.3))
+    speed = float(getattr(settings, "ROUTING_SPEED_KMH", 60.0))
+    drive = np.round(distance / 1000.0 * circuity / speed * 60.0, 1)
 
-    ctx = engine.ReasonContext(product_names=bits.name_of_bit, amap_names=tour_names)
-    names = list(scored.components)
-    comp_cols = [np.round(scored.components[name], 4).tolist() for name in names]
-    components = [
-        "{" + ", ".join(f'"{name}": {values[i]}' for name, values in zip(names, comp_cols, strict=True)) + "}"
-        for i in range(len(q))
-    ]
     need = _need_for(d, kind, q)
-    cols = {
-        "products": need.products_mask.tolist(),
-        "need_days": need.weekdays_mask.tolist(),
-        "distance_m": table.distance_m.tolist(),
-        "org_id": table.org_id.tolist(),
-        "annonce_id": table.annonce_id.tolist(),
-        "weekdays": table.weekdays.tolist(),
-        "listed": table.product_mask.tolist(),
-        "partnered": table.partnered_mask.tolist(),
-        "declared": table.declared_mask.tolist(),
-        "size": table.size.tolist(),
-        "openness": table.openness.tolist(),
-        "synergy_m": table.synergy_m.tolist(),
-        "synergy_amap": table.synergy_amap.tolist(),
-    }
-    owner = d.ann_org[q].tolist()
-    drive_list = drive.tolist()
+    ctx = engine.ReasonContext(product_names=bits.name_of_bit, amap_names=tour_names, cache=cache)
+    rows = zip(
+        need.products_mask.tolist(),
+        need.weekdays_mask.tolist(),
+        table.distance_m.tolist(),
+        table.org_id.tolist(),
+        table.annonce_id.tolist(),
+        table.weekdays.tolist(),
+        table.product_mask.tolist(),
+        table.partnered_mask.tolist(),
+        table.declared_mask.tolist(),
+        table.size.tolist(),
+        table.openness.tolist(),
+        table.synergy_m.tolist(),
+        table.synergy_amap.tolist(),
+        d.ann_org[q].tolist(),
+        drive.tolist(),
+        strict=True,
+    )
     reasons = []
-    for i in range(len(q)):
-        ctx.annonce_amap_id = owner[i] if is_farm else None
+    for (
+        products,
+        need_days,
+        dist,
+        org,
+        ann,
+        days,
+        listed,
+        partnered,
+        declared,
+        size,
+        openness,
+        syn,
+        syn_amap,
+        owner,
+        minutes,
+    ) in rows:
+        ctx.annonce_amap_id = owner if is_farm else None
         row_reasons = engine.reasons_from_values(
             kind=kind,
-            products=cols["products"][i],
-            need_days=cols["need_days"][i],
-            distance_m=cols["distance_m"][i],
-            org_id=cols["org_id"][i],
-            annonce_id=cols["annonce_id"][i],
-            weekdays=cols["weekdays"][i],
-            listed=cols["listed"][i],
-            partnered=cols["partnered"][i],
-            declared=cols["declared"][i],
-            size=cols["size"][i],
-            openness=cols["openness"][i],
-            synergy_m=cols["synergy_m"][i],
-            synergy_amap=cols["synergy_amap"][i],
+            products=products,
+            need_days=need_days,
+            distance_m=dist,
+            org_id=org,
+            annonce_id=ann,
+            weekdays=days,
+            listed=listed,
+            partnered=partnered,
+            declared=declared,
+            size=size,
+            openness=openness,
+            synergy_m=syn,
+            synergy_amap=syn_amap,
             ctx=ctx,
         )
-        row_reasons[0] = (
-            f"{row_reasons[0]}, {routing.describe(routing.DriveTime(drive_list[i], routing.SOURCE_ESTIMATE))}"
-        )
-        reasons.append(row_reasons)
+        drive_text = routing.describe(routing.DriveTime(minutes, routing.SOURCE_ESTIMATE), cache)
+        row_reasons[0] = f"{row_reasons[0]}, {drive_text}"
+        reasons.append("[" + ", ".join(map(encode_basestring, row_reasons)) + "]")
     return BulkResult(
         annonce_id=d.ann_id[q],
         counterpart_is_farm=np.full(len(q), is_farm),
         counterpart_id=table.org_id,
         counterpart_annonce_id=table.annonce_id,
         rank=rank,
-        score=np.round(scored.score, 4),
+        score=np.round(score, 4),
         distance_m=distance,
         drive_minutes=drive,
-        components=components,
+        components={name: np.round(values, 4) for name, values in components.items()},
         reasons=reasons,
     )
 
@@ -688,6 +760,9 @@ def compute(*, k: int = 10, shortlist: int | None = None, annonce_ids: list[int]
     started = time.perf_counter()
     bits = product_bits()
     d = load_directory(product_ids=sorted(bits.bit_of))
+    tour_names = {}
+    if len(d.tour_amap):
+        tour_names = dict(Amap.objects.filter(pk__in=np.unique(d.tour_amap).tolist()).values_list("pk", "name"))
     report.load_s = time.perf_counter() - started
     started = time.perf_counter()
     shortlist = shortlist or default_shortlist()
@@ -695,126 +770,170 @@ def compute(*, k: int = 10, shortlist: int | None = None, annonce_ids: list[int]
     if annonce_ids is not None:
         selected = selected[np.isin(d.ann_id, np.asarray(annonce_ids, dtype=np.int64))]
     report.annonces = len(selected)
-    tour_names = {}
-    if len(d.tour_amap):
-        tour_names = dict(Amap.objects.filter(pk__in=np.unique(d.tour_amap).tolist()).values_list("pk", "name"))
     results = []
-    for kind, code, builder in (
-        (engine.FARM_SEEKS_AMAP, 0, _farm_annonces),
-        (engine.AMAP_SEEKS_FARM, 1, _amap_annonces),
-    ):
+    cache: dict = {}
+    for kind, code, side in ((engine.FARM_SEEKS_AMAP, 0, "amap"), (engine.AMAP_SEEKS_FARM, 1, "farm")):
         queries = selected[d.ann_kind[selected] == code]
         if queries.size == 0:
             continue
-        q, p, points, table, saturated = builder(d, queries, k, shortlist)
-        report.saturated += saturated
-        if len(q) == 0:
-            continue
-        result = _finish(d, kind, q, p, points, table, k, bits, tour_names)
-        if result is not None:
-            results.append(result)
-            report.matches += len(result.annonce_id)
+        points = _points(d, side=side)
+        for start in range(0, len(queries), CHUNK):
+            chosen = _select(d, kind, points, queries[start : start + CHUNK], k, shortlist, report)
+            if chosen is None:
+                continue
+            q, _p, table = chosen
+            result = _finish(d, kind, q, table, bits, tour_names, cache)
+            if result is not None:
+                results.append(result)
+                report.matches += len(result.annonce_id)
     report.compute_s = time.perf_counter() - started
     return report, results
 
 
 # --------------------------------------------------------------------------- storing
 
-_COLUMNS = (
-    "annonce_id",
-    "amap_id",
-    "farm_id",
-    "counterpart_annonce_id",
-    "rank",
-    "score",
-    "components",
-    "reasons",
-    "distance_m",
-    "drive_minutes",
+_COMPONENTS = tuple(engine.WEIGHTS)
+# The numbers of each match go through COPY's binary format, built by numpy in one piece (no
+# per-row Python); the reasons follow as text, joined back on the row number.
+_NUMBER_COLUMNS = (
+    ("row_no", "bigint", ">i8"),
+    ("annonce_id", "bigint", ">i8"),
+    ("counterpart_id", "bigint", ">i8"),
+    ("is_farm", "bigint", ">i8"),
+    ("counterpart_annonce_id", "bigint", ">i8"),
+    ("rank", "bigint", ">i8"),
+    ("score", "double precision", ">f8"),
+    *((f"c_{name}", "double precision", ">f8") for name in _COMPONENTS),
+    ("distance_m", "double precision", ">f8"),
+    ("drive_minutes", "double precision", ">f8"),
 )
+_PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + np.array([0, 0], dtype=">i4").tobytes()
+_PGCOPY_TRAILER = np.array([-1], dtype=">i2").tobytes()
 
 
-def store(results: list[BulkResult], *, annonce_ids: list[int], now=None) -> int:
-    """Replace the stored matches of these annonces; keeps first_seen_at/notified_at of known pairs."""
-    import json
+def _binary_numbers(result: BulkResult, first_row: int) -> bytes:
+    """The rows' numeric columns as COPY binary tuples (fixed width: 8-byte values, no NULLs)."""
+    n = len(result.annonce_id)
+    fields = [("count", ">i2")]
+    for name, _sql_type, dtype in _NUMBER_COLUMNS:
+        fields += [(f"{name}_len", ">i4"), (name, dtype)]
+    rows = np.zeros(n, dtype=fields)
+    rows["count"] = len(_NUMBER_COLUMNS)
+    values = {
+        "row_no": np.arange(first_row, first_row + n),
+        "annonce_id": result.annonce_id,
+        "counterpart_id": result.counterpart_id,
+        "is_farm": result.counterpart_is_farm.astype(np.int64),
+        "counterpart_annonce_id": result.counterpart_annonce_id,
+        "rank": result.rank,
+        "score": result.score,
+        **{f"c_{name}": result.components[name] for name in _COMPONENTS},
+        "distance_m": result.distance_m,
+        "drive_minutes": result.drive_minutes,
+    }
+    for name, _sql_type, _dtype in _NUMBER_COLUMNS:
+        rows[f"{name}_len"] = 8
+        rows[name] = values[name]
+    return rows.tobytes()
 
+
+def _copy_escape(text: str) -> str:
+    # JSON text has no raw tab or newline; only its backslashes need doubling for COPY.
+    return text.replace("\\", "\\\\") if "\\" in text else text
+
+
+def _reason_lines(result: BulkResult, first_row: int) -> str:
+    """`row_no<TAB>reasons JSON` lines for COPY's text format."""
+    return "".join(f"{first_row + i}\t{_copy_escape(text)}\n" for i, text in enumerate(result.reasons))
+
+
+def store(results: list[BulkResult], *, annonce_ids: list[int], now=None, timings: dict | None = None) -> int:
+    """Replace the stored matches of these annonces; pairs already known keep first_seen_at and notified_at."""
     now = now or timezone.now()
+    timings = {} if timings is None else timings
+    clock = [time.perf_counter()]
+
+    def lap(name: str) -> None:
+        timings[name] = time.perf_counter() - clock[0]
+        clock[0] = time.perf_counter()
+
+    components = sql.SQL(", ").join(
+        sql.SQL("{}, {}").format(sql.Literal(name), sql.Identifier(f"c_{name}")) for name in _COMPONENTS
+    )
+    number_columns = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(sql_type)) for name, sql_type, _dtype in _NUMBER_COLUMNS
+    )
     with transaction.atomic(), connection.cursor() as cursor:
-        # ON COMMIT DROP is not enough inside an outer transaction (tests): drop explicitly too.
-        cursor.execute("DROP TABLE IF EXISTS tmp_match, tmp_annonce")
-        cursor.execute(
-            "CREATE TEMP TABLE tmp_match (annonce_id bigint, amap_id bigint, farm_id bigint, "
-            "counterpart_annonce_id bigint, rank integer, score double precision, components jsonb, "
-            "reasons jsonb, distance_m double precision, drive_minutes double precision) ON COMMIT DROP"
-        )
-        raw = cursor.cursor
-        columns = sql.SQL(", ").join(sql.Identifier(name) for name in _COLUMNS)
-        with raw.copy(sql.SQL("COPY tmp_match ({}) FROM STDIN").format(columns)) as copy:
-            for result in results:
-                rows = zip(
-                    result.annonce_id.tolist(),
-                    result.counterpart_is_farm.tolist(),
-                    result.counterpart_id.tolist(),
-                    result.counterpart_annonce_id.tolist(),
-                    result.rank.tolist(),
-                    result.score.tolist(),
-                    result.components,
-                    result.reasons,
-                    result.distance_m.tolist(),
-                    result.drive_minutes.tolist(),
-                    strict=True,
-                )
-                for annonce_id, is_farm, org_id, other, rank, score, comps, reasons, dist, drive in rows:
-                    copy.write_row(
-                        (
-                            annonce_id,
-                            None if is_farm else org_id,
-                            org_id if is_farm else None,
-                            other or None,
-                            rank,
-                            score,
-                            comps,
-                            json.dumps(reasons, ensure_ascii=False),
-                            dist,
-                            drive,
-                        )
-                    )
+        # The joins below hash ~1M rows: in memory rather than in batches spilled to disk, and
+        # without JIT-compiling expressions (compiling costs more than it saves here).
+        cursor.execute("SET LOCAL work_mem = '64MB'")
+        cursor.execute("SET LOCAL jit = off")
+        # ON COMMIT DROP is not enough inside an outer transaction (tests): dropped explicitly too.
+        cursor.execute("DROP TABLE IF EXISTS tmp_match, tmp_reasons, tmp_annonce, tmp_seen")
+        cursor.execute(sql.SQL("CREATE TEMP TABLE tmp_match ({}) ON COMMIT DROP").format(number_columns))
+        cursor.execute("CREATE TEMP TABLE tmp_reasons (row_no bigint, reasons jsonb) ON COMMIT DROP")
         cursor.execute("CREATE TEMP TABLE tmp_annonce (id bigint PRIMARY KEY) ON COMMIT DROP")
+        raw = cursor.cursor
+        with raw.copy("COPY tmp_match FROM STDIN WITH (FORMAT BINARY)") as copy:
+            copy.write(_PGCOPY_HEADER)
+            first_row = 0
+            for result in results:
+                copy.write(_binary_numbers(result, first_row))
+                first_row += len(result.annonce_id)
+            copy.write(_PGCOPY_TRAILER)
+        with raw.copy("COPY tmp_reasons FROM STDIN") as copy:
+            first_row = 0
+            for result in results:
+                copy.write(_reason_lines(result, first_row))
+                first_row += len(result.annonce_id)
         with raw.copy("COPY tmp_annonce (id) FROM STDIN") as copy:
-            for annonce_id in annonce_ids:
-                copy.write_row((annonce_id,))
-        # Drop the pairs that are no longer matches, then upsert the others.
+            copy.write("".join(f"{pk}\n" for pk in annonce_ids))
+        for table in ("tmp_match", "tmp_reasons", "tmp_annonce"):
+            cursor.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
+        lap("copy")
+        # What was already announced stays announced: carry first_seen_at and notified_at over,
+        # then replace every stored match of these annonces in one go.
         cursor.execute(
             _compose(
                 """
-            DELETE FROM {match} m USING tmp_annonce t
-            WHERE m.annonce_id = t.id AND NOT EXISTS (
-                SELECT 1 FROM tmp_match n WHERE n.annonce_id = m.annonce_id
-                AND n.amap_id IS NOT DISTINCT FROM m.amap_id AND n.farm_id IS NOT DISTINCT FROM m.farm_id)
-            """
+                CREATE TEMP TABLE tmp_seen ON COMMIT DROP AS
+                SELECT m.annonce_id, COALESCE(m.amap_id, m.farm_id) AS counterpart_id,
+                       m.farm_id IS NOT NULL AS is_farm, m.first_seen_at, m.notified_at
+                FROM {match} m JOIN tmp_annonce t ON t.id = m.annonce_id
+                """
             )
         )
-        for column in ("amap_id", "farm_id"):
-            cursor.execute(
-                _compose(
-                    """
-                INSERT INTO {match} ({columns}, computed_at, first_seen_at)
-                SELECT {columns}, %s, %s FROM tmp_match WHERE {column} IS NOT NULL
-                ON CONFLICT (annonce_id, {column}) WHERE {column} IS NOT NULL DO UPDATE SET
-                    counterpart_annonce_id = EXCLUDED.counterpart_annonce_id, rank = EXCLUDED.rank,
-                    score = EXCLUDED.score, components = EXCLUDED.components, reasons = EXCLUDED.reasons,
-                    distance_m = EXCLUDED.distance_m, drive_minutes = EXCLUDED.drive_minutes,
-                    computed_at = EXCLUDED.computed_at
+        cursor.execute("ANALYZE tmp_seen")
+        lap("seen")
+        cursor.execute(_compose("DELETE FROM {match} m USING tmp_annonce t WHERE m.annonce_id = t.id"))
+        lap("delete")
+        cursor.execute(
+            _compose(
+                """
+                INSERT INTO {match} (annonce_id, amap_id, farm_id, counterpart_annonce_id, rank, score,
+                    components, reasons, distance_m, drive_minutes, computed_at, first_seen_at, notified_at)
+                SELECT n.annonce_id, a.id, f.id, NULLIF(n.counterpart_annonce_id, 0), n.rank, n.score,
+                    jsonb_build_object({components}), r.reasons, n.distance_m, n.drive_minutes, %s,
+                    COALESCE(s.first_seen_at, %s), s.notified_at
+                FROM tmp_match n
+                JOIN tmp_reasons r ON r.row_no = n.row_no
+                -- No foreign keys on this derived table: never store a row whose objects are gone.
+                JOIN {annonce} x ON x.id = n.annonce_id
+                LEFT JOIN {amap} a ON n.is_farm = 0 AND a.id = n.counterpart_id
+                LEFT JOIN {farm} f ON n.is_farm = 1 AND f.id = n.counterpart_id
+                LEFT JOIN tmp_seen s ON s.annonce_id = n.annonce_id AND s.counterpart_id = n.counterpart_id
+                    AND s.is_farm = (n.is_farm = 1)
+                WHERE a.id IS NOT NULL OR f.id IS NOT NULL
                 """,
-                    columns=columns,
-                    column=sql.Identifier(column),
-                ),
-                [now, now],
-            )
-        cursor.execute(_compose("SELECT count(*) FROM {match} m JOIN tmp_annonce t ON t.id = m.annonce_id"))
-        stored = int(cursor.fetchone()[0])
-        cursor.execute("DROP TABLE tmp_match, tmp_annonce")
-        return stored
+                components=components,
+            ),
+            [now, now],
+        )
+        stored = cursor.rowcount
+        lap("insert")
+        cursor.execute("DROP TABLE tmp_match, tmp_reasons, tmp_annonce, tmp_seen")
+    lap("commit")
+    return stored
 
 
 def match_all(*, k: int = 10, shortlist: int | None = None, annonce_ids: list[int] | None = None) -> BulkReport:
@@ -826,7 +945,7 @@ def match_all(*, k: int = 10, shortlist: int | None = None, annonce_ids: list[in
     started = time.perf_counter()
     live = list(Annonce.objects.live().values_list("pk", flat=True))
     targets = live if annonce_ids is None else [pk for pk in live if pk in set(annonce_ids)]
-    store(results, annonce_ids=targets)
+    store(results, annonce_ids=targets, timings=report.store_timings)
     if annonce_ids is None:
         Match.objects.exclude(annonce_id__in=Annonce.objects.live().values("pk")).delete()
     report.store_s = time.perf_counter() - started

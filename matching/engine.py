@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.conf import settings
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_noop, ngettext
 
 # The only place the weights live. Chosen a priori (not fitted to the Gironde data): distance
 # matters most, then whether the product is really missing, an existing delivery tour
@@ -251,14 +251,46 @@ def _fr_number(value: float, decimals: int) -> str:
     return text.replace(".", ",")
 
 
-def format_km(distance_m: float) -> str:
+# Sentences stated for every row: translated once per run through `translated()` (gettext
+# costs ~20 µs a call; the bulk path states about a million reasons).
+AT_KM = gettext_noop("à %(km)s km")
+UNDER_100_M = gettext_noop("à moins de 100 m")
+FOYERS_ADHERENTS = ("%(n)s foyer adhérent", "%(n)s foyers adhérents")
+FOYERS_INTERESSES = ("%(n)s foyer intéressé", "%(n)s foyers intéressés")
+PARTS = ("peut fournir %(n)s part", "peut fournir %(n)s parts")
+
+
+def translated(message: str, cache: dict | None = None) -> str:
+    if cache is None:
+        return _(message)
+    key = ("t", message)
+    if key not in cache:
+        cache[key] = _(message)
+    return cache[key]
+
+
+def translated_plural(forms: tuple[str, str], count: int, cache: dict | None = None) -> str:
+    key = ("n", forms[0], count)
+    if cache is None or key not in cache:
+        text = ngettext(forms[0], forms[1], count) % {"n": count}
+        if cache is None:
+            return text
+        cache[key] = text
+    return cache[key]
+
+
+def _plural_catalogue() -> None:  # pragma: no cover - only here for makemessages
+    ngettext("%(n)s foyer adhérent", "%(n)s foyers adhérents", 1)
+    ngettext("%(n)s foyer intéressé", "%(n)s foyers intéressés", 1)
+    ngettext("peut fournir %(n)s part", "peut fournir %(n)s parts", 1)
+
+
+def format_km(distance_m: float, cache: dict | None = None) -> str:
     """'à 12 km', 'à 4,3 km', 'à moins de 100 m'."""
     km = distance_m / 1000.0
     if distance_m < 100:
-        return _("à moins de 100 m")
-    if km < 10:
-        return _("à %(km)s km") % {"km": _fr_number(km, 1)}
-    return _("à %(km)s km") % {"km": _fr_number(km, 0)}
+        return translated(UNDER_100_M, cache)
+    return translated(AT_KM, cache) % {"km": _fr_number(km, 1 if km < 10 else 0)}
 
 
 def de(name: str) -> str:
@@ -289,6 +321,7 @@ class ReasonContext:
     amap_names: dict[int, str] = field(default_factory=dict)
     annonce_amap_id: int | None = None  # for AMAP annonces: the publishing AMAP
     cache: dict = field(default_factory=dict)
+    synergy_radius_m: float = field(default_factory=synergy_radius_m)
 
 
 def _product_phrases(kind: str, products: int, partnered: int, listed: int, declared: int, ctx) -> tuple[str, ...]:
@@ -337,6 +370,19 @@ def _weekday_phrase(days: int, need_days: int, ctx) -> str:
     return cached
 
 
+DELIVERS_YOU = gettext_noop("vous livrez déjà « %(name)s » %(where)s")
+DELIVERS = gettext_noop("livre déjà « %(name)s » %(where)s")
+DELIVERS_THIS = gettext_noop("vous livrez déjà cette AMAP")
+DELIVERS_YOURS = gettext_noop("livre déjà votre AMAP")
+PUBLISHED_AMAP = gettext_noop("a publié une annonce « AMAP cherche paysan »")
+PUBLISHED_FARM = gettext_noop("a publié une annonce « Paysan cherche AMAP »")
+OPENNESS_PHRASES = {
+    OPENNESS["open"]: gettext_noop("accepte de nouveaux membres"),
+    OPENNESS["waiting_list"]: gettext_noop("a une liste d'attente"),
+    OPENNESS["full"]: gettext_noop("complète"),
+}
+
+
 def reasons_from_values(
     *,
     kind: str,
@@ -356,44 +402,37 @@ def reasons_from_values(
     ctx: ReasonContext,
 ) -> list[str]:
     """The French sentences that explain one candidate's score; each states a fact."""
-    reasons = [format_km(distance_m)]
+    cache = ctx.cache
+    reasons = [format_km(distance_m, cache)]
     reasons.extend(_product_phrases(kind, products, partnered, listed, declared, ctx))
     reasons.append(_weekday_phrase(weekdays, need_days, ctx))
 
-    if math.isfinite(synergy_m) and synergy_m <= synergy_radius_m():
+    if synergy_m <= ctx.synergy_radius_m:  # inf when the farm delivers nowhere yet
         name = ctx.amap_names.get(synergy_amap, "")
         if kind == FARM_SEEKS_AMAP and synergy_amap == org_id:
-            reasons.append(_("vous livrez déjà cette AMAP"))
+            reasons.append(translated(DELIVERS_THIS, cache))
         elif kind == AMAP_SEEKS_FARM and synergy_amap == ctx.annonce_amap_id:
-            reasons.append(_("livre déjà votre AMAP"))
+            reasons.append(translated(DELIVERS_YOURS, cache))
         elif kind == FARM_SEEKS_AMAP:
-            reasons.append(_("vous livrez déjà « %(name)s » %(where)s") % {"name": name, "where": format_km(synergy_m)})
+            reasons.append(translated(DELIVERS_YOU, cache) % {"name": name, "where": format_km(synergy_m, cache)})
         else:
-            reasons.append(_("livre déjà « %(name)s » %(where)s") % {"name": name, "where": format_km(synergy_m)})
+            reasons.append(translated(DELIVERS, cache) % {"name": name, "where": format_km(synergy_m, cache)})
 
     if kind == FARM_SEEKS_AMAP:
         if not math.isnan(size):
             count = int(size)
-            if annonce_id:
-                reasons.append(ngettext("%(n)s foyer intéressé", "%(n)s foyers intéressés", count) % {"n": count})
-            else:
-                reasons.append(ngettext("%(n)s foyer adhérent", "%(n)s foyers adhérents", count) % {"n": count})
+            forms = FOYERS_INTERESSES if annonce_id else FOYERS_ADHERENTS
+            reasons.append(translated_plural(forms, count, cache))
         if not annonce_id:
-            if openness == OPENNESS["open"]:
-                reasons.append(_("accepte de nouveaux membres"))
-            elif openness == OPENNESS["waiting_list"]:
-                reasons.append(_("a une liste d'attente"))
-            elif openness == OPENNESS["full"]:
-                reasons.append(_("complète"))
+            phrase = OPENNESS_PHRASES.get(openness)
+            if phrase:
+                reasons.append(translated(phrase, cache))
     elif not math.isnan(size):
         count = int(size)
-        reasons.append(ngettext("peut fournir %(n)s part", "peut fournir %(n)s parts", count) % {"n": count})
+        reasons.append(translated_plural(PARTS, count, cache))
 
     if annonce_id:
-        if kind == FARM_SEEKS_AMAP:
-            reasons.append(_("a publié une annonce « AMAP cherche paysan »"))
-        else:
-            reasons.append(_("a publié une annonce « Paysan cherche AMAP »"))
+        reasons.append(translated(PUBLISHED_AMAP if kind == FARM_SEEKS_AMAP else PUBLISHED_FARM, cache))
     return reasons
 
 

@@ -18,6 +18,7 @@ The weights are those of `matching.engine.WEIGHTS`, fixed a priori; nothing here
 
 from __future__ import annotations
 
+import io
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,13 +40,15 @@ def gironde_dir() -> Path:
     return Path(settings.BASE_DIR).parent / "shared" / "data" / "amap-gironde-2026"
 
 
-def gironde_import(*, directory: Path | None = None, source: str = GIRONDE_SOURCE) -> None:
-    """Import the Gironde AMAPs, then their producers and links, with the project's importer."""
+def gironde_import(*, directory: Path | None = None, source: str = GIRONDE_SOURCE) -> str:
+    """Import the Gironde AMAPs, then their producers and links, with the project's importer; its report."""
     directory = directory or gironde_dir()
-    call_command("import_directory", str(directory / "amaps.csv"), kind="amap", source=source, commit=True, verbosity=0)
-    call_command(
-        "import_directory", str(directory / "producteurs.csv"), kind="farm", source=source, commit=True, verbosity=0
-    )
+    out = io.StringIO()
+    for name, kind in (("amaps.csv", "amap"), ("producteurs.csv", "farm")):
+        call_command(
+            "import_directory", str(directory / name), kind=kind, source=source, commit=True, stdout=out, stderr=out
+        )
+    return out.getvalue()
 
 
 @dataclass

@@ -165,13 +165,46 @@ class Annonce(models.Model):
 
 
 class Match(models.Model):
-    """A stored, ranked counterpart of an annonce (written by `match_all`)."""
+    """A stored, ranked counterpart of an annonce (written by `match_all`).
 
-    annonce = models.ForeignKey(Annonce, on_delete=models.CASCADE, related_name="matches")
-    amap = models.ForeignKey("directory.Amap", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
-    farm = models.ForeignKey("directory.Farm", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    Matches are derived data, rebuilt by every `match_all`: a million rows are written at a
+    time, so the table carries no database-level foreign keys and only the indexes it is read
+    by (measured at 700k rows: FK checks and per-FK indexes tripled the write time). Django
+    still applies `on_delete` when an annonce, AMAP or farm is deleted through the ORM.
+    """
+
+    # Indexed by the unique constraint below (annonce first).
+    annonce = models.ForeignKey(
+        Annonce, on_delete=models.CASCADE, related_name="matches", db_index=False, db_constraint=False
+    )
+    amap = models.ForeignKey(
+        "directory.Amap",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="counterpart_matches",
+        db_index=False,
+        db_constraint=False,
+    )
+    farm = models.ForeignKey(
+        "directory.Farm",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="counterpart_matches",
+        db_index=False,
+        db_constraint=False,
+    )
     # The counterpart's own open annonce, when it has one (the "reciprocal annonce" component).
-    counterpart_annonce = models.ForeignKey(Annonce, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    counterpart_annonce = models.ForeignKey(
+        Annonce,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
     rank = models.PositiveSmallIntegerField(_("rang"))
     score = models.FloatField(_("score"))
     components = models.JSONField(_("composantes"), default=dict)
@@ -192,11 +225,9 @@ class Match(models.Model):
                 condition=Q(amap__isnull=False, farm__isnull=True) | Q(amap__isnull=True, farm__isnull=False),
                 name="match_one_counterpart",
             ),
+            # One row per (annonce, counterpart): exactly one of amap/farm is set, the other NULL.
             models.UniqueConstraint(
-                fields=["annonce", "amap"], condition=Q(amap__isnull=False), name="match_unique_annonce_amap"
-            ),
-            models.UniqueConstraint(
-                fields=["annonce", "farm"], condition=Q(farm__isnull=False), name="match_unique_annonce_farm"
+                fields=["annonce", "amap", "farm"], nulls_distinct=False, name="match_unique_annonce_counterpart"
             ),
         ]
 
@@ -250,13 +281,17 @@ class Thread(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="started_threads"
     )
     # Who the sender speaks for (optional) and whom they write to (exactly one of each pair).
-    sender_amap = models.ForeignKey("directory.Amap", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
-    sender_farm = models.ForeignKey("directory.Farm", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    sender_amap = models.ForeignKey(
+        "directory.Amap", on_delete=models.CASCADE, null=True, blank=True, related_name="sent_threads"
+    )
+    sender_farm = models.ForeignKey(
+        "directory.Farm", on_delete=models.CASCADE, null=True, blank=True, related_name="sent_threads"
+    )
     recipient_amap = models.ForeignKey(
-        "directory.Amap", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+        "directory.Amap", on_delete=models.CASCADE, null=True, blank=True, related_name="received_threads"
     )
     recipient_farm = models.ForeignKey(
-        "directory.Farm", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+        "directory.Farm", on_delete=models.CASCADE, null=True, blank=True, related_name="received_threads"
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import requests
 from django.conf import settings
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 logger = logging.getLogger(__name__)
 
@@ -85,11 +87,15 @@ def drive_times(
     return result
 
 
-def describe(drive: DriveTime) -> str:
-    """'environ 18 min de route (estimation)' / '18 min de route (itinéraire calculé)'."""
-    from django.utils.translation import gettext as _
+ESTIMATED = gettext_noop("environ %(min)s min de route (estimation)")
+ROUTED = gettext_noop("%(min)s min de route (itinéraire calculé)")
 
-    minutes = max(1, round(drive.minutes))
-    if drive.is_estimate:
-        return _("environ %(min)s min de route (estimation)") % {"min": minutes}
-    return _("%(min)s min de route (itinéraire calculé)") % {"min": minutes}
+
+def describe(drive: DriveTime, cache: dict | None = None) -> str:
+    """'environ 18 min de route (estimation)' / '18 min de route (itinéraire calculé)'."""
+    message = ESTIMATED if drive.is_estimate else ROUTED
+    if cache is None:
+        template = _(message)
+    else:
+        template = cache.get(("t", message)) or cache.setdefault(("t", message), _(message))
+    return template % {"min": max(1, round(drive.minutes))}

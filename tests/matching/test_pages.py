@@ -8,10 +8,10 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from directory.models import Partnership
+from directory.models import Amap, Partnership
 from matching import services
 from matching.models import Annonce, Match, SavedSearch, Thread
-from tests.factories import BORDEAUX, LIBOURNE, AmapFactory, FarmFactory, UserFactory, product
+from tests.factories import BORDEAUX, LIBOURNE, AmapFactory, FarmFactory, PartnershipFactory, UserFactory, product
 
 from .conftest import amap_annonce, farm_annonce, point_at
 
@@ -150,12 +150,17 @@ def test_match_all_stores_ranked_matches_and_the_digest_sends_them_once(client):
     annonce = farm_annonce(farm, user=farmer)
     AmapFactory(name="AMAP Alpha", location=point_at(LIBOURNE, km=5))
     AmapFactory(name="AMAP Bravo", location=point_at(LIBOURNE, km=15, azimuth=30))
+    # A name with the characters COPY and JSON escape, on the farm's existing tour.
+    odd = AmapFactory(name='AMAP "Les Bios" \\ Nord\tEst', location=point_at(LIBOURNE, km=14, azimuth=30))
+    PartnershipFactory(amap=odd, farm=farm, product=product("oeufs"))
 
     call_command("match_all", k=10, verbosity=0)
     stored = list(Match.objects.filter(annonce=annonce).order_by("rank"))
-    assert [m.amap.name for m in stored] == ["AMAP Alpha", "AMAP Bravo"]
-    assert stored[0].reasons[0].startswith("à 5,0 km") and stored[0].score >= stored[1].score
-    first_seen = stored[0].first_seen_at
+    # Bravo, 1 km from an AMAP the farm already delivers, outranks the nearer Alpha.
+    assert [m.amap.name for m in stored] == ["AMAP Bravo", "AMAP Alpha"]
+    assert f"vous livrez déjà « {odd.name} » à 1,0 km" in stored[0].reasons
+    assert stored[1].reasons[0].startswith("à 5,0 km") and stored[0].score >= stored[1].score
+    first_seen = stored[1].first_seen_at
 
     call_command("send_digest", verbosity=0)
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["paysan@example.org"]
@@ -170,6 +175,11 @@ def test_match_all_stores_ranked_matches_and_the_digest_sends_them_once(client):
     call_command("send_digest", verbosity=0)
     assert len(mail.outbox) == 2
     assert "AMAP Charlie" in mail.outbox[1].body and "AMAP Alpha" not in mail.outbox[1].body
+
+    # Matches are derived data without database foreign keys: deleting an AMAP still removes its matches.
+    Amap.objects.get(name="AMAP Charlie").delete()
+    assert not Match.objects.filter(amap__name="AMAP Charlie").exists()
+    assert Match.objects.filter(annonce=annonce).count() == 2
 
 
 def test_saved_search_digest_tells_about_new_annonces_nearby_once(client):

@@ -1,5 +1,6 @@
 """The engine against an independent brute-force reference on random data, and bulk against request."""
 
+import json
 import random
 
 import numpy as np
@@ -193,7 +194,7 @@ def test_bulk_path_gives_the_request_path_ranking(seed):
         for match, (_id, score, distance, reasons) in zip(request, from_bulk, strict=True):
             assert score == pytest.approx(match.score, abs=1e-4)
             assert distance == pytest.approx(match.distance_m, abs=0.5)
-            assert reasons == match.reasons
+            assert json.loads(reasons) == match.reasons
 
 
 def test_bulk_shortlist_keeps_only_eligible_best_first_when_saturated():

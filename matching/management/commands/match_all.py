@@ -11,7 +11,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("-k", type=int, default=10, help="correspondances gardées par annonce (défaut 10)")
         parser.add_argument(
-            "--shortlist", type=int, default=None, help="points les plus proches examinés par annonce (défaut 128)"
+            "--shortlist",
+            type=int,
+            default=None,
+            help="points les plus proches examinés par annonce et par jour ou produit (défaut 64)",
         )
         parser.add_argument("--annonce", type=int, action="append", help="seulement cette annonce (répétable)")
 
