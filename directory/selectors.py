@@ -6,13 +6,14 @@ computes the spheroid distance of every row and is never used here.
 """
 
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 from django.contrib.gis.db.models import GeometryField
 from django.contrib.gis.db.models.functions import GeometryDistance
 from django.contrib.gis.geos import Point, Polygon
 from django.contrib.gis.measure import D
-from django.contrib.postgres.expressions import ArraySubquery
+from django.contrib.postgres.aggregates import JSONBAgg
 from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Cast, Coalesce, JSONObject
 from pyproj import Geod
@@ -176,34 +177,59 @@ def _with_commune(queryset: QuerySet) -> QuerySet:
     return queryset.select_related("commune").defer("commune__geom", "commune__point", "commune__search_name")
 
 
-def _in_model_order(model, names: set[str]) -> list[str]:
-    # Model.from_db() takes the values in the order of the model's fields.
-    return [f.attname for f in model._meta.concrete_fields if f.attname in names]
+@dataclass(frozen=True, slots=True)
+class ProductRef:
+    """A product as a result list shows it (`str()` is its name)."""
+
+    slug: str
+    name: str
+    family: str
+
+    def __str__(self) -> str:
+        return self.name
 
 
-_PRODUCT_FIELDS = _in_model_order(ProductCategory, {"id", "slug", "name", "family", "position"})
-_NETWORK_FIELDS = _in_model_order(Network, {"id", "slug", "name"})
+@dataclass(frozen=True, slots=True)
+class NetworkRef:
+    """A network as a result list shows it (`str()` is its name)."""
+
+    slug: str
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
 
 
 @functools.cache
-def _related_lists(model) -> dict[str, ArraySubquery]:
-    """Each row's products and networks as arrays of JSON objects, for `model` (Amap or Farm).
+def _related_lists(model) -> JSONObject:
+    """Each row's products and networks as one JSON document, for `model` (Amap or Farm).
 
     Built once per model: annotate() resolves a copy each time, and building these querysets
     costs a search as much as running it.
     """
-    owner = {"amap_id" if model is Amap else "farm_id": OuterRef("pk")}
+    owner_field = "amap_id" if model is Amap else "farm_id"
     products = (
-        model.products.through.objects.filter(**owner)
-        .order_by("productcategory__position", "productcategory__name")
-        .values(row=JSONObject(**{f: f"productcategory__{f}" for f in _PRODUCT_FIELDS}))
+        model.products.through.objects.filter(**{owner_field: OuterRef("pk")})
+        .order_by()
+        .values(owner_field)
+        .annotate(
+            rows=JSONBAgg(
+                JSONObject(
+                    slug="productcategory__slug", name="productcategory__name", family="productcategory__family"
+                ),
+                order_by=("productcategory__position", "productcategory__name"),
+            )
+        )
+        .values("rows")
     )
     networks = (
-        model.networks.through.objects.filter(**owner)
-        .order_by("network__name")
-        .values(row=JSONObject(**{f: f"network__{f}" for f in _NETWORK_FIELDS}))
+        model.networks.through.objects.filter(**{owner_field: OuterRef("pk")})
+        .order_by()
+        .values(owner_field)
+        .annotate(rows=JSONBAgg(JSONObject(slug="network__slug", name="network__name"), order_by=("network__name",)))
+        .values("rows")
     )
-    return {"product_rows": ArraySubquery(products), "network_rows": ArraySubquery(networks)}
+    return JSONObject(products=Subquery(products), networks=Subquery(networks))
 
 
 def _with_related_lists(queryset: QuerySet) -> QuerySet:
@@ -213,19 +239,15 @@ def _with_related_lists(queryset: QuerySet) -> QuerySet:
     results need no second and third round trip nor Django's per-object prefetch machinery
     (which cost more than the nearest search itself).
     """
-    return queryset.annotate(**_related_lists(queryset.model))
+    return queryset.annotate(related_lists=_related_lists(queryset.model))
 
 
 def _attach_related_lists(rows: list) -> None:
-    """`product_list` and `network_list` on each row: what a result list shows (name, slug)."""
+    """`product_list` and `network_list` on each row: what a result list shows."""
     for row in rows:
-        row.product_list = [
-            ProductCategory.from_db("default", _PRODUCT_FIELDS, [p[f] for f in _PRODUCT_FIELDS])
-            for p in row.product_rows
-        ]
-        row.network_list = [
-            Network.from_db("default", _NETWORK_FIELDS, [n[f] for f in _NETWORK_FIELDS]) for n in row.network_rows
-        ]
+        related = row.related_lists
+        row.product_list = [ProductRef(**product) for product in related["products"] or ()]
+        row.network_list = [NetworkRef(**network) for network in related["networks"] or ()]
 
 
 def amaps_near(
