@@ -6,6 +6,7 @@ Figures (`--quick`: 1k and 10k AMAPs, shorter runs):
 - search.api_nearest10_p50_ratio_100k_vs_1k (goal ≤ 1.5) and the p95 ratio;
 - search.selector_nearest10_p50_*: `amaps_near` alone; search.naive_order_by_distance_p50_*: the same ten
   through `order_by(Distance())`; search.knn_speedup_* = naive / selector (goal ≥ 50 at 100k);
+- search.orm_bare_*: the bare ORM queries (ten rows, nothing joined) ordered each way, and their ratio;
 - search.wrk_nearest10_rps_*: requests per second under wrk (2 threads, 8 connections, ~10 s) against
   gunicorn on 127.0.0.1 serving the benchmark database (goal ≥ 300), with its non-2xx count (goal 0).
 """
@@ -66,7 +67,7 @@ def _vacuum(*, full: bool) -> None:
 
 def bench_in_process(points: list[tuple[float, float]], *, label: str, ctx) -> dict[str, float]:
     from django.conf import settings
-    from django.contrib.gis.db.models.functions import Distance
+    from django.contrib.gis.db.models.functions import Distance, GeometryDistance
     from django.contrib.gis.geos import Point
     from django.test import Client, override_settings
 
@@ -110,6 +111,22 @@ def bench_in_process(points: list[tuple[float, float]], *, label: str, ctx) -> d
     figures["naive_p50"] = percentile(naive, 50) * 1000
     report(f"search.naive_order_by_distance_p50_{label}", figures["naive_p50"], "ms")
     report(f"search.knn_speedup_{label}", figures["naive_p50"] / figures["selector_p50"], "x")
+
+    # The bare ORM queries (ten AMAP rows, nothing joined), as in docs/QUALITY.md's reference table:
+    # what the index walk itself gains, without the work both ways share.
+    def bare(order):
+        def call():
+            point = Point(*next(cycle), srid=4326)
+            list(Amap.objects.active().order_by(order("location", point))[:10])
+
+        return call
+
+    cycle = iter(points * 10)
+    bare_knn = percentile(measure(bare(GeometryDistance), repeat=ctx.size(400, 120), warmup=5), 50) * 1000
+    bare_naive = percentile(measure(bare(Distance), repeat=ctx.size(30, 10), warmup=2), 50) * 1000
+    report(f"search.orm_bare_knn_p50_{label}", bare_knn, "ms")
+    report(f"search.orm_bare_naive_p50_{label}", bare_naive, "ms")
+    report(f"search.orm_bare_knn_speedup_{label}", bare_naive / bare_knn, "x")
 
     # Both ways must agree on the ten nearest (ties within 1 m aside).
     point = Point(*points[0], srid=4326)
