@@ -35,7 +35,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import folium
-from branca.element import Element, MacroElement
+from branca.element import MacroElement
 from django.conf import settings
 from django.templatetags.static import static
 from django.utils.translation import gettext as _
@@ -385,7 +385,6 @@ def config_json(m: folium.Map) -> str:
 
 __all__ = [
     "AtlasMap",
-    "Element",
     "build_directory_map",
     "build_network_map",
     "build_place_map",
