@@ -12,10 +12,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
+from django.contrib.gis.db.models import GeometryField
 from django.contrib.gis.db.models.functions import Distance
 from django.contrib.gis.geos import Point
 from django.contrib.gis.measure import D
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, FloatField, Func, OuterRef, Q, QuerySet
+from django.db.models.functions import Cast
 from pyproj import Geod
 
 from directory.models import Amap, Farm, Network, Partnership, ProductCategory
@@ -227,50 +229,88 @@ def _nearest_delivery_point(points: list[tuple[int, float, float]], lons, lats) 
     return best, best_id
 
 
+def _lon_lat(field: str) -> dict:
+    """Annotations giving a geography point's longitude and latitude as floats (no GEOS object per row)."""
+    geometry = Cast(field, GeometryField(srid=4326))
+    return {
+        f"{field}_lon": Func(geometry, function="ST_X", output_field=FloatField()),
+        f"{field}_lat": Func(geometry, function="ST_Y", output_field=FloatField()),
+    }
+
+
+def _offering(model, product_ids: list[int], owner: str):
+    """EXISTS on the product link table: no join, no DISTINCT over geography columns."""
+    through = model.products.through
+    return Exists(through.objects.filter(**{owner: OuterRef("pk"), "productcategory_id__in": product_ids}))
+
+
+def _masks(rows, bits: ProductBits) -> dict[int, int]:
+    masks: dict[int, int] = defaultdict(int)
+    for owner_id, product_id in rows:
+        bit = bits.bit_of.get(product_id)
+        if bit is not None:
+            masks[owner_id] |= 1 << bit
+    return masks
+
+
+def _table(columns: dict[str, list]) -> engine.CandidateTable:
+    dtypes = {
+        "org_id": np.int64,
+        "annonce_id": np.int64,
+        "distance_m": np.float64,
+        "reach_m": np.float64,
+        "weekdays": np.int64,
+        "product_mask": np.int64,
+        "partnered_mask": np.int64,
+        "declared_mask": np.int64,
+        "size": np.float64,
+        "openness": np.float64,
+        "synergy_m": np.float64,
+        "synergy_amap": np.int64,
+    }
+    return engine.CandidateTable(**{name: np.asarray(columns[name], dtype=dtype) for name, dtype in dtypes.items()})
+
+
 def _amap_candidates(query: Query, need: engine.Need, bits: ProductBits) -> tuple[engine.CandidateTable, dict]:
     """Candidate table for a farm offering products: active AMAPs and their open annonces in reach."""
     origin = query.origin
     within = D(m=need.radius_m)
     product_ids = query.product_ids
-    amaps = Amap.objects.active().filter(location__dwithin=(origin, within))
+    amaps = Amap.objects.active().filter(location__dwithin=(origin, within))  # geography: true metres
     if not need.any_day:
         days = engine.mask_to_weekdays(need.weekdays_mask)
         amaps = amaps.filter(Q(delivery_weekdays=[]) | Q(delivery_weekdays__overlap=days))
     amap_rows = list(
-        amaps.annotate(distance=Distance("location", origin)).values_list(
-            "pk", "distance", "delivery_weekdays", "member_count", "accepting_members", "location"
+        amaps.annotate(distance=Distance("location", origin), **_lon_lat("location")).values_list(
+            "pk", "distance", "delivery_weekdays", "member_count", "accepting_members", "location_lon", "location_lat"
         )
     )
     annonce_rows = list(
         Annonce.objects.live()
-        .filter(
-            kind=engine.AMAP_SEEKS_FARM,
-            amap__status=Amap.Status.ACTIVE,
-            location__dwithin=(origin, within),
-            products__in=product_ids,
+        .filter(kind=engine.AMAP_SEEKS_FARM, amap__status=Amap.Status.ACTIVE, location__dwithin=(origin, within))
+        .filter(_offering(Annonce, product_ids, "annonce_id"))
+        .annotate(distance=Distance("location", origin), **_lon_lat("location"))
+        .values_list(
+            "pk", "amap_id", "distance", "radius_km", "delivery_weekdays", "shares", "location_lon", "location_lat"
         )
-        .distinct()
-        .annotate(distance=Distance("location", origin))
-        .values_list("pk", "amap_id", "distance", "radius_km", "delivery_weekdays", "shares", "location")
     )
-    amap_ids = {row[0] for row in amap_rows} | {row[1] for row in annonce_rows}
-
-    listed: dict[int, int] = defaultdict(int)
-    for amap_id, product_id in Amap.products.through.objects.filter(
-        amap_id__in=amap_ids, productcategory_id__in=product_ids
-    ).values_list("amap_id", "productcategory_id"):
-        listed[amap_id] |= bits.mask([product_id])
-    partnered: dict[int, int] = defaultdict(int)
+    amap_ids = [row[0] for row in amap_rows] + [row[1] for row in annonce_rows]
+    listed = _masks(
+        Amap.products.through.objects.filter(amap_id__in=amap_ids, productcategory_id__in=product_ids).values_list(
+            "amap_id", "productcategory_id"
+        ),
+        bits,
+    )
     partnerships = Partnership.objects.active().filter(amap_id__in=amap_ids, product_id__in=product_ids)
     if query.hidden_partnership_ids:
         partnerships = partnerships.exclude(pk__in=query.hidden_partnership_ids)
-    for amap_id, product_id in partnerships.values_list("amap_id", "product_id"):
-        partnered[amap_id] |= bits.mask([product_id])
-    declared: dict[int, int] = defaultdict(int)
-    for annonce_id, product_id in Annonce.products.through.objects.filter(
-        annonce_id__in=[row[0] for row in annonce_rows]
-    ).values_list("annonce_id", "productcategory_id"):
-        declared[annonce_id] |= bits.mask([product_id])
+    partnered = _masks(partnerships.values_list("amap_id", "product_id"), bits)
+    declared = _masks(
+        Annonce.products.through.objects.filter(annonce_id__in=[row[0] for row in annonce_rows]).values_list(
+            "annonce_id", "productcategory_id"
+        ),
+        bits,
+    )
 
     # The farm's existing delivery points: the AMAPs it supplies now.
     delivery_points: list[tuple[int, float, float]] = []
@@ -278,51 +318,44 @@ def _amap_candidates(query: Query, need: engine.Need, bits: ProductBits) -> tupl
         supplies = Partnership.objects.active().filter(farm=query.farm, amap__status=Amap.Status.ACTIVE)
         if query.hidden_partnership_ids:
             supplies = supplies.exclude(pk__in=query.hidden_partnership_ids)
-        seen = set()
-        for amap_id, location in supplies.values_list("amap_id", "amap__location"):
-            if amap_id not in seen:
-                seen.add(amap_id)
-                delivery_points.append((amap_id, location.x, location.y))
+        delivery_points = list(
+            supplies.annotate(**_lon_lat("amap__location"))
+            .values_list("amap_id", "amap__location_lon", "amap__location_lat")
+            .distinct()
+        )
 
-    rows = []
-    points = []
-    for pk, distance, weekdays, members, accepting, location in amap_rows:
-        rows.append(
-            {
-                "org_id": pk,
-                "distance_m": distance.m,
-                "weekdays": engine.weekdays_to_mask(weekdays),
-                "product_mask": listed[pk],
-                "partnered_mask": partnered[pk],
-                "size": math.nan if members is None else members,
-                "openness": engine.OPENNESS.get(accepting, 0.5),
-            }
-        )
-        points.append(location)
-    for pk, amap_id, distance, radius_km, weekdays, shares, location in annonce_rows:
-        rows.append(
-            {
-                "org_id": amap_id,
-                "annonce_id": pk,
-                "distance_m": distance.m,
-                "reach_m": radius_km * 1000.0,
-                "weekdays": engine.weekdays_to_mask(weekdays),
-                "product_mask": listed[amap_id],
-                "partnered_mask": partnered[amap_id],
-                "declared_mask": declared[pk],
-                "size": math.nan if shares is None else shares,
-                "openness": 1.0,
-            }
-        )
-        points.append(location)
-    lons = [p.x for p in points]
-    lats = [p.y for p in points]
+    columns: dict[str, list] = defaultdict(list)
+    lons, lats = [], []
+    for pk, distance, weekdays, members, accepting, lon, lat in amap_rows:
+        columns["org_id"].append(pk)
+        columns["annonce_id"].append(0)
+        columns["distance_m"].append(distance.m)
+        columns["reach_m"].append(math.inf)
+        columns["weekdays"].append(engine.weekdays_to_mask(weekdays))
+        columns["product_mask"].append(listed[pk])
+        columns["partnered_mask"].append(partnered[pk])
+        columns["declared_mask"].append(0)
+        columns["size"].append(math.nan if members is None else members)
+        columns["openness"].append(engine.OPENNESS.get(accepting, 0.5))
+        lons.append(lon)
+        lats.append(lat)
+    for pk, amap_id, distance, radius_km, weekdays, shares, lon, lat in annonce_rows:
+        columns["org_id"].append(amap_id)
+        columns["annonce_id"].append(pk)
+        columns["distance_m"].append(distance.m)
+        columns["reach_m"].append(radius_km * 1000.0)
+        columns["weekdays"].append(engine.weekdays_to_mask(weekdays))
+        columns["product_mask"].append(listed[amap_id])
+        columns["partnered_mask"].append(partnered[amap_id])
+        columns["declared_mask"].append(declared[pk])
+        columns["size"].append(math.nan if shares is None else shares)
+        columns["openness"].append(1.0)
+        lons.append(lon)
+        lats.append(lat)
     synergy_m, synergy_amap = _nearest_delivery_point(delivery_points, lons, lats)
-    for row, dist, amap_id in zip(rows, synergy_m, synergy_amap, strict=True):
-        row["synergy_m"] = dist
-        row["synergy_amap"] = amap_id
+    columns["synergy_m"], columns["synergy_amap"] = synergy_m, synergy_amap
     names = dict(Amap.objects.filter(pk__in={p[0] for p in delivery_points}).values_list("pk", "name"))
-    return engine.CandidateTable.from_rows(rows), {"amap_names": names, "points": points}
+    return _table(columns), {"amap_names": names, "lons": lons, "lats": lats}
 
 
 def _farm_candidates(query: Query, need: engine.Need, bits: ProductBits) -> tuple[engine.CandidateTable, dict]:
@@ -333,21 +366,18 @@ def _farm_candidates(query: Query, need: engine.Need, bits: ProductBits) -> tupl
     farm_rows = list(
         Farm.objects.active()
         .exclude(capacity_shares=0)
-        .filter(location__dwithin=(origin, within), products__in=product_ids)
-        .distinct()
-        .annotate(distance=Distance("location", origin))
-        .values_list("pk", "distance", "delivery_radius_km", "capacity_shares", "public_location")
+        .filter(location__dwithin=(origin, within))  # geography: true metres
+        .filter(_offering(Farm, product_ids, "farm_id"))
+        .annotate(distance=Distance("location", origin), **_lon_lat("public_location"))
+        .values_list(
+            "pk", "distance", "delivery_radius_km", "capacity_shares", "public_location_lon", "public_location_lat"
+        )
     )
     annonce_rows = list(
         Annonce.objects.live()
-        .filter(
-            kind=engine.FARM_SEEKS_AMAP,
-            farm__is_active=True,
-            location__dwithin=(origin, within),
-            products__in=product_ids,
-        )
-        .distinct()
-        .annotate(distance=Distance("location", origin))
+        .filter(kind=engine.FARM_SEEKS_AMAP, farm__is_active=True, location__dwithin=(origin, within))
+        .filter(_offering(Annonce, product_ids, "annonce_id"))
+        .annotate(distance=Distance("location", origin), **_lon_lat("public_location"))
         .values_list(
             "pk",
             "farm_id",
@@ -356,20 +386,23 @@ def _farm_candidates(query: Query, need: engine.Need, bits: ProductBits) -> tupl
             "delivery_weekdays",
             "shares",
             "farm__capacity_shares",
-            "public_location",
+            "public_location_lon",
+            "public_location_lat",
         )
     )
-    farm_ids = {row[0] for row in farm_rows} | {row[1] for row in annonce_rows}
-    produced: dict[int, int] = defaultdict(int)
-    for farm_id, product_id in Farm.products.through.objects.filter(
-        farm_id__in=[row[0] for row in farm_rows], productcategory_id__in=product_ids
-    ).values_list("farm_id", "productcategory_id"):
-        produced[farm_id] |= bits.mask([product_id])
-    offered: dict[int, int] = defaultdict(int)
-    for annonce_id, product_id in Annonce.products.through.objects.filter(
-        annonce_id__in=[row[0] for row in annonce_rows], productcategory_id__in=product_ids
-    ).values_list("annonce_id", "productcategory_id"):
-        offered[annonce_id] |= bits.mask([product_id])
+    farm_ids = [row[0] for row in farm_rows] + [row[1] for row in annonce_rows]
+    produced = _masks(
+        Farm.products.through.objects.filter(
+            farm_id__in=[row[0] for row in farm_rows], productcategory_id__in=product_ids
+        ).values_list("farm_id", "productcategory_id"),
+        bits,
+    )
+    offered = _masks(
+        Annonce.products.through.objects.filter(
+            annonce_id__in=[row[0] for row in annonce_rows], productcategory_id__in=product_ids
+        ).values_list("annonce_id", "productcategory_id"),
+        bits,
+    )
     already: dict[int, int] = defaultdict(int)
     if query.amap is not None and query.amap.pk:
         supplies = Partnership.objects.active().filter(
@@ -377,60 +410,62 @@ def _farm_candidates(query: Query, need: engine.Need, bits: ProductBits) -> tupl
         )
         if query.hidden_partnership_ids:
             supplies = supplies.exclude(pk__in=query.hidden_partnership_ids)
-        for farm_id, product_id in supplies.values_list("farm_id", "product_id"):
-            already[farm_id] |= bits.mask([product_id])
+        already = _masks(supplies.values_list("farm_id", "product_id"), bits)
 
     # Each farm's existing delivery points, measured from the AMAP's place.
     tours = Partnership.objects.active().filter(farm_id__in=farm_ids, amap__status=Amap.Status.ACTIVE)
     if query.hidden_partnership_ids:
         tours = tours.exclude(pk__in=query.hidden_partnership_ids)
-    tour_points = list(tours.values_list("farm_id", "amap_id", "amap__location").distinct())
+    tour_points = list(
+        tours.annotate(**_lon_lat("amap__location"))
+        .values_list("farm_id", "amap_id", "amap__location_lon", "amap__location_lat")
+        .distinct()
+    )
     nearest_tour: dict[int, tuple[float, int]] = {}
     if tour_points:
-        dists = _geodesic_m(origin.x, origin.y, [p[2].x for p in tour_points], [p[2].y for p in tour_points])
-        for (farm_id, amap_id, _loc), dist in zip(tour_points, dists, strict=True):
+        dists = _geodesic_m(origin.x, origin.y, [p[2] for p in tour_points], [p[3] for p in tour_points])
+        for (farm_id, amap_id, _lon, _lat), dist in zip(tour_points, dists, strict=True):
             if farm_id not in nearest_tour or dist < nearest_tour[farm_id][0]:
                 nearest_tour[farm_id] = (float(dist), amap_id)
 
-    rows = []
-    points = []
-    for pk, distance, radius_km, capacity, public_location in farm_rows:
-        tour = nearest_tour.get(pk, (math.inf, 0))
-        rows.append(
-            {
-                "org_id": pk,
-                "distance_m": distance.m,
-                "reach_m": radius_km * 1000.0,
-                "weekdays": 0,
-                "product_mask": produced[pk],
-                "partnered_mask": already[pk],
-                "size": math.nan if capacity is None else capacity,
-                "synergy_m": tour[0],
-                "synergy_amap": tour[1],
-            }
-        )
-        points.append(public_location)
-    for pk, farm_id, distance, radius_km, weekdays, shares, capacity, public_location in annonce_rows:
-        tour = nearest_tour.get(farm_id, (math.inf, 0))
+    columns: dict[str, list] = defaultdict(list)
+    lons, lats = [], []
+    no_tour = (math.inf, 0)
+    for pk, distance, radius_km, capacity, lon, lat in farm_rows:
+        tour = nearest_tour.get(pk, no_tour)
+        columns["org_id"].append(pk)
+        columns["annonce_id"].append(0)
+        columns["distance_m"].append(distance.m)
+        columns["reach_m"].append(radius_km * 1000.0)
+        columns["weekdays"].append(0)
+        columns["product_mask"].append(produced[pk])
+        columns["partnered_mask"].append(already[pk])
+        columns["declared_mask"].append(0)
+        columns["size"].append(math.nan if capacity is None else capacity)
+        columns["openness"].append(math.nan)
+        columns["synergy_m"].append(tour[0])
+        columns["synergy_amap"].append(tour[1])
+        lons.append(lon)
+        lats.append(lat)
+    for pk, farm_id, distance, radius_km, weekdays, shares, capacity, lon, lat in annonce_rows:
+        tour = nearest_tour.get(farm_id, no_tour)
         size = shares if shares is not None else capacity
-        rows.append(
-            {
-                "org_id": farm_id,
-                "annonce_id": pk,
-                "distance_m": distance.m,
-                "reach_m": radius_km * 1000.0,
-                "weekdays": engine.weekdays_to_mask(weekdays) or engine.ALL_DAYS,
-                "product_mask": offered[pk],
-                "partnered_mask": already[farm_id],
-                "declared_mask": offered[pk],
-                "size": math.nan if size is None else size,
-                "synergy_m": tour[0],
-                "synergy_amap": tour[1],
-            }
-        )
-        points.append(public_location)
+        columns["org_id"].append(farm_id)
+        columns["annonce_id"].append(pk)
+        columns["distance_m"].append(distance.m)
+        columns["reach_m"].append(radius_km * 1000.0)
+        columns["weekdays"].append(engine.weekdays_to_mask(weekdays) or engine.ALL_DAYS)
+        columns["product_mask"].append(offered[pk])
+        columns["partnered_mask"].append(already[farm_id])
+        columns["declared_mask"].append(offered[pk])
+        columns["size"].append(math.nan if size is None else size)
+        columns["openness"].append(math.nan)
+        columns["synergy_m"].append(tour[0])
+        columns["synergy_amap"].append(tour[1])
+        lons.append(lon)
+        lats.append(lat)
     names = dict(Amap.objects.filter(pk__in={t[1] for t in nearest_tour.values()}).values_list("pk", "name"))
-    return engine.CandidateTable.from_rows(rows), {"amap_names": names, "points": points}
+    return _table(columns), {"amap_names": names, "lons": lons, "lats": lats}
 
 
 def candidates(query: Query, bits: ProductBits | None = None):
@@ -438,7 +473,7 @@ def candidates(query: Query, bits: ProductBits | None = None):
     bits = bits or product_bits()
     need = need_of(query, bits)
     if need.products_mask == 0:
-        return need, engine.CandidateTable.from_rows([]), {"amap_names": {}, "points": []}
+        return need, engine.CandidateTable.from_rows([]), {"amap_names": {}, "lons": [], "lats": []}
     if query.kind == engine.FARM_SEEKS_AMAP:
         table, extras = _amap_candidates(query, need, bits)
     else:
@@ -468,14 +503,14 @@ def matches_for(query: Query, *, limit: int = 10, with_drive_times: bool = True)
         amap_names=extras["amap_names"],
         annonce_amap_id=query.amap.pk if query.amap is not None else None,
     )
-    points = extras["points"]
+    lons, lats = extras["lons"], extras["lats"]
     distances = [float(table.distance_m[i]) for i in top]
     if not is_farm_annonce:
         # A farm's exact point is private: its distance is only ever shown to 100 m.
         distances = [round(d, -2) for d in distances]
     if with_drive_times:
         # Destinations are the public points (a farm's masked point is a few hundred metres off).
-        destinations = [(points[i].x, points[i].y) for i in top]
+        destinations = [(lons[i], lats[i]) for i in top]
         drives = routing.drive_times(
             origin=(query.origin.x, query.origin.y), destinations=destinations, distances_m=distances
         )
@@ -486,7 +521,6 @@ def matches_for(query: Query, *, limit: int = 10, with_drive_times: bool = True)
         drive = drives[position]
         reasons = engine.reasons_for(need, table, int(row), ctx)
         reasons[0] = f"{reasons[0]}, {routing.describe(drive)}"
-        point = points[row]
         results.append(
             MatchResult(
                 counterpart_type="amap" if is_farm_annonce else "farm",
@@ -498,8 +532,8 @@ def matches_for(query: Query, *, limit: int = 10, with_drive_times: bool = True)
                 distance_m=round(distances[position], 1),
                 drive_minutes=drive.minutes,
                 drive_source=drive.source,
-                lon=point.x,
-                lat=point.y,
+                lon=lons[row],
+                lat=lats[row],
                 annonce_id=int(table.annonce_id[row]) or None,
             )
         )
