@@ -226,7 +226,10 @@ def _amap_features(amaps) -> dict:
             "url": reverse("directory:amap_detail", args=[amap.pk]),
             "commune": amap.commune.name,
             "delivery": ", ".join(part for part in (days, hours) if part),
-            "products": ", ".join(p.name for p in amap.products.all()),
+            # Search results carry `product_list` (one query for the page, see amaps_near).
+            "products": ", ".join(
+                str(p) for p in (amap.product_list if hasattr(amap, "product_list") else amap.products.all())
+            ),
             "accepting": str(amap.get_accepting_members_display()),
         }
         distance = getattr(amap, "distance_m", None)

@@ -489,3 +489,14 @@ def test_search_on_the_real_gironde_directory(client, gironde):
     names, distances, _page = nearest(f"{amap.location.y:.6f}, {amap.location.x:.6f}")
     assert distances[0] == 0.0
     assert amap.name in [name for name, km in zip(names, distances, strict=True) if km == 0.0]
+
+
+def test_search_page_query_count_does_not_grow_with_the_results(client, db, django_assert_max_num_queries):
+    # Twelve AMAPs with products: the page must not query once per AMAP (no N+1).
+    for i in range(12):
+        AmapFactory(name=f"AMAP voisine {i}", products=["legumes", "pain"])
+    with django_assert_max_num_queries(10):
+        response = client.get(reverse("directory:search"), {"q": "Bordeaux"})
+    page = html.unescape(response.content.decode())
+    assert response.status_code == 200
+    assert "AMAP voisine" in page and "Légumes, Pain" in page
