@@ -768,9 +768,12 @@ def _finish(d: Directory, kind: str, q, table, bits, tour_names, cache: dict) ->
     )
 
 
-def compute(*, k: int = 10, shortlist: int | None = None, annonce_ids: list[int] | None = None):
-    """(BulkReport, [BulkResult]) for every live annonce (or those listed), nothing stored."""
-    report = BulkReport()
+def compute_iter(*, report: BulkReport, k: int = 10, shortlist: int | None = None, annonce_ids=None):
+    """Read the directory now, then return a generator of BulkResults (one per chunk); fills `report`.
+
+    Every query happens here, before the first result: a caller may stream the results into
+    a COPY on the same connection while the next chunk is computed.
+    """
     started = time.perf_counter()
     bits = product_bits()
     d = load_directory(product_ids=sorted(bits.bit_of))
@@ -778,39 +781,49 @@ def compute(*, k: int = 10, shortlist: int | None = None, annonce_ids: list[int]
     if len(d.tour_amap):
         tour_names = dict(Amap.objects.filter(pk__in=np.unique(d.tour_amap).tolist()).values_list("pk", "name"))
     report.load_s = time.perf_counter() - started
-    started = time.perf_counter()
     shortlist = shortlist or default_shortlist()
     selected = np.arange(len(d.ann_id))
     if annonce_ids is not None:
         selected = selected[np.isin(d.ann_id, np.asarray(annonce_ids, dtype=np.int64))]
     report.annonces = len(selected)
-    results = []
-    cache: dict = {}
-    for kind, code, side in ((engine.FARM_SEEKS_AMAP, 0, "amap"), (engine.AMAP_SEEKS_FARM, 1, "farm")):
-        queries = selected[d.ann_kind[selected] == code]
-        if queries.size == 0:
-            continue
-        points = _points(d, side=side)
-        for start in range(0, len(queries), CHUNK):
-            chosen = _select(d, kind, points, queries[start : start + CHUNK], k, shortlist, report)
-            if chosen is None:
+
+    def chunks():
+        cache: dict = {}
+        for kind, code, side in ((engine.FARM_SEEKS_AMAP, 0, "amap"), (engine.AMAP_SEEKS_FARM, 1, "farm")):
+            queries = selected[d.ann_kind[selected] == code]
+            if queries.size == 0:
                 continue
-            q, _p, table = chosen
-            result = _finish(d, kind, q, table, bits, tour_names, cache)
-            if result is not None:
-                results.append(result)
-                report.matches += len(result.annonce_id)
-    report.compute_s = time.perf_counter() - started
+            started = time.perf_counter()
+            points = _points(d, side=side)
+            report.compute_s += time.perf_counter() - started
+            for start in range(0, len(queries), CHUNK):
+                started = time.perf_counter()
+                chosen = _select(d, kind, points, queries[start : start + CHUNK], k, shortlist, report)
+                result = None
+                if chosen is not None:
+                    q, _p, table = chosen
+                    result = _finish(d, kind, q, table, bits, tour_names, cache)
+                report.compute_s += time.perf_counter() - started
+                if result is not None:
+                    report.matches += len(result.annonce_id)
+                    yield result
+
+    return chunks()
+
+
+def compute(*, k: int = 10, shortlist: int | None = None, annonce_ids: list[int] | None = None):
+    """(BulkReport, [BulkResult]) for every live annonce (or those listed), nothing stored."""
+    report = BulkReport()
+    results = list(compute_iter(report=report, k=k, shortlist=shortlist, annonce_ids=annonce_ids))
     return report, results
 
 
 # --------------------------------------------------------------------------- storing
 
 _COMPONENTS = tuple(engine.WEIGHTS)
-# The numbers of each match go through COPY's binary format, built by numpy in one piece (no
-# per-row Python); the reasons follow as text, joined back on the row number.
+# Each match goes through COPY's binary format: its numbers as fixed-width fields built by
+# numpy in one piece, then its reasons (jsonb, version byte 1 + JSON text) as the last field.
 _NUMBER_COLUMNS = (
-    ("row_no", "bigint", ">i8"),
     ("annonce_id", "bigint", ">i8"),
     ("counterpart_id", "bigint", ">i8"),
     ("is_farm", "bigint", ">i8"),
@@ -825,16 +838,16 @@ _PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + np.array([0, 0], dtype=">i4").tobytes
 _PGCOPY_TRAILER = np.array([-1], dtype=">i2").tobytes()
 
 
-def _binary_numbers(result: BulkResult, first_row: int) -> bytes:
-    """The rows' numeric columns as COPY binary tuples (fixed width: 8-byte values, no NULLs)."""
+def _binary_rows(result: BulkResult) -> bytes:
+    """The rows as COPY binary tuples: numbers (fixed width, no NULLs), then the reasons."""
     n = len(result.annonce_id)
     fields = [("count", ">i2")]
     for name, _sql_type, dtype in _NUMBER_COLUMNS:
         fields += [(f"{name}_len", ">i4"), (name, dtype)]
+    fields.append(("reasons_len", ">i4"))
     rows = np.zeros(n, dtype=fields)
-    rows["count"] = len(_NUMBER_COLUMNS)
+    rows["count"] = len(_NUMBER_COLUMNS) + 1
     values = {
-        "row_no": np.arange(first_row, first_row + n),
         "annonce_id": result.annonce_id,
         "counterpart_id": result.counterpart_id,
         "is_farm": result.counterpart_is_farm.astype(np.int64),
@@ -848,21 +861,19 @@ def _binary_numbers(result: BulkResult, first_row: int) -> bytes:
     for name, _sql_type, _dtype in _NUMBER_COLUMNS:
         rows[f"{name}_len"] = 8
         rows[name] = values[name]
-    return rows.tobytes()
+    reasons = [b"\x01" + text.encode() for text in result.reasons]  # jsonb binary = version 1 + text
+    rows["reasons_len"] = [len(r) for r in reasons]
+    width = rows.dtype.itemsize
+    fixed = rows.tobytes()
+    return b"".join(piece for i, text in enumerate(reasons) for piece in (fixed[i * width : (i + 1) * width], text))
 
 
-def _copy_escape(text: str) -> str:
-    # JSON text has no raw tab or newline; only its backslashes need doubling for COPY.
-    return text.replace("\\", "\\\\") if "\\" in text else text
+def store(results, *, annonce_ids: list[int], now=None, timings: dict | None = None) -> int:
+    """Replace the stored matches of these annonces; pairs already known keep first_seen_at and notified_at.
 
-
-def _reason_lines(result: BulkResult, first_row: int) -> str:
-    """`row_no<TAB>reasons JSON` lines for COPY's text format."""
-    return "".join(f"{first_row + i}\t{_copy_escape(text)}\n" for i, text in enumerate(result.reasons))
-
-
-def store(results: list[BulkResult], *, annonce_ids: list[int], now=None, timings: dict | None = None) -> int:
-    """Replace the stored matches of these annonces; pairs already known keep first_seen_at and notified_at."""
+    `results` may be a generator (`compute_iter`): rows are streamed into one COPY while the
+    next chunk is computed, so PostgreSQL parses them on the other core in the meantime.
+    """
     now = now or timezone.now()
     timings = {} if timings is None else timings
     clock = [time.perf_counter()]
@@ -874,8 +885,9 @@ def store(results: list[BulkResult], *, annonce_ids: list[int], now=None, timing
     components = sql.SQL(", ").join(
         sql.SQL("{}, {}").format(sql.Literal(name), sql.Identifier(f"c_{name}")) for name in _COMPONENTS
     )
-    number_columns = sql.SQL(", ").join(
-        sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(sql_type)) for name, sql_type, _dtype in _NUMBER_COLUMNS
+    columns = sql.SQL(", ").join(
+        [sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(sql_type)) for name, sql_type, _dtype in _NUMBER_COLUMNS]
+        + [sql.SQL("reasons jsonb")]
     )
     with transaction.atomic(), connection.cursor() as cursor:
         # The joins below hash ~1M rows: in memory rather than in batches spilled to disk, and
@@ -883,28 +895,21 @@ def store(results: list[BulkResult], *, annonce_ids: list[int], now=None, timing
         cursor.execute("SET LOCAL work_mem = '64MB'")
         cursor.execute("SET LOCAL jit = off")
         # ON COMMIT DROP is not enough inside an outer transaction (tests): dropped explicitly too.
-        cursor.execute("DROP TABLE IF EXISTS tmp_match, tmp_reasons, tmp_annonce, tmp_seen")
-        cursor.execute(sql.SQL("CREATE TEMP TABLE tmp_match ({}) ON COMMIT DROP").format(number_columns))
-        cursor.execute("CREATE TEMP TABLE tmp_reasons (row_no bigint, reasons jsonb) ON COMMIT DROP")
+        cursor.execute("DROP TABLE IF EXISTS tmp_match, tmp_annonce, tmp_seen")
+        cursor.execute(sql.SQL("CREATE TEMP TABLE tmp_match ({}) ON COMMIT DROP").format(columns))
         cursor.execute("CREATE TEMP TABLE tmp_annonce (id bigint PRIMARY KEY) ON COMMIT DROP")
         raw = cursor.cursor
-        with raw.copy("COPY tmp_match FROM STDIN WITH (FORMAT BINARY)") as copy:
-            copy.write(_PGCOPY_HEADER)
-            first_row = 0
-            for result in results:
-                copy.write(_binary_numbers(result, first_row))
-                first_row += len(result.annonce_id)
-            copy.write(_PGCOPY_TRAILER)
-        with raw.copy("COPY tmp_reasons FROM STDIN") as copy:
-            first_row = 0
-            for result in results:
-                copy.write(_reason_lines(result, first_row))
-                first_row += len(result.annonce_id)
         with raw.copy("COPY tmp_annonce (id) FROM STDIN") as copy:
             copy.write("".join(f"{pk}\n" for pk in annonce_ids))
-        for table in ("tmp_match", "tmp_reasons", "tmp_annonce"):
+        lap("prepare")
+        with raw.copy("COPY tmp_match FROM STDIN WITH (FORMAT BINARY)") as copy:
+            copy.write(_PGCOPY_HEADER)
+            for result in results:
+                copy.write(_binary_rows(result))
+            copy.write(_PGCOPY_TRAILER)
+        lap("compute_and_copy")
+        for table in ("tmp_match", "tmp_annonce"):
             cursor.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
-        lap("copy")
         # What was already announced stays announced: carry first_seen_at and notified_at over,
         # then replace every stored match of these annonces in one go.
         cursor.execute(
@@ -927,10 +932,9 @@ def store(results: list[BulkResult], *, annonce_ids: list[int], now=None, timing
                 INSERT INTO {match} (annonce_id, amap_id, farm_id, counterpart_annonce_id, rank, score,
                     components, reasons, distance_m, drive_minutes, computed_at, first_seen_at, notified_at)
                 SELECT n.annonce_id, a.id, f.id, NULLIF(n.counterpart_annonce_id, 0), n.rank, n.score,
-                    jsonb_build_object({components}), r.reasons, n.distance_m, n.drive_minutes, %s,
+                    jsonb_build_object({components}), n.reasons, n.distance_m, n.drive_minutes, %s,
                     COALESCE(s.first_seen_at, %s), s.notified_at
                 FROM tmp_match n
-                JOIN tmp_reasons r ON r.row_no = n.row_no
                 -- No foreign keys on this derived table: never store a row whose objects are gone.
                 JOIN {annonce} x ON x.id = n.annonce_id
                 LEFT JOIN {amap} a ON n.is_farm = 0 AND a.id = n.counterpart_id
@@ -945,7 +949,7 @@ def store(results: list[BulkResult], *, annonce_ids: list[int], now=None, timing
         )
         stored = cursor.rowcount
         lap("insert")
-        cursor.execute("DROP TABLE tmp_match, tmp_reasons, tmp_annonce, tmp_seen")
+        cursor.execute("DROP TABLE tmp_match, tmp_annonce, tmp_seen")
     lap("commit")
     return stored
 
@@ -953,14 +957,16 @@ def store(results: list[BulkResult], *, annonce_ids: list[int], now=None, timing
 def match_all(*, k: int = 10, shortlist: int | None = None, annonce_ids: list[int] | None = None) -> BulkReport:
     """Compute and store the k best matches of every live annonce (or of those listed).
 
-    Stored matches of annonces no longer live are removed.
+    Stored matches of annonces no longer live are removed. `report.compute_s` is the time
+    spent computing; `report.store_s` the rest of the writing (the COPY overlaps the compute).
     """
-    report, results = compute(k=k, shortlist=shortlist, annonce_ids=annonce_ids)
+    report = BulkReport()
     started = time.perf_counter()
     live = list(Annonce.objects.live().values_list("pk", flat=True))
     targets = live if annonce_ids is None else [pk for pk in live if pk in set(annonce_ids)]
+    results = compute_iter(report=report, k=k, shortlist=shortlist, annonce_ids=annonce_ids)
     store(results, annonce_ids=targets, timings=report.store_timings)
     if annonce_ids is None:
         Match.objects.exclude(annonce_id__in=Annonce.objects.live().values("pk")).delete()
-    report.store_s = time.perf_counter() - started
+    report.store_s = time.perf_counter() - started - report.load_s - report.compute_s
     return report
