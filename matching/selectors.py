@@ -281,7 +281,9 @@ def _amap_candidates(query: Query, need: engine.Need, bits: ProductBits) -> tupl
         days = engine.mask_to_weekdays(need.weekdays_mask)
         amaps = amaps.filter(Q(delivery_weekdays=[]) | Q(delivery_weekdays__overlap=days))
     amap_rows = list(
-        amaps.annotate(distance=Distance("location", origin), **_lon_lat("location")).values_list(
+        amaps.order_by()  # no sort: the engine ranks
+        .annotate(distance=Distance("location", origin), **_lon_lat("location"))
+        .values_list(
             "pk", "distance", "delivery_weekdays", "member_count", "accepting_members", "location_lon", "location_lat"
         )
     )
@@ -289,6 +291,7 @@ def _amap_candidates(query: Query, need: engine.Need, bits: ProductBits) -> tupl
         Annonce.objects.live()
         .filter(kind=engine.AMAP_SEEKS_FARM, amap__status=Amap.Status.ACTIVE, location__dwithin=(origin, within))
         .filter(_offering(Annonce, product_ids, "annonce_id"))
+        .order_by()
         .annotate(distance=Distance("location", origin), **_lon_lat("location"))
         .values_list(
             "pk", "amap_id", "distance", "radius_km", "delivery_weekdays", "shares", "location_lon", "location_lat"
@@ -368,6 +371,7 @@ def _farm_candidates(query: Query, need: engine.Need, bits: ProductBits) -> tupl
         .exclude(capacity_shares=0)
         .filter(location__dwithin=(origin, within))  # geography: true metres
         .filter(_offering(Farm, product_ids, "farm_id"))
+        .order_by()  # no sort: the engine ranks
         .annotate(distance=Distance("location", origin), **_lon_lat("public_location"))
         .values_list(
             "pk", "distance", "delivery_radius_km", "capacity_shares", "public_location_lon", "public_location_lat"
@@ -377,6 +381,7 @@ def _farm_candidates(query: Query, need: engine.Need, bits: ProductBits) -> tupl
         Annonce.objects.live()
         .filter(kind=engine.FARM_SEEKS_AMAP, farm__is_active=True, location__dwithin=(origin, within))
         .filter(_offering(Annonce, product_ids, "annonce_id"))
+        .order_by()
         .annotate(distance=Distance("location", origin), **_lon_lat("public_location"))
         .values_list(
             "pk",
