@@ -2,8 +2,9 @@
 
 Roles come from the directory's own relations, so there is one place to grant them:
 - a farm's managers (`Farm.managers`) manage the farm and post its annonces;
-- an AMAP's managers (`Amap.managers`: its admins and référents, same rights) manage the
-  AMAP and post its annonces;
+- an AMAP's managers (`Amap.managers`, each with a role): its admins edit the AMAP's entry
+  and see all its contracts; its référents post annonces and run the contracts they are
+  référent of; both contact farms;
 - a network's admins (`Network.admins`) moderate annonces in the network's territory
   (its départements and régions, its drawn territory, or an organisation that belongs to it);
 - staff (`is_staff`) may do all of it.
@@ -34,11 +35,30 @@ def user_manages(user, organisation) -> bool:
     return organisation.managers.filter(pk=user.pk).exists()
 
 
+AMAP_ADMIN = "admin"
+AMAP_REFERENT = "referent"
+
+
+def amap_role(user, amap) -> str | None:
+    """The user's role in this AMAP ("admin" or "referent"), or None."""
+    if amap is None or amap.pk is None or not _is_authenticated(user):
+        return None
+    return amap.manager_roles.filter(user_id=user.pk).values_list("role", flat=True).first()
+
+
 def can_manage_farm(user, farm) -> bool:
     return user_manages(user, farm)
 
 
 def can_manage_amap(user, amap) -> bool:
+    """Edit the AMAP's directory entry and its team: the AMAP's admins (or staff)."""
+    if is_platform_staff(user):
+        return True
+    return amap_role(user, amap) == AMAP_ADMIN
+
+
+def can_act_for_amap(user, amap) -> bool:
+    """Post annonces and contracts in the AMAP's name: its admins and référents (or staff)."""
     return user_manages(user, amap)
 
 

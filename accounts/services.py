@@ -1,10 +1,11 @@
 """Writes behind "Ma ferme" and "Mon AMAP": create or edit what the directory shows, managers only."""
 
-from django.core.exceptions import PermissionDenied
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from directory.models import Amap, Farm
+from directory.models import Amap, AmapManager, Farm
 
 from . import permissions
 
@@ -89,3 +90,38 @@ def amap_save(*, user, data: dict, amap: Amap | None = None, candidate=None) -> 
         amap.products.set(data["products"])
     amap.managers.add(user)
     return amap
+
+
+@transaction.atomic
+def amap_team_set(*, user, amap: Amap, email: str, role: str) -> None:
+    """Give an existing account a role in the AMAP (admin or référent); AMAP admins only."""
+    if not permissions.can_manage_amap(user, amap):
+        raise PermissionDenied(_("Seuls les administrateur·rices de l'AMAP gèrent son équipe."))
+    if role not in AmapManager.Role.values:
+        raise ValidationError({"role": [_("Rôle inconnu.")]})
+    person = get_user_model().objects.filter(email__iexact=(email or "").strip(), is_active=True).first()
+    if person is None:
+        raise ValidationError(
+            {"email": [_("Aucun compte n'utilise cette adresse : la personne doit d'abord s'inscrire.")]}
+        )
+    if role != AmapManager.Role.ADMIN and _is_last_admin(amap=amap, person=person):
+        raise ValidationError({"role": [_("L'AMAP doit garder au moins un·e administrateur·rice.")]})
+    AmapManager.objects.update_or_create(amap=amap, user=person, defaults={"role": role})
+
+
+@transaction.atomic
+def amap_team_remove(*, user, amap: Amap, person_id: int) -> None:
+    """Take someone off the AMAP's team; the last admin stays."""
+    if not permissions.can_manage_amap(user, amap):
+        raise PermissionDenied(_("Seuls les administrateur·rices de l'AMAP gèrent son équipe."))
+    membership = AmapManager.objects.filter(amap=amap, user_id=person_id).select_related("user").first()
+    if membership is None:
+        return
+    if _is_last_admin(amap=amap, person=membership.user):
+        raise ValidationError({"role": [_("L'AMAP doit garder au moins un·e administrateur·rice.")]})
+    membership.delete()
+
+
+def _is_last_admin(*, amap: Amap, person) -> bool:
+    admins = AmapManager.objects.select_for_update().filter(amap=amap, role=AmapManager.Role.ADMIN)
+    return list(admins.values_list("user_id", flat=True)) == [person.pk]

@@ -29,4 +29,5 @@ urlpatterns = [
     path("ferme/<int:pk>/", views.farm_edit, name="farm_edit"),
     path("amap/nouvelle/", views.amap_edit, name="amap_create"),
     path("amap/<int:pk>/", views.amap_edit, name="amap_edit"),
+    path("amap/<int:pk>/equipe/", views.amap_team, name="amap_team"),
 ]

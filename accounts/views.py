@@ -34,7 +34,7 @@ def dashboard(request):
     user = request.user
     context = {
         "farms": user.managed_farms.order_by("name"),
-        "amaps": user.managed_amaps.order_by("name"),
+        "amap_roles": user.amap_roles.select_related("amap").order_by("amap__name", "amap_id"),
         "annonces": annonces_managed_by(user=user)[:50],
         "threads": threads_for(user=user)[:20],
         "alerts": user.saved_searches.all(),
@@ -104,3 +104,27 @@ def amap_edit(request, pk: int | None = None):
     if isinstance(result, Amap):
         return redirect("accounts:amap_edit", pk=result.pk)
     return result
+
+
+@login_required
+@require_http_methods(["POST"])
+def amap_team(request, pk: int):
+    """Add, change or remove a member of the AMAP's team (admins and référents)."""
+    amap = get_object_or_404(Amap, pk=pk)
+    if not permissions.can_manage_amap(request.user, amap):
+        raise PermissionDenied(_("Seuls les administrateur·rices de l'AMAP gèrent son équipe."))
+    try:
+        if request.POST.get("remove"):
+            services.amap_team_remove(user=request.user, amap=amap, person_id=int(request.POST["remove"]))
+            messages.success(request, _("La personne ne fait plus partie de l'équipe."))
+        else:
+            services.amap_team_set(
+                user=request.user, amap=amap, email=request.POST.get("email", ""), role=request.POST.get("role", "")
+            )
+            messages.success(request, _("Équipe mise à jour."))
+    except ValidationError as error:
+        for message in error.messages:
+            messages.error(request, message)
+    except ValueError:
+        messages.error(request, _("Personne inconnue."))
+    return redirect("accounts:amap_edit", pk=amap.pk)

@@ -9,7 +9,7 @@ from django.contrib import admin
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
-from directory.models import Amap, Farm, Network, Partnership, ProductCategory, Weekday
+from directory.models import Amap, AmapManager, Farm, Network, Partnership, ProductCategory, Weekday
 from geo.admin import AtlasGISAdmin
 
 
@@ -41,6 +41,14 @@ class ProductCategoryAdmin(admin.ModelAdmin):
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
     ordering = ("position", "name")
+
+
+class AmapManagerInline(admin.TabularInline):
+    model = AmapManager
+    fields = ("user", "role")
+    autocomplete_fields = ("user",)
+    extra = 0
+    verbose_name_plural = _("gestionnaires (administrateur·rices et référent·es)")
 
 
 class AmapPartnershipInline(admin.TabularInline):
@@ -103,9 +111,9 @@ class AmapAdmin(AtlasGISAdmin):
     )
     list_select_related = ("commune",)
     search_fields = ("name", "commune__name", "postal_code", "address", "external_id", "=commune__code")
-    autocomplete_fields = ("commune", "products", "networks", "managers")
+    autocomplete_fields = ("commune", "products", "networks")
     readonly_fields = ("created_at", "updated_at")
-    inlines = (AmapPartnershipInline,)
+    inlines = (AmapManagerInline, AmapPartnershipInline)
     list_per_page = 50
     date_hierarchy = "founded_on"
 

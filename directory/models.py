@@ -179,7 +179,11 @@ class Amap(models.Model):
     platform = models.CharField(_("outil de gestion"), max_length=60, blank=True, help_text=_("AmapJ, CAMAP, Cagette…"))
     networks = models.ManyToManyField(Network, verbose_name=_("réseaux"), blank=True, related_name="amaps")
     managers = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, verbose_name=_("gestionnaires"), blank=True, related_name="managed_amaps"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("gestionnaires"),
+        blank=True,
+        related_name="managed_amaps",
+        through="AmapManager",
     )
 
     founded_on = models.DateField(_("date de création"), null=True, blank=True)
@@ -224,6 +228,30 @@ class Amap(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class AmapManager(models.Model):
+    """A person who runs an AMAP: its admins edit the AMAP; its référents run contracts and annonces."""
+
+    class Role(models.TextChoices):
+        ADMIN = "admin", _("administrateur·rice")
+        REFERENT = "referent", _("référent·e")
+
+    amap = models.ForeignKey(Amap, verbose_name=_("AMAP"), on_delete=models.CASCADE, related_name="manager_roles")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("personne"), on_delete=models.CASCADE, related_name="amap_roles"
+    )
+    role = models.CharField(_("rôle"), max_length=20, choices=Role.choices, default=Role.ADMIN)
+
+    class Meta:
+        # The table Django made for the former plain many-to-many, kept as is.
+        db_table = "directory_amap_managers"
+        unique_together = [("amap", "user")]
+        verbose_name = _("gestionnaire d'AMAP")
+        verbose_name_plural = _("gestionnaires d'AMAP")
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.get_role_display()}, {self.amap})"
 
 
 class FarmQuerySet(models.QuerySet):

@@ -108,7 +108,7 @@ def annonce_publish(
     elif kind == Annonce.Kind.AMAP_SEEKS_FARM:
         if amap is None:
             raise ValidationError({"amap": [_("Choisissez l'AMAP qui publie l'annonce.")]})
-        if not permissions.can_manage_amap(user, amap):
+        if not permissions.can_act_for_amap(user, amap):
             raise PermissionDenied(_("Vous ne gérez pas cette AMAP."))
         annonce.amap = amap
     else:
