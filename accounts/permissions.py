@@ -105,3 +105,45 @@ def can_read_thread(user, thread) -> bool:
     if user.is_staff or thread.started_by_id == user.pk:
         return True
     return any(user_manages(user, org) for org in (thread.recipient, thread.sender) if org is not None)
+
+
+# Contracts. `contract` has .amap, .farm, .referent_id; `subscription` has .contract, .member_id.
+
+
+def can_manage_contract(user, contract) -> bool:
+    """Set up, publish, run deliveries, see every subscriber: the référent, the AMAP's admins, staff."""
+    if not _is_authenticated(user):
+        return False
+    if user.is_staff or contract.referent_id == user.pk:
+        return True
+    return amap_role(user, contract.amap) == AMAP_ADMIN
+
+
+def can_farm_contract(user, contract) -> bool:
+    """The farm's managers: see their contracts, deliveries and subscribers, sign as the farmer."""
+    return _is_authenticated(user) and contract.farm.managers.filter(pk=user.pk).exists()
+
+
+def can_view_contract(user, contract) -> bool:
+    """Managers and the farmer always; anyone logged in once it is open for subscription."""
+    if not _is_authenticated(user):
+        return False
+    if can_manage_contract(user, contract) or can_farm_contract(user, contract):
+        return True
+    return contract.status in ("open", "closed") and (
+        contract.status == "open" or contract.subscriptions.filter(member_id=user.pk).exists()
+    )
+
+
+def can_view_subscription(user, subscription) -> bool:
+    """The member, the contract's managers and the farmer."""
+    if not _is_authenticated(user):
+        return False
+    if subscription.member_id is not None and subscription.member_id == user.pk:
+        return True
+    contract = subscription.contract
+    return can_manage_contract(user, contract) or can_farm_contract(user, contract)
+
+
+def can_sign_as_farmer(user, subscription) -> bool:
+    return can_farm_contract(user, subscription.contract)
