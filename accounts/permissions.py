@@ -125,14 +125,14 @@ def can_farm_contract(user, contract) -> bool:
 
 
 def can_view_contract(user, contract) -> bool:
-    """Managers and the farmer always; anyone logged in once it is open for subscription."""
+    """Managers and the farmer always; its subscribers; anyone logged in while it is open for subscription."""
     if not _is_authenticated(user):
         return False
     if can_manage_contract(user, contract) or can_farm_contract(user, contract):
         return True
-    return contract.status in ("open", "closed") and (
-        contract.status == "open" or contract.subscriptions.filter(member_id=user.pk).exists()
-    )
+    if contract.status == "open":
+        return True
+    return contract.subscriptions.filter(member_id=user.pk).exists()
 
 
 def can_view_subscription(user, subscription) -> bool:
