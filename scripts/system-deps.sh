@@ -31,6 +31,8 @@ python3 -c "import venv, ensurepip" >/dev/null 2>&1 || missing+=("python3-venv")
 # WeasyPrint (PDF output) renders through Pango.
 need /usr/lib/x86_64-linux-gnu/libpango-1.0.so.0 libpango-1.0-0
 need /usr/lib/x86_64-linux-gnu/libpangoft2-1.0.so.0 libpangoft2-1.0-0
+# Contract PDFs embed DejaVu, so the same text gives the same PDF on every machine.
+need /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf fonts-dejavu-core
 
 if [[ ${#missing[@]} -eq 0 ]]; then
   echo "system packages: all present"
