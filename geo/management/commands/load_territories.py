@@ -11,6 +11,7 @@ from django.contrib.gis.geos import GEOSGeometry, MultiPolygon, Point
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from geo.geocoding import reset_gazetteer_cache
 from geo.models import Commune, Department, Region
 from geo.text import normalize_place_name
 
@@ -56,6 +57,8 @@ class Command(BaseCommand):
             regions = self._load_regions(folder)
             departments = self._load_departments(folder)
             communes = self._load_communes(folder)
+            # A geocoder index built in this process before the load would miss the new names.
+            transaction.on_commit(reset_gazetteer_cache)
         elapsed = time.perf_counter() - started
         self.stdout.write(
             f"{regions} régions, {departments} départements, {communes} communes chargés en {elapsed:.1f} s"
