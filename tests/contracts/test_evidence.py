@@ -1,0 +1,192 @@
+"""The evidence trail: any edit or deletion is detected, redaction keeps the chain valid."""
+
+import datetime as dt
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import connection, connections, transaction
+
+from contracts.evidence import (
+    REDACTED_KIND,
+    canonical_json,
+    evidence_append,
+    evidence_head,
+    evidence_redact,
+    evidence_verify,
+)
+from contracts.models import EvidenceEvent
+
+pytestmark = pytest.mark.django_db
+
+
+def _trail(count: int = 5) -> list[EvidenceEvent]:
+    return [
+        evidence_append(
+            kind="signature.signed",
+            payload={"signer_name": f"Adhérente {n}", "role": "member", "amount": Decimal("12.50"), "n": n},
+            contract_id=7,
+            subscription_id=100 + n,
+            actor_id=n,
+        )
+        for n in range(count)
+    ]
+
+
+def _sql(statement: str, params: list) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+
+
+def test_canonical_json_is_stable_and_keeps_accents():
+    payload = {"b": Decimal("1.10"), "a": dt.date(2027, 4, 6), "nom": "Éloïse"}
+    assert canonical_json(payload) == '{"a":"2027-04-06","b":"1.10","nom":"Éloïse"}'
+
+
+def test_untouched_trail_verifies():
+    events = _trail()
+    report = evidence_verify()
+    assert report.ok, report.reason
+    assert report.checked == len(events)
+    assert events[1].previous_hash == events[0].hash
+    assert events[0].previous_hash == "0" * 64
+
+
+def test_payload_survives_the_database_round_trip():
+    event = evidence_append(kind="test", payload={"price": Decimal("2.40"), "when": dt.datetime(2027, 4, 6, 18, 30)})
+    event.refresh_from_db()
+    assert event.payload == {"price": "2.40", "when": "2027-04-06T18:30:00"}
+    assert evidence_verify().ok
+
+
+def test_edited_payload_is_detected():
+    events = _trail()
+    _sql(
+        "UPDATE contracts_evidenceevent SET payload = jsonb_set(payload, '{signer_name}', %s::jsonb) WHERE id = %s",
+        ["\"Quelqu'un d'autre\"", events[2].pk],
+    )
+    report = evidence_verify()
+    assert not report.ok
+    assert report.first_bad_id == events[2].pk
+    assert "contenu" in report.reason
+
+
+def test_edited_payload_with_recomputed_digest_is_detected():
+    """Someone who also recomputes the payload digest still breaks the row's hash."""
+    events = _trail()
+    from contracts.evidence import payload_digest
+
+    forged = {**events[2].payload, "signer_name": "Faussaire"}
+    _sql(
+        "UPDATE contracts_evidenceevent SET payload = %s::jsonb, payload_sha256 = %s WHERE id = %s",
+        [canonical_json(forged), payload_digest(forged), events[2].pk],
+    )
+    report = evidence_verify()
+    assert not report.ok
+    assert report.first_bad_id == events[2].pk
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE contracts_evidenceevent SET kind = 'signature.cancelled' WHERE id = %s",
+        "UPDATE contracts_evidenceevent SET created_at = created_at - interval '1 day' WHERE id = %s",
+        "UPDATE contracts_evidenceevent SET subscription_id = 999 WHERE id = %s",
+        "UPDATE contracts_evidenceevent SET hash = repeat('a', 64) WHERE id = %s",
+    ],
+    ids=["kind", "date", "subscription", "hash"],
+)
+def test_edited_row_fields_are_detected(statement):
+    events = _trail()
+    _sql(statement, [events[3].pk])
+    report = evidence_verify()
+    assert not report.ok
+    assert report.first_bad_id == events[3].pk
+
+
+def test_deleted_middle_row_is_detected_at_the_next_row():
+    events = _trail()
+    _sql("DELETE FROM contracts_evidenceevent WHERE id = %s", [events[2].pk])
+    report = evidence_verify()
+    assert not report.ok
+    assert report.first_bad_id == events[3].pk
+    assert "supprimé" in report.reason
+
+
+def test_deleted_last_rows_are_detected_only_against_an_anchor():
+    events = _trail()
+    head = evidence_head()
+    assert head.count == 5 and head.last_hash == events[-1].hash
+    _sql("DELETE FROM contracts_evidenceevent WHERE id >= %s", [events[3].pk])
+    # The known limit: a truncated chain is still a valid chain...
+    assert evidence_verify().ok
+    # ...unless the head was kept elsewhere.
+    report = evidence_verify(anchor=head.last_hash)
+    assert not report.ok
+    assert "ancre" in report.reason
+
+
+def test_redaction_keeps_the_chain_valid_and_removes_personal_data():
+    events = _trail()
+    evidence_redact(event=events[1], reason="durée de conservation échue", keep=["role"])
+    events[1].refresh_from_db()
+    assert "signer_name" not in events[1].payload
+    assert events[1].payload["role"] == "member"
+    assert events[1].redacted_at is not None
+    assert EvidenceEvent.objects.filter(kind=REDACTED_KIND).count() == 1
+    report = evidence_verify()
+    assert report.ok, report.reason
+    assert report.checked == 6
+
+
+def test_row_marked_redacted_by_hand_is_detected():
+    """Setting redacted_at to hide an edited payload is not enough: redactions are recorded."""
+    events = _trail()
+    _sql(
+        "UPDATE contracts_evidenceevent SET payload = '{}'::jsonb, redacted_at = now() WHERE id = %s",
+        [events[2].pk],
+    )
+    report = evidence_verify()
+    assert not report.ok
+    assert report.first_bad_id == events[2].pk
+
+
+def test_append_rolled_back_with_its_transaction_leaves_a_valid_chain():
+    _trail(2)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        evidence_append(kind="test", payload={})
+        raise RuntimeError("the caller fails after appending")
+    _trail(2)
+    report = evidence_verify()
+    assert report.ok and report.checked == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_appends_keep_one_chain():
+    threads_count, per_thread = 50, 4
+    barrier = threading.Barrier(threads_count)
+    errors = []
+
+    def worker(n: int) -> None:
+        try:
+            barrier.wait(timeout=60)
+            for i in range(per_thread):
+                with transaction.atomic():
+                    evidence_append(kind="test.concurrent", payload={"thread": n, "i": i})
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(threads_count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    report = evidence_verify()
+    assert report.ok, report.reason
+    assert report.checked == threads_count * per_thread
+    # One chain: every previous_hash is used exactly once.
+    previous = list(EvidenceEvent.objects.values_list("previous_hash", flat=True))
+    assert len(set(previous)) == len(previous)
