@@ -40,6 +40,8 @@ CURVE_RADII_KM = tuple(range(1, 31))
 # A product is "common" when at least this share of the network's AMAPs offer it.
 COMMON_PRODUCT_SHARE = 0.5
 LIST_LIMIT = 100
+# A farm that never stated its delivery radius (null): "AMAPs in reach" counts within this distance.
+UNKNOWN_DELIVERY_RADIUS_KM = 30
 MISSING_COMMUNES_LIMIT = 10
 # Farther than this, a commune-level choropleth is too heavy for a page: départements instead.
 COMMUNE_CHOROPLETH_MAX = 6_000
@@ -606,7 +608,9 @@ def _opportunities(*, amaps, farms, offered, offers, amap_points, category_names
             distances, _idx = points.nearest(free_lon[rows], free_lat[rows])
             lacking_m[rows] = np.minimum(lacking_m[rows], distances)
     order = sorted(range(len(free)), key=lambda i: (lacking_m[i], free[i]["name"]))[:LIST_LIMIT]
-    radii = np.array([free[i]["delivery_radius_km"] * 1000.0 for i in order], dtype=np.float64)
+    radii = np.array(
+        [(free[i]["delivery_radius_km"] or UNKNOWN_DELIVERY_RADIUS_KM) * 1000.0 for i in order], dtype=np.float64
+    )
     reach = amap_points.within(free_lon[order], free_lat[order], radii) if order else []
     free_rows = []
     for i, in_reach in zip(order, reach, strict=True):

@@ -78,6 +78,7 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "jusqu_au": ("jusqu_au", "date_fin", "fin", "until"),
     "actif": ("actif", "en_cours", "active"),
     "nouveaux_membres": ("nouveaux_membres", "adhesions", "inscriptions", "places"),
+    "rayon_livraison_km": ("rayon_livraison_km", "rayon_de_livraison", "rayon_livraison", "delivery_radius_km"),
 }
 
 KIND_FIELDS: dict[str, tuple[str, ...]] = {
@@ -129,6 +130,7 @@ KIND_FIELDS: dict[str, tuple[str, ...]] = {
         "amap_ids",
         "description",
         "labels",
+        "rayon_livraison_km",
     ],
     "partnership": ["amap_id", "producteur_id", "produits", "categorie", "depuis", "jusqu_au", "actif"],
 }
@@ -1074,11 +1076,28 @@ class FarmImporter(_Importer):
         if ctx.has("labels"):
             text = " ".join(parsing.words_of(ctx.get("labels")))
             fields["labels"] = sorted({label for word, label in LABEL_WORDS.items() if re.search(rf"\b{word}\b", text)})
+        if ctx.has("rayon_livraison_km"):
+            # Without the column (or with an empty cell) the radius stays unknown, never a default.
+            fields["delivery_radius_km"] = self.delivery_radius(ctx)
         products = self.products(ctx, required=True)
         place = located.commune.code if located.commune else normalize_place_name(address)
         external_id = self.external_id(ctx, name=name, place=place, seen=seen)
         links = parsing.split_ids(ctx.get("amap_ids"))
         return Prepared(ctx.row, external_id, fields, products, links, label=f"ferme « {name} »")
+
+    def delivery_radius(self, ctx: _RowContext) -> int | None:
+        text = ctx.get("rayon_livraison_km").lower().removesuffix("km").strip().replace(",", ".")
+        if not text:
+            return None
+        try:
+            km = float(text)
+        except ValueError:
+            km = math.nan
+        if not 1 <= km <= 500:
+            cell = ctx.get("rayon_livraison_km")
+            ctx.error("rayon_livraison_km", f"rayon « {cell} » : un nombre de km entre 1 et 500 est attendu")
+            return None
+        return round(km)
 
     def locate(self, ctx: _RowContext, *, postal_code: str) -> Located | None:
         point = self.coordinates(ctx)

@@ -301,8 +301,14 @@ class Farm(models.Model):
     labels = ArrayField(
         models.CharField(max_length=20, choices=Label.choices), verbose_name=_("labels"), default=list, blank=True
     )
+    # Null when the farm never said (imported lists rarely do): matching then ranks by distance
+    # instead of cutting at a radius nobody stated.
     delivery_radius_km = models.PositiveSmallIntegerField(
-        _("rayon de livraison (km)"), default=30, validators=[MinValueValidator(1), MaxValueValidator(500)]
+        _("rayon de livraison (km)"),
+        null=True,
+        blank=True,
+        help_text=_("Vide : non renseigné."),
+        validators=[MinValueValidator(1), MaxValueValidator(500)],
     )
     capacity_shares = models.PositiveIntegerField(_("parts disponibles"), null=True, blank=True)
     managers = models.ManyToManyField(
