@@ -389,9 +389,11 @@ class Subscription(models.Model):
         indexes = [models.Index(fields=["contract", "status"], name="subscription_status_idx")]
         constraints = [
             # One live subscription per member and contract (older versions are superseded or cancelled).
+            # Amendments (`previous` set) are left out: a pending amendment lives beside the signed
+            # version it replaces until it is signed; `previous` being one-to-one, a version has one.
             models.UniqueConstraint(
                 fields=["contract", "member"],
-                condition=Q(status__in=["waiting", "pending", "member_signed", "signed"]),
+                condition=Q(status__in=["waiting", "pending", "member_signed", "signed"], previous__isnull=True),
                 name="subscription_one_live_per_member",
             ),
             models.CheckConstraint(condition=Q(instalments__gte=1), name="subscription_instalments_positive"),
