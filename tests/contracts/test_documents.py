@@ -158,3 +158,27 @@ def test_verify_finds_the_exact_pdf_and_refuses_one_changed_byte(subscription):
     assert document_verify(pdf=tampered) is None
     assert document_verify(pdf=pdf + b" ") is None
     assert document_verify(pdf=b"") is None
+
+
+def test_charter_in_force_is_the_2014_summary_with_its_digest():
+    charter = charter_current()
+    assert charter.version == "2014 (résumé)"
+    assert charter.is_current
+    assert charter.text_sha256 == __import__("hashlib").sha256(charter.text.encode()).hexdigest()
+    for principle in ("agriculture paysanne", "agroécologiques", "accessible", "sans intermédiaire", "aléas"):
+        assert principle in charter.text
+
+
+def test_charter_without_a_current_version_is_a_clear_error():
+    from contracts.models import Charter
+
+    charter_current()
+    Charter.objects.update(is_current=False)
+    with pytest.raises(ValidationError) as error:
+        charter_current()
+    assert "charter" in error.value.message_dict
+
+
+def test_first_of_the_month_is_written_premier(subscription):
+    text = _flat(_text(contract_pdf(subscription=subscription)))
+    assert "mardi 1er juin 2027" in text

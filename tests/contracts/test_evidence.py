@@ -190,3 +190,21 @@ def test_concurrent_appends_keep_one_chain():
     # One chain: every previous_hash is used exactly once.
     previous = list(EvidenceEvent.objects.values_list("previous_hash", flat=True))
     assert len(set(previous)) == len(previous)
+
+
+def test_verify_command_prints_the_head_and_fails_on_tampering():
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    events = _trail(3)
+    out = StringIO()
+    call_command("verify_evidence", stdout=out)
+    assert "3 événements vérifiés" in out.getvalue()
+    assert events[-1].hash in out.getvalue()
+    call_command("verify_evidence", anchor=events[-1].hash, stdout=StringIO())
+    _sql("DELETE FROM contracts_evidenceevent WHERE id = %s", [events[-1].pk])
+    with pytest.raises(CommandError, match="ancre"):
+        call_command("verify_evidence", anchor=events[-1].hash, stdout=StringIO())
+    with pytest.raises(CommandError, match="64 caractères"):
+        call_command("verify_evidence", anchor="pas-une-empreinte", stdout=StringIO())
