@@ -417,7 +417,7 @@ def _replace_products(contract: Contract, products: list[dict[str, Any]]) -> Non
     contract.products.exclude(pk__in=kept).delete()
     # Names are unique per contract: free them all before saving, so products may swap names.
     for pk in kept:
-        ContractProduct.objects.filter(pk=pk).update(name=f"\x00{pk}")
+        ContractProduct.objects.filter(pk=pk).update(name=f"__renaming_{pk}")
     for product in rows:
         product.save()
 
@@ -844,6 +844,9 @@ def subscription_set_quantities(
         raise ValidationError({"status": [_("Ce contrat est signé : il ne se modifie plus, faites un avenant.")]})
     if subscription.status == Subscription.Status.CANCELLED:
         raise ValidationError({"status": [_("Cette souscription est annulée.")]})
+    if subscription.previous_id is not None:
+        # Its items before the amendment's date copy the signed version: re-planning would lose them.
+        raise ValidationError({"status": [_("Un avenant ne se modifie pas : annulez-le et faites-en un autre.")]})
     contract = subscription.contract
     if contract.status not in (Contract.Status.OPEN, Contract.Status.CLOSED):
         raise ValidationError({"contract": [_("Ce contrat n'accepte plus de modifications.")]})
@@ -927,7 +930,7 @@ def waiting_list_promote(*, contract: Contract) -> list[Subscription]:
     if free <= 0:
         return promoted
     today = timezone.localdate()
-    for subscription in contract.subscriptions.waiting().select_for_update().select_related("member"):
+    for subscription in contract.subscriptions.waiting().select_for_update(of=("self",)).select_related("member"):
         if free <= 0:
             break
         if subscription.shares > free:
