@@ -263,12 +263,13 @@ def signature_confirm(
     A wrong code counts as an attempt even though the call raises (the count is committed first).
     """
     role = _clean_role(role)
-    error = _confirm(
+    # _confirm returns its refusal instead of raising it, so that the attempt it counted is committed.
+    outcome = _confirm(
         user=user, subscription=subscription, role=role, code=code, ip_address=ip_address, user_agent=user_agent
     )
-    if isinstance(error, Signature):
-        return error
-    raise error
+    if isinstance(outcome, ValidationError):
+        raise outcome
+    return outcome
 
 
 def _confirm(*, user, subscription, role, code, ip_address, user_agent) -> Signature | ValidationError:
