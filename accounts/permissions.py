@@ -147,3 +147,13 @@ def can_view_subscription(user, subscription) -> bool:
 
 def can_sign_as_farmer(user, subscription) -> bool:
     return can_farm_contract(user, subscription.contract)
+
+
+def can_see_contract_subscribers(user, contract) -> bool:
+    """Subscribers, deliveries, distribution sheets and summaries: the contract's managers and the farmer."""
+    return can_manage_contract(user, contract) or can_farm_contract(user, contract)
+
+
+def can_mark_delivery(user, contract) -> bool:
+    """Mark a delivery done, postponed or cancelled (aléa): the contract's managers and the farmer."""
+    return can_manage_contract(user, contract) or can_farm_contract(user, contract)

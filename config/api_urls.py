@@ -6,4 +6,5 @@ urlpatterns = [
     path("", include("geo.api_urls")),
     path("", include("directory.api_urls")),
     path("", include("matching.api_urls")),
+    path("", include("contracts.api_urls")),
 ]

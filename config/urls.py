@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("directory.urls")),
     path("comptes/", include("accounts.urls")),
     path("", include("matching.urls")),
+    path("contrats/", include("contracts.urls")),
 ]
 
 if settings.DEBUG:
