@@ -64,11 +64,12 @@ def user_from_ics_token(token: str):
 # Feed
 
 
-def _location(contract) -> str:
+def _location(delivery: Delivery) -> str:
+    contract = delivery.contract
     if contract.delivery_place:
         return contract.delivery_place
     amap = contract.amap
-    commune = getattr(amap.commune, "name", "") if amap.commune_id else ""
+    commune = getattr(delivery, "amap_commune_name", "") or ""
     parts = [part for part in (amap.name, amap.address, " ".join(p for p in (amap.postal_code, commune) if p)) if part]
     return ", ".join(parts)
 
@@ -153,7 +154,7 @@ def member_calendar(*, user) -> bytes:
         event.add("summary", summary)
         event.add("dtstart", start)
         event.add("dtend", end)
-        location = _location(contract)
+        location = _location(delivery)
         if location:
             event.add("location", location)
         event.add("description", "\n".join(lines))

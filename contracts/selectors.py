@@ -182,7 +182,8 @@ def subscriptions_of(*, user, own_only: bool = False) -> QuerySet[Subscription]:
 
 def deliveries_of_member(*, user) -> QuerySet[Delivery]:
     """Deliveries on which the user's signed subscriptions take something, cancelled ones included
-    (a calendar shows them as cancelled), by date; the contract and AMAP come along."""
+    (a calendar shows them as cancelled), by date; the contract, its AMAP and farm come along,
+    and `amap_commune_name`."""
     if not _authenticated(user):
         return Delivery.objects.none()
     takes_something = SubscriptionItem.objects.filter(
@@ -190,7 +191,10 @@ def deliveries_of_member(*, user) -> QuerySet[Delivery]:
     )
     return (
         Delivery.objects.filter(Exists(takes_something))
-        .select_related("contract__amap__commune", "contract__farm")
+        .select_related("contract__amap", "contract__farm")
+        # Points are not needed for a list of dates, and parsing geometries costs more than the query.
+        .defer("contract__amap__location", "contract__farm__location", "contract__farm__public_location")
+        .annotate(amap_commune_name=F("contract__amap__commune__name"))
         .order_by("date", "pk")
     )
 

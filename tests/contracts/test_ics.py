@@ -164,6 +164,7 @@ def test_all_day_events_without_delivery_hours(db):
     assert events[0]["DTSTART"].params.get("VALUE") == "DATE"
     # No delivery place on the contract: the AMAP's name (and address) instead.
     assert contract.amap.name in str(events[0]["LOCATION"])
+    assert "Bordeaux" in str(events[0]["LOCATION"])  # the AMAP's commune
 
 
 def test_a_start_without_an_end_lasts_two_hours(db):
