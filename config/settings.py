@@ -163,6 +163,11 @@ SPECTACULAR_SETTINGS = {
         "AmapStatusEnum": "directory.models.Amap.Status",
         "NetworkStatusEnum": "directory.models.Network.Status",
         "AnnonceStatusEnum": "matching.models.Annonce.Status",
+        "ContractStatusEnum": "contracts.models.Contract.Status",
+        "DeliveryStatusEnum": "contracts.models.Delivery.Status",
+        "SubscriptionStatusEnum": "contracts.models.Subscription.Status",
+        "PaymentMethodEnum": "contracts.models.PaymentMethod",
+        "WeekdayEnum": "directory.models.Weekday",
     },
 }
 

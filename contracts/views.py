@@ -90,6 +90,11 @@ def _own_subscription(request, pk: int) -> Subscription:
     return subscription
 
 
+def _posted(request):
+    """The POST data to bind a form to, even when empty (an empty submission shows its errors)."""
+    return request.POST if request.method == "POST" else None
+
+
 def _apply_errors(form, error: ValidationError) -> None:
     if hasattr(error, "error_dict"):
         for field, errors in error.message_dict.items():
@@ -191,8 +196,8 @@ def _contract_form_page(request, *, amap: Amap, contract: Contract | None):
     else:
         initial = ContractForm.initial_from(contract)
         products = product_initial(contract)
-    form = ContractForm(request.POST or None, amap=amap, initial=initial)
-    formset = ProductFormSet(request.POST or None, prefix="products", initial=products or None)
+    form = ContractForm(_posted(request), amap=amap, initial=initial)
+    formset = ProductFormSet(_posted(request), prefix="products", initial=products or None)
     # `&`, not `and`: both are validated so that every error shows at once.
     if request.method == "POST" and form.is_valid() & formset.is_valid():
         fields = form.service_fields()
@@ -232,7 +237,7 @@ def contract_edit(request, pk: int):
         "description": contract.description,
         "commitments": contract.commitments,
     }
-    form = ContractOpenForm(request.POST or None, contract=contract, initial=initial)
+    form = ContractOpenForm(_posted(request), contract=contract, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             services.contract_update(user=request.user, contract=contract, **form.cleaned_data)
@@ -525,7 +530,7 @@ def subscription_create(request, pk: int):
         return redirect("contracts:contract_detail", pk=contract.pk)
     varying = request.GET.get("rythme") == "variable"
     deliveries = list(_open_deliveries(contract)) if varying else None
-    form = SubscriptionForm(request.POST or None, contract=contract, varying_deliveries=deliveries)
+    form = SubscriptionForm(_posted(request), contract=contract, varying_deliveries=deliveries)
     if request.method == "POST" and form.is_valid():
         try:
             subscription = services.subscription_create(user=request.user, contract=contract, **form.service_fields())
@@ -564,7 +569,7 @@ def subscription_edit(request, pk: int):
             initial[f"product_{item.product_id}"] = item.quantity
         if varying:
             initial[f"d{item.delivery_id}_p{item.product_id}"] = item.quantity
-    form = SubscriptionForm(request.POST or None, contract=contract, varying_deliveries=deliveries, initial=initial)
+    form = SubscriptionForm(_posted(request), contract=contract, varying_deliveries=deliveries, initial=initial)
     if request.method == "POST" and form.is_valid():
         fields = form.service_fields()
         fields.pop("shares", None)
@@ -737,7 +742,7 @@ def subscription_absences(request, pk: int):
         date__gte=timezone.localdate(), items__subscription=subscription
     ).exclude(status=Delivery.Status.CANCELLED)
     deliveries = Delivery.objects.filter(pk__in=upcoming.values("pk")).order_by("date", "pk")
-    form = AbsenceForm(request.POST or None, deliveries=deliveries)
+    form = AbsenceForm(_posted(request), deliveries=deliveries)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -832,7 +837,7 @@ def my_data_export(request, fmt: str):
 @require_http_methods(["GET", "POST"])
 def my_data_erase(request):
     """GET: what erasure would delete and keep (computed, then rolled back); POST: do it."""
-    form = ErasureForm(request.POST or None)
+    form = ErasureForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             report = privacy.member_erasure(user=request.user)
@@ -860,7 +865,7 @@ def charter(request):
 
 @require_http_methods(["GET", "POST"])
 def verify(request):
-    form = VerifyForm(request.POST or None, request.FILES or None)
+    form = VerifyForm(_posted(request), request.FILES if request.method == "POST" else None)
     result = None
     if request.method == "POST" and form.is_valid():
         document = documents.document_verify(pdf=form.cleaned_data["pdf"])
