@@ -36,7 +36,7 @@ from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts import permissions
-from directory.models import ProductCategory
+from directory.models import Farm, ProductCategory
 
 from . import calendars
 from .models import (
@@ -78,16 +78,9 @@ _DRAFT_FIELDS = {
     "referent",
     "partnership",
 }
-# Once members may have subscribed, only these may change (capacity upwards only).
-_OPEN_FIELDS = {"description", "commitments", "capacity_shares"}
-_CALENDAR_FIELDS = {
-    "season_start",
-    "season_end",
-    "weekday",
-    "frequency",
-    "exclude_public_holidays",
-    "academic_calendar",
-}
+# Once members may have subscribed, only these may change (capacity upwards only; a new référent
+# takes over the running of the contract, what members signed stays as it is).
+_OPEN_FIELDS = {"description", "commitments", "capacity_shares", "referent"}
 
 LIVE_STATUSES = (
     Subscription.Status.WAITING,
@@ -299,6 +292,10 @@ def _clean_contract_fields(fields: dict[str, Any], *, amap) -> dict[str, Any]:
         cleaned["academic_calendar"] = academic
     if "partnership" in fields:
         cleaned["partnership"] = fields["partnership"]
+    if "farm" in fields:
+        if not isinstance(fields["farm"], Farm):
+            raise ValidationError({"farm": [_("Choisissez une ferme.")]})
+        cleaned["farm"] = fields["farm"]
     if "referent" in fields and fields["referent"] is not None:
         cleaned["referent"] = fields["referent"]
     return cleaned
@@ -464,6 +461,7 @@ def contract_create(
     if unknown:
         raise TypeError(f"contract_create: unknown options {', '.join(sorted(unknown))}")
     fields = {
+        "farm": farm,
         "title": title,
         "season_start": season_start,
         "season_end": season_end,
@@ -473,7 +471,7 @@ def contract_create(
         **options,
     }
     cleaned = _clean_contract_fields(fields, amap=amap)
-    contract = Contract(amap=amap, farm=farm, referent=referent or user, created_by=user, **cleaned)
+    contract = Contract(amap=amap, referent=referent or user, created_by=user, **cleaned)
     _check_contract_consistency(contract)
     product_specs = _clean_products(products)
     exception_rows = _clean_exceptions(exceptions, season_start=contract.season_start, season_end=contract.season_end)
@@ -491,7 +489,7 @@ def contract_update(*, user, contract: Contract, **fields) -> Contract:
     _require_manager(user, contract)
     products = fields.pop("products", None)
     exceptions = fields.pop("exceptions", None)
-    unknown = set(fields) - _DRAFT_FIELDS
+    unknown = set(fields) - _DRAFT_FIELDS - {"farm"}
     if unknown:
         raise TypeError(f"contract_update: unknown fields {', '.join(sorted(unknown))}")
 
@@ -630,6 +628,19 @@ def _clean_quantities(
     return cleaned
 
 
+def _any_positive(quantities: Any) -> bool:
+    """True when a {product: quantity} mapping asks for something (blank form rows ask for nothing)."""
+    if not isinstance(quantities, Mapping):
+        return bool(quantities)
+    for value in quantities.values():
+        try:
+            if int(value) != 0:
+                return True
+        except (TypeError, ValueError):
+            return True
+    return False
+
+
 def _plan_items(
     *,
     contract: Contract,
@@ -645,7 +656,7 @@ def _plan_items(
     products = {product.pk: product for product in contract.products.all()}
     plan: list[tuple[Delivery, ContractProduct, int]] = []
     if pattern == Subscription.Pattern.VARYING:
-        if quantities:
+        if _any_positive(quantities):
             raise ValidationError({"quantities": [_("Rythme variable : indiquez les quantités par distribution.")]})
         if per_delivery is None or not isinstance(per_delivery, Mapping):
             raise ValidationError({"per_delivery": [_("Indiquez les quantités de chaque distribution.")]})
@@ -674,7 +685,7 @@ def _plan_items(
             ).items():
                 plan.append((delivery, product, quantity))
     else:
-        if per_delivery:
+        if isinstance(per_delivery, Mapping) and any(_any_positive(row) for row in per_delivery.values()):
             raise ValidationError(
                 {"per_delivery": [_("Les quantités par distribution sont réservées au rythme variable.")]}
             )

@@ -228,6 +228,10 @@ def test_draft_update_regenerates_the_deliveries(referent, amap, farm):
     # First Thursday of each month from the season start: 6 May is Ascension, 1 July taken out.
     dates = list(contract.deliveries.values_list("date", flat=True))
     assert dates == [dt.date(2027, 6, 3), dt.date(2027, 8, 5), dt.date(2027, 9, 2)]
+    other_farm = FarmFactory(name="Autre ferme")
+    services.contract_update(user=referent, contract=contract, farm=other_farm)
+    contract.refresh_from_db()
+    assert contract.farm == other_farm
     assert {(p.name, p.unit_price) for p in contract.products.all()} == {
         ("Panier", Decimal("18.00")),
         ("Pain", Decimal("4.20")),
@@ -285,9 +289,16 @@ def test_open_contract_keeps_its_calendar_and_prices(referent, contract):
     with pytest.raises(ValidationError) as excinfo:
         services.contract_update(user=referent, contract=contract, capacity_shares=10)
     assert "ne peut qu'augmenter" in errors_of(excinfo)["capacity_shares"][0]
-    services.contract_update(user=referent, contract=contract, description="Légumes bio de saison")
+    with pytest.raises(ValidationError) as excinfo:
+        services.contract_update(user=referent, contract=contract, farm=FarmFactory())
+    assert "farm" in errors_of(excinfo)
+    successor = person()
+    AmapManager.objects.create(amap=contract.amap, user=successor, role=AmapManager.Role.REFERENT)
+    services.contract_update(user=referent, contract=contract, description="Légumes bio de saison", referent=successor)
     contract.refresh_from_db()
-    assert contract.description == "Légumes bio de saison"
+    assert (contract.description, contract.referent) == ("Légumes bio de saison", successor)
+    with pytest.raises(PermissionDenied):  # the former référent no longer runs it
+        services.contract_update(user=referent, contract=contract, description="")
     assert contract.deliveries.count() == 26
 
 
@@ -392,6 +403,9 @@ def test_cancelled_deliveries_get_no_items(referent, contract):
         ({"quantities": {"Petit panier": 1}, "shares": 0}, "shares", "De 1 à 30 parts"),
         ({"quantities": {"Petit panier": 1}, "pattern": "weekly"}, "pattern", "Rythme inconnu"),
         ({"pattern": "varying"}, "per_delivery", "quantités de chaque distribution"),
+        # Blank rows of a form (all zero) ask for nothing; a quantity outside the rhythm is an error.
+        ({"pattern": "varying", "quantities": {"Petit panier": 0}}, "per_delivery", "quantités de chaque distribution"),
+        ({"pattern": "varying", "quantities": {"Petit panier": 1}}, "quantities", "quantités par distribution"),
         ({"pattern": "varying", "per_delivery": {"other": {}}}, "per_delivery", "Distribution inconnue"),
         (
             {"quantities": {"Petit panier": 1}, "per_delivery": {"first": {"Petit panier": 1}}},
