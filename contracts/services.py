@@ -32,6 +32,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Sum
+from django.urls import NoReverseMatch, reverse
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
@@ -109,6 +110,13 @@ def _evidence(*, kind: str, payload: dict, contract_id=None, subscription_id=Non
 def _site_url(path: str) -> str:
     base = getattr(settings, "SITE_URL", "http://127.0.0.1:8000").rstrip("/")
     return f"{base}{path}"
+
+
+def _subscription_path(subscription: Subscription) -> str:
+    try:
+        return reverse("contracts:subscription_detail", kwargs={"pk": subscription.pk})
+    except NoReverseMatch:  # pages not wired (e.g. a project using the services alone)
+        return f"/contrats/souscriptions/{subscription.pk}/"
 
 
 def _long_date(day: dt.date) -> str:
@@ -973,7 +981,7 @@ def waiting_list_promote(*, contract: Contract) -> list[Subscription]:
                     "title": contract.title,
                     "amap": contract.amap.name,
                     "farm": contract.farm.name,
-                    "url": _site_url(f"/contrats/souscriptions/{subscription.pk}/"),
+                    "url": _site_url(_subscription_path(subscription)),
                 },
                 [subscription.member.email],
             )

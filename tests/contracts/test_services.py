@@ -503,7 +503,7 @@ def test_waiting_list_and_promotion_in_order(referent, amap, farm, django_captur
     message = mail.outbox[0]
     assert "Une place s'est libérée" in message.subject
     assert "« Légumes saison 2027 »" in message.body and "AMAP des Chartrons" in message.body
-    assert "à signer" in message.body
+    assert "à signer" in message.body and f"/contrats/souscriptions/{bruno.pk}/" in message.body
     assert EvidenceEvent.objects.filter(kind="subscription.cancelled", subscription_id=anne.pk).get().payload[
         "reason"
     ] == ("déménagement")
