@@ -421,6 +421,41 @@ class SubscriptionForm(forms.Form):
         return fields
 
 
+class AmendmentForm(forms.Form):
+    """New quantities from a date on; the deliveries before it stay as signed."""
+
+    effective_from = forms.DateField(label=_("À partir du"), widget=DATE_INPUT)
+    pattern = forms.ChoiceField(
+        label=_("Rythme"),
+        choices=[
+            (Subscription.Pattern.SAME, Subscription.Pattern.SAME.label),
+            (Subscription.Pattern.ALTERNATE, Subscription.Pattern.ALTERNATE.label),
+        ],
+        initial=Subscription.Pattern.SAME,
+        widget=forms.RadioSelect,
+    )
+
+    def __init__(self, *args, contract: Contract, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.products = list(contract.products.all())
+        for product in self.products:
+            self.fields[f"product_{product.pk}"] = forms.IntegerField(
+                label=f"{product.name} ({product.unit_price} €)",
+                min_value=0,
+                max_value=product.max_quantity,
+                initial=0,
+                required=False,
+            )
+
+    def product_fields(self):
+        return [self[f"product_{product.pk}"] for product in self.products]
+
+    def quantities(self) -> dict[int, int]:
+        """Product id → quantity; empty stops the deliveries from that date."""
+        data = self.cleaned_data
+        return {p.pk: data[f"product_{p.pk}"] for p in self.products if data.get(f"product_{p.pk}")}
+
+
 class SignatureRequestForm(forms.Form):
     charter_accepted = forms.BooleanField(
         label=_("J'ai lu la Charte des AMAP et je m'engage à la respecter."),

@@ -35,6 +35,7 @@ urlpatterns = [
     path("souscriptions/<int:pk>/", views.subscription_detail, name="subscription_detail"),
     path("souscriptions/<int:pk>/modifier/", views.subscription_edit, name="subscription_edit"),
     path("souscriptions/<int:pk>/annuler/", views.subscription_cancel, name="subscription_cancel"),
+    path("souscriptions/<int:pk>/avenant/", views.subscription_amend, name="subscription_amend"),
     path("souscriptions/<int:pk>/signer/", views.subscription_sign, name="subscription_sign"),
     path("souscriptions/<int:pk>/contresigner/", views.subscription_countersign, name="subscription_countersign"),
     path("souscriptions/<int:pk>/contrat.pdf", views.subscription_pdf, name="subscription_pdf"),

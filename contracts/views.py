@@ -34,6 +34,7 @@ from . import calendars, documents, exports, ics, privacy, selectors, services, 
 from .forms import (
     SUMMARY_BY,
     AbsenceForm,
+    AmendmentForm,
     ContractForm,
     ContractOpenForm,
     DeliveryMarkForm,
@@ -584,6 +585,10 @@ def subscription_edit(request, pk: int):
     return render(request, "contracts/subscription_form.html", context)
 
 
+# Not yet binding on both parties: the member (or a manager) may withdraw it.
+CANCELLABLE = (Subscription.Status.WAITING, Subscription.Status.PENDING, Subscription.Status.MEMBER_SIGNED)
+
+
 @login_required
 @require_POST
 def subscription_cancel(request, pk: int):
@@ -598,6 +603,44 @@ def subscription_cancel(request, pk: int):
     else:
         messages.success(request, _("Souscription annulée."))
     return redirect("contracts:subscription_detail", pk=subscription.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def subscription_amend(request, pk: int):
+    """An amendment: new quantities from a date on, to be signed again by both parties."""
+    subscription = _subscription(request, pk)
+    user = request.user
+    if subscription.member_id != user.pk and not permissions.can_manage_contract(user, subscription.contract):
+        raise PermissionDenied(_("Seul·es l'adhérent·e et les responsables du contrat proposent un avenant."))
+    if subscription.status != Subscription.Status.SIGNED:
+        messages.error(request, _("Seul un contrat signé par les deux parties peut faire l'objet d'un avenant."))
+        return redirect("contracts:subscription_detail", pk=subscription.pk)
+    contract = subscription.contract
+    initial = {"pattern": subscription.pattern if subscription.pattern != Subscription.Pattern.VARYING else "same"}
+    upcoming = subscription.items.filter(delivery__date__gte=timezone.localdate()).order_by("delivery__date")
+    first = upcoming.values_list("delivery_id", flat=True).first()
+    for item in upcoming.filter(delivery_id=first):
+        initial[f"product_{item.product_id}"] = item.quantity
+    form = AmendmentForm(_posted(request), contract=contract, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            amendment = services.subscription_amend(
+                user=user,
+                subscription=subscription,
+                effective_from=form.cleaned_data["effective_from"],
+                quantities=form.quantities(),
+                pattern=form.cleaned_data["pattern"],
+            )
+        except ValidationError as error:
+            _apply_errors(form, error)
+        else:
+            messages.success(
+                request, _("Avenant préparé : il remplacera le contrat actuel une fois signé par les deux parties.")
+            )
+            return redirect("contracts:subscription_detail", pk=amendment.pk)
+    context = {"subscription": subscription, "contract": contract, "form": form}
+    return render(request, "contracts/subscription_amend.html", context)
 
 
 @login_required
@@ -631,10 +674,15 @@ def subscription_detail(request, pk: int):
         "can_member_sign": is_member and subscription.status == Subscription.Status.PENDING,
         "can_farmer_sign": is_farmer and subscription.status == Subscription.Status.MEMBER_SIGNED,
         "can_edit": is_member and subscription.status in (Subscription.Status.PENDING, Subscription.Status.WAITING),
-        "can_cancel": subscription.status in (Subscription.Status.PENDING, Subscription.Status.WAITING)
+        "can_cancel": subscription.status in CANCELLABLE
         and (is_member or permissions.can_manage_contract(user, contract)),
         "waiting_rank": waiting_rank,
         "has_document": hasattr(subscription, "document"),
+        "can_amend": subscription.status == Subscription.Status.SIGNED
+        and (is_member or permissions.can_manage_contract(user, contract)),
+        "next_version": Subscription.objects.filter(previous=subscription)
+        .exclude(status=Subscription.Status.CANCELLED)
+        .first(),
     }
     return render(request, "contracts/subscription_detail.html", context)
 

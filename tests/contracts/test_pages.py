@@ -44,6 +44,11 @@ def text(response) -> str:
     return html.unescape(response.content.decode())
 
 
+def words(response) -> str:
+    """The page's text without its tags."""
+    return re.sub(r"<[^>]+>", "", text(response))
+
+
 def euros(value: Decimal) -> str:
     """An amount as the French pages print it (« 137,50 »)."""
     return number_format(value, decimal_pos=2)
@@ -425,6 +430,31 @@ def test_member_signs_with_the_emailed_code_farmer_countersigns_and_the_pdf_veri
     assert "Ce PDF ne correspond à aucun contrat signé." in text(response)
     response = public.post(reverse("contracts:verify"), {})
     assert "Ce champ est obligatoire." in text(response)
+
+
+def test_member_amends_a_signed_contract_from_a_date_on():
+    world = contract_world()
+    client = logged(world.users["member"])
+    detail_url = reverse("contracts:subscription_detail", args=[world.subscription.pk])
+    assert "Faire un avenant" in text(client.get(detail_url))
+    url = reverse("contracts:subscription_amend", args=[world.subscription.pk])
+    small = world.products[0]
+    response = client.post(url, {"effective_from": "2026-01-01", "pattern": "same", f"product_{small.pk}": 2})
+    assert "Un avenant ne change pas les distributions passées." in text(response)
+    response = client.post(url, {"effective_from": "2030-01-01", "pattern": "same", f"product_{small.pk}": 2})
+    assert "Cette date est en dehors de la saison." in text(response)
+
+    from_date = world.deliveries[10].date
+    response = client.post(url, {"effective_from": from_date.isoformat(), "pattern": "same", f"product_{small.pk}": 2})
+    amendment = Subscription.objects.get(previous=world.subscription)
+    assert response.status_code == 302 and response.url == reverse("contracts:subscription_detail", args=[amendment.pk])
+    assert amendment.status == Subscription.Status.PENDING and amendment.version == 2
+    quantities = dict(amendment.items.values_list("delivery__date", "quantity"))
+    assert {quantities[d.date] for d in world.deliveries[:10]} == {1}
+    assert {quantities[d.date] for d in world.deliveries[10:]} == {2}
+    page = words(client.get(response.url))
+    assert "Cet avenant remplace la version précédente" in page and "Signer le contrat" in page
+    assert "Un avenant existe (à signer)." in words(client.get(detail_url))
 
 
 # --------------------------------------------------------------------------------------------

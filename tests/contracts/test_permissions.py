@@ -108,6 +108,11 @@ PAGE_ROUTES = [
         method="post",
         expected=expect(404, member=302, farmer=403, **_ok(MANAGERS, 302)),
     ),
+    Route(
+        "subscription_amend",
+        args="subscription",
+        expected=expect(404, member=200, farmer=403, **MANAGERS),  # member or managers; signed → the form
+    ),
     Route("subscription_sign", args="subscription", expected=expect(404, member=302, **_ok(TEAM, 403))),
     Route(
         "subscription_countersign",
