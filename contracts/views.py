@@ -276,6 +276,11 @@ def contract_close(request, pk: int):
     return redirect("contracts:contract_detail", pk=contract.pk)
 
 
+def _shares_taken(contract: Contract) -> int:
+    # As the services count them: an amendment being signed holds no share beside its signed version.
+    return contract.capacity_shares - services.free_shares(contract=contract)
+
+
 @login_required
 @require_GET
 def contract_detail(request, pk: int):
@@ -288,7 +293,6 @@ def contract_detail(request, pk: int):
         .exclude(status__in=[Subscription.Status.SUPERSEDED, Subscription.Status.CANCELLED])
         .first()
     )
-    held = contract.subscriptions.holding_shares().values_list("shares", flat=True)
     context = {
         "contract": contract,
         "products": contract.products.select_related("category"),
@@ -297,7 +301,7 @@ def contract_detail(request, pk: int):
         "can_manage": can_manage,
         "is_team": is_team,
         "own": own,
-        "shares_taken": sum(held),
+        "shares_taken": _shares_taken(contract),
         "waiting": contract.subscriptions.waiting().count(),
         "can_subscribe": contract.status == Contract.Status.OPEN and own is None,
     }
@@ -319,7 +323,7 @@ def contract_subscribers(request, pk: int):
         "contract": contract,
         "subscriptions": live,
         "waiting": waiting,
-        "shares_taken": sum(s.shares for s in live if s.status in Subscription.HOLDING_STATUSES),
+        "shares_taken": _shares_taken(contract),
         "can_manage": permissions.can_manage_contract(request.user, contract),
     }
     return render(request, "contracts/contract_subscribers.html", context)
