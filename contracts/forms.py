@@ -240,9 +240,10 @@ class ContractForm(forms.Form):
 
 
 class ContractOpenForm(forms.Form):
-    """What may still change once a contract is open: its texts, and more shares."""
+    """What may still change once a contract is open: its texts, more shares, the référent."""
 
     capacity_shares = forms.IntegerField(label=_("Nombre de parts"), min_value=1, max_value=100_000)
+    referent = forms.ModelChoiceField(label=_("Référent·e"), queryset=None, empty_label=None)
     description = forms.CharField(label=_("Présentation"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
     commitments = forms.CharField(
         label=_("Engagements particuliers"), required=False, widget=forms.Textarea(attrs={"rows": 4})
@@ -250,7 +251,12 @@ class ContractOpenForm(forms.Form):
 
     def __init__(self, *args, contract: Contract, **kwargs):
         super().__init__(*args, **kwargs)
+        from accounts.models import User
+
         self.contract = contract
+        self.fields["referent"].queryset = User.objects.filter(amap_roles__amap=contract.amap_id).order_by(
+            "display_name", "pk"
+        )
 
     def clean_capacity_shares(self):
         value = self.cleaned_data["capacity_shares"]

@@ -235,6 +235,7 @@ def contract_edit(request, pk: int):
         return _contract_form_page(request, amap=contract.amap, contract=contract)
     initial = {
         "capacity_shares": contract.capacity_shares,
+        "referent": contract.referent_id,
         "description": contract.description,
         "commitments": contract.commitments,
     }

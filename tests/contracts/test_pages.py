@@ -190,6 +190,33 @@ def test_contract_form_answers_bad_input_in_french_and_creates_nothing(team):
     assert response.status_code == 302 and Contract.objects.get().farm == stranger
 
 
+def test_referent_edits_a_draft_products_and_calendar(team):
+    amap, farm, referent = team
+    client = logged(referent)
+    client.post(reverse("contracts:contract_create") + f"?amap={amap.pk}", contract_post(farm, referent))
+    contract = Contract.objects.get()
+    small = contract.products.get(name="Petit panier")
+    url = reverse("contracts:contract_edit", args=[contract.pk])
+    page = text(client.get(url))
+    assert 'value="Petit panier"' in page and "Fête de l'AMAP" in page
+    changes = {
+        "products-INITIAL_FORMS": 2,
+        "products-0-id": small.pk,
+        "products-0-unit_price": "13.00",
+        "products-1-id": contract.products.get(name="6 œufs").pk,
+        "products-1-name": "",
+        "products-1-unit_price": "",
+        "chosen_dates": "",
+        "frequency": "fortnightly",
+    }
+    response = client.post(url, contract_post(farm, referent, **changes))
+    assert response.status_code == 302
+    assert list(contract.products.values_list("pk", "unit_price")) == [(small.pk, Decimal("13.00"))]
+    fortnightly = thursdays(dt.date(2027, 4, 1), dt.date(2027, 6, 24))[::2]
+    skipped = {dt.date(2027, 5, 6), dt.date(2027, 6, 3)}
+    assert list(contract.deliveries.values_list("date", flat=True)) == [d for d in fortnightly if d not in skipped]
+
+
 def test_student_amap_chooses_an_academic_calendar_and_its_breaks_are_skipped(team):
     amap, farm, referent = team
     Amap.objects.filter(pk=amap.pk).update(kind=Amap.Kind.STUDENT)
@@ -233,10 +260,15 @@ def test_open_contract_edits_only_texts_and_more_shares(team):
     client = logged(referent)
     url = reverse("contracts:contract_edit", args=[contract.pk])
     page = text(client.get(url))
-    assert "seuls la présentation, les engagements et le nombre de parts" in page and "products-TOTAL_FORMS" not in page
-    response = client.post(url, {"capacity_shares": 0, "description": "", "commitments": ""})
+    assert "seuls la présentation, les engagements, le nombre de parts" in page and "products-TOTAL_FORMS" not in page
+    response = client.post(url, {"capacity_shares": 0, "referent": referent.pk, "description": "", "commitments": ""})
     assert "Assurez-vous que cette valeur est supérieure ou égale à 1." in text(response)
-    response = client.post(url, {"capacity_shares": 2, "description": "Deux parts", "commitments": ""})
+    stranger = UserFactory()
+    response = client.post(url, {"capacity_shares": 2, "referent": stranger.pk, "description": "", "commitments": ""})
+    assert "Sélectionnez un choix valide" in text(response)  # the référent comes from the AMAP's team
+    response = client.post(
+        url, {"capacity_shares": 2, "referent": referent.pk, "description": "Deux parts", "commitments": ""}
+    )
     assert response.status_code == 302
     waiting.refresh_from_db()
     assert waiting.status == Subscription.Status.PENDING  # the waiting list moved up
