@@ -77,7 +77,7 @@ class SearchPagination(BasePagination):
         previous = max(0, self.params.offset - self.params.limit)
         return remove_query_param(url, "offset") if previous == 0 else replace_query_param(url, "offset", previous)
 
-    def get_paginated_response(self, data) -> Response:
+    def get_paginated_response(self, features: list[dict]) -> Response:
         return Response(
             {
                 "type": "FeatureCollection",
@@ -85,7 +85,7 @@ class SearchPagination(BasePagination):
                 "offset": self.params.offset,
                 "next": self.get_next_link(),
                 "previous": self.get_previous_link(),
-                "features": data["features"],
+                "features": features,
             }
         )
 
@@ -128,7 +128,8 @@ class _SearchViewSet(GenericViewSet):
     def get_serializer_class(self):
         return self.detail_serializer_class if self.action == "retrieve" else self.list_serializer_class
 
-    def search(self, params: SearchParams, *, limit: int) -> list:
+    def search(self, params: SearchParams, *, limit: int) -> list[dict]:
+        """The GeoJSON Features of the results."""
         raise NotImplementedError
 
     def fetch(self, pk: int):
@@ -136,9 +137,9 @@ class _SearchViewSet(GenericViewSet):
 
     def list(self, request, *args, **kwargs):
         params = _validated(request, self.parameters)
-        rows = self.search(params, limit=params.limit + 1)
-        page = self.paginator.paginate(rows, request=request, params=params)
-        return self.paginator.get_paginated_response(self.get_serializer(page, many=True).data)
+        features = self.search(params, limit=params.limit + 1)
+        page = self.paginator.paginate(features, request=request, params=params)
+        return self.paginator.get_paginated_response(page)
 
     def retrieve(self, request, pk: int, *args, **kwargs):
         obj = self.fetch(pk)
@@ -163,11 +164,16 @@ class AmapViewSet(_SearchViewSet):
     list_serializer_class = AmapFeatureSerializer
     detail_serializer_class = AmapDetailSerializer
 
-    def search(self, params: SearchParams, *, limit: int) -> list[Amap]:
+    def search(self, params: SearchParams, *, limit: int) -> list[dict]:
         if params.near is not None:
-            return selectors.amaps_near(point=params.near, limit=limit, offset=params.offset, **params.filters())
+            # The features as PostGIS built them in the search query (the pages' search too).
+            found = selectors.amap_features_near(
+                point=params.near, limit=limit, offset=params.offset, **params.filters()
+            )
+            return [result.feature for result in found]
         filters = {key: value for key, value in params.filters().items() if key != "radius_km"}
-        return selectors.amaps_page(limit=limit, offset=params.offset, **filters)
+        amaps = selectors.amaps_page(limit=limit, offset=params.offset, **filters)
+        return self.get_serializer(amaps, many=True).data["features"]
 
     def fetch(self, pk: int) -> Amap | None:
         return selectors.amap_detail(pk=pk)
@@ -190,13 +196,15 @@ class FarmViewSet(_SearchViewSet):
     list_serializer_class = FarmFeatureSerializer
     detail_serializer_class = FarmDetailSerializer
 
-    def search(self, params: SearchParams, *, limit: int) -> list[Farm]:
+    def search(self, params: SearchParams, *, limit: int) -> list[dict]:
         filters = {"products": params.products, "network": params.network, "bbox": params.bbox}
         if params.near is not None:
-            return selectors.farms_near(
+            found = selectors.farm_features_near(
                 point=params.near, limit=limit, offset=params.offset, radius_km=params.radius_km, **filters
             )
-        return selectors.farms_page(limit=limit, offset=params.offset, **filters)
+            return [result.feature for result in found]
+        farms = selectors.farms_page(limit=limit, offset=params.offset, **filters)
+        return self.get_serializer(farms, many=True).data["features"]
 
     def fetch(self, pk: int) -> Farm | None:
         return selectors.farm_detail(pk=pk)

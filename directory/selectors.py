@@ -1,22 +1,26 @@
 """Reads on the directory: the one search that serves the pages and the API.
 
 Nearest-N walks the GiST index with the KNN operator (`<->`, sphere distances) to shortlist,
-then ranks and displays by exact geodesic distance (WGS84 ellipsoid). `order_by(Distance())`
-computes the spheroid distance of every row and is never used here.
+then ranks and displays by exact geodesic distance (WGS84 ellipsoid), in one SQL statement
+(see "Nearest search" below). `order_by(Distance())` computes the spheroid distance of every
+row and is never used here.
 """
 
+import datetime
 import functools
+import json
 from dataclasses import dataclass
 
-import numpy as np
 from django.contrib.gis.db.models import GeometryField
-from django.contrib.gis.db.models.functions import GeometryDistance
 from django.contrib.gis.geos import Point, Polygon
 from django.contrib.gis.measure import D
 from django.contrib.postgres.aggregates import JSONBAgg
-from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet, Subquery
+from django.db import DEFAULT_DB_ALIAS, connection
+from django.db.models import DEFERRED, Count, Exists, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Cast, Coalesce, JSONObject
-from pyproj import Geod
+from django.urls import get_script_prefix, reverse
+
+from geo.models import Commune
 
 from .models import Amap, Farm, Network, ProductCategory
 
@@ -24,9 +28,7 @@ from .models import Amap, Farm, Network, ProductCategory
 # the WGS84 ellipsoid. Between two points the two differ by less than 0.6 % (flattening
 # 1/298 ≈ 0.34 % plus the mean-radius choice); we allow 1 % to stay clear of that bound.
 SPHERE_ERROR = 0.01
-SPHERE_RADIUS_M = 6_371_008.7714  # PostGIS's sphere for geography: the WGS84 mean radius (2a + b) / 3
 MAX_SHORTLIST_ROUNDS = 6
-_GEOD = Geod(ellps="WGS84")
 
 
 # Filters on related rows are EXISTS on the link table against the related id (a one-row
@@ -122,55 +124,6 @@ def farms_filtered(
     return farms
 
 
-def knn_shortlist(queryset: QuerySet, *, field: str, point: Point) -> QuerySet:
-    """`queryset` nearest first on the sphere: `<->` walks the GiST index."""
-    return queryset.order_by(GeometryDistance(field, point))
-
-
-def _sphere_m(point: Point, lons: np.ndarray, lats: np.ndarray) -> np.ndarray:
-    """Great-circle metres on PostGIS's sphere (haversine), as `<->` measures on geography."""
-    lon0, lat0, lons, lats = np.radians(point.x), np.radians(point.y), np.radians(lons), np.radians(lats)
-    h = np.sin((lats - lat0) / 2) ** 2 + np.cos(lat0) * np.cos(lats) * np.sin((lons - lon0) / 2) ** 2
-    return 2 * SPHERE_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
-
-
-def _nearest(queryset: QuerySet, *, field: str, point: Point, limit: int, offset: int) -> list:
-    """Rows `offset`…`offset+limit` by exact geodesic distance, each with `distance_m` (metres).
-
-    The shortlist comes from the GiST index in sphere-distance order. It is long enough once
-    the sphere distance of its last row, shrunk by SPHERE_ERROR, exceeds the exact distance of
-    the Nth best row in it: any row not fetched is at least that far on the sphere, so at least
-    that far minus SPHERE_ERROR on the ellipsoid, hence strictly behind the Nth. Otherwise the
-    shortlist doubles and is fetched again (rarely needed: 1.5 N + 5 rows almost always suffice).
-    Both distances of the few shortlisted rows are computed here (pyproj's geodesic on WGS84,
-    accurate to the nanometre), which keeps the query itself down to the index walk.
-    """
-    needed = offset + limit
-    if limit <= 0:
-        return []
-    size = needed + needed // 2 + 5
-    for _round in range(MAX_SHORTLIST_ROUNDS):
-        rows = list(knn_shortlist(queryset, field=field, point=point)[:size])
-        if not rows:
-            return []
-        lons = np.array([getattr(row, field).x for row in rows])
-        lats = np.array([getattr(row, field).y for row in rows])
-        exact = _GEOD.inv(np.full(len(rows), point.x), np.full(len(rows), point.y), lons, lats)[2]
-        for row, distance in zip(rows, exact.tolist(), strict=True):
-            row.distance_m = distance
-        ranked = sorted(rows, key=lambda row: (row.distance_m, row.pk))
-        if len(rows) < size:
-            break  # every matching row is in hand
-        nth_exact = ranked[needed - 1].distance_m
-        last_sphere = float(_sphere_m(point, lons[-1:], lats[-1:])[0])
-        if last_sphere * (1 - SPHERE_ERROR) > nth_exact:
-            break
-        size *= 2
-    else:  # pragma: no cover - would need a pathological cluster of equidistant points
-        raise RuntimeError("nearest shortlist did not converge")
-    return ranked[offset:needed]
-
-
 def _with_commune(queryset: QuerySet) -> QuerySet:
     # Joined in the search query itself (one row each, by primary key); the outline is large
     # and never shown in a result list.
@@ -250,7 +203,271 @@ def _attach_related_lists(rows: list) -> None:
         row.network_list = [NetworkRef(**network) for network in related["networks"] or ()]
 
 
-def amaps_near(
+# --- Nearest search: one SQL statement behind the pages and the API ----------------------------
+#
+# The nearest search is the platform's busiest read, so it is one hand-written, parameterised
+# statement rather than an ORM query: compiling the equivalent queryset, building model
+# instances and serializing them cost several times the search itself. The statement's text
+# depends only on the table and on which filters are set (cached per combination); every value
+# is a bind parameter. In PostgreSQL, it:
+#   1. shortlists the N nearest rows on the sphere, `<->` walking the GiST index (KNN);
+#   2. ranks them by exact WGS84 geodesic distance (`ST_Distance` on geography: Karney's
+#      algorithm, as pyproj's Geod), ties by id;
+#   3. builds the GeoJSON Feature of each row of the page, commune, products and networks
+#      included, exactly as the API publishes it (STYLE.md: GeoJSON is built in the database).
+# Each row also carries the shortlist's length and the sphere distance of its last row, which
+# tell whether the shortlist was long enough (see `_nearest`).
+
+_ORIGIN = "ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography"
+
+# Filters, as `amaps_filtered` / `farms_filtered` write them: the planner estimates these forms
+# well (array statistics for `@>`, a semi-join for EXISTS) and keeps walking the location index
+# in KNN order, checking each row as it comes.
+_FILTERS = {
+    # filter name → condition on `place`, the searched row; values are bind parameters
+    "radius_km": "ST_DWithin(place.{location}, " + _ORIGIN + ", %(radius_m)s)",  # geography: true metres
+    "weekday": "place.delivery_weekdays @> ARRAY[%(weekday)s]::smallint[]",
+    "accepting": "place.accepting_members = %(open)s",
+    "not_accepting": "place.accepting_members <> %(open)s",
+    "network": (
+        "EXISTS (SELECT FROM {table}_networks AS link WHERE link.{owner} = place.id"
+        " AND link.network_id = (SELECT id FROM directory_network WHERE slug = %(network)s))"
+    ),
+    # A viewport is a lon/lat rectangle, compared as planar lon/lat geometry (see _in_bbox).
+    "bbox": (
+        "ST_CoveredBy(place.{location}::geometry,"
+        " ST_MakeEnvelope(%(min_lon)s, %(min_lat)s, %(max_lon)s, %(max_lat)s, 4326))"
+    ),
+}
+# One EXISTS per listed product (every one must be offered), `%(product)s` becoming `%(product_<n>)s`.
+_PRODUCT_FILTER = (
+    "EXISTS (SELECT FROM {table}_products AS link WHERE link.{owner} = place.id"
+    " AND link.productcategory_id = (SELECT id FROM directory_productcategory WHERE slug = %(product)s))"
+)
+
+# Feature properties, in the order of AmapFeatureSerializer / FarmFeatureSerializer (a test
+# compares the documents). `distance_m` is rounded to the decimetre, as the API shows it.
+_COMMUNE = (
+    "CASE WHEN commune.code IS NULL THEN NULL"
+    " ELSE json_build_object('code', commune.code, 'name', commune.name, 'department', commune.department_id) END"
+)
+_PRODUCTS = """COALESCE((
+            SELECT json_agg(json_build_object('slug', product.slug, 'name', product.name, 'family', product.family)
+                            ORDER BY product.position, product.name)
+            FROM directory_productcategory AS product
+            WHERE product.id = ANY(ARRAY(
+                SELECT link.productcategory_id FROM {table}_products AS link WHERE link.{owner} = place.id))
+        ), '[]')"""
+_NETWORKS = """COALESCE((
+            SELECT json_agg(json_build_object('slug', network.slug, 'name', network.name) ORDER BY network.name)
+            FROM directory_network AS network
+            WHERE network.id = ANY(ARRAY(
+                SELECT link.network_id FROM {table}_networks AS link WHERE link.{owner} = place.id))
+        ), '[]')"""
+_AMAP_PROPERTIES = f"""
+        'name', place.name,
+        'distance_m', round(ranked.distance_m::numeric, 1),
+        'status', place.status,
+        'kind', place.kind,
+        'accepting_members', place.accepting_members,
+        'address', place.address,
+        'postal_code', place.postal_code,
+        'commune', {_COMMUNE},
+        'delivery_weekdays', to_json(place.delivery_weekdays),
+        'delivery_start', place.delivery_start,
+        'delivery_end', place.delivery_end,
+        'delivery_frequency', place.delivery_frequency,
+        'delivery_notes', place.delivery_notes,
+        'products', {_PRODUCTS},
+        'networks', {_NETWORKS},
+        'website', place.website,
+        'page_url', %(url_prefix)s || place.id || %(url_suffix)s,
+        'is_demo', place.is_demo"""
+_FARM_PROPERTIES = f"""
+        'name', place.name,
+        'distance_m', round(ranked.distance_m::numeric, 1),
+        'is_active', place.is_active,
+        'commune', {_COMMUNE},
+        'products', {_PRODUCTS},
+        'product_details', place.product_details,
+        'labels', to_json(place.labels),
+        'delivery_radius_km', place.delivery_radius_km,
+        'networks', {_NETWORKS},
+        'website', place.website,
+        'page_url', %(url_prefix)s || place.id || %(url_suffix)s,
+        'is_demo', place.is_demo"""
+
+_NEAREST_SQL = """
+WITH shortlist AS MATERIALIZED (
+    SELECT place.id,
+           place.{location} <-> {origin} AS sphere_m,
+           ST_Distance(place.{location}, {origin}) AS distance_m
+    FROM {table} AS place
+    WHERE {conditions}
+    ORDER BY place.{location} <-> {origin}
+    LIMIT %(size)s
+), ranked AS (
+    SELECT id, distance_m,
+           row_number() OVER (ORDER BY distance_m, id) AS rank,
+           count(*) OVER () AS fetched,
+           max(sphere_m) OVER () AS last_sphere_m
+    FROM shortlist
+)
+SELECT ranked.fetched, ranked.last_sphere_m, ranked.distance_m, json_build_object(
+    'id', place.id,
+    'type', 'Feature',
+    'geometry', json_build_object(
+        'type', 'Point',
+        'coordinates', json_build_array(ST_X(place.{location}::geometry), ST_Y(place.{location}::geometry))),
+    'properties', json_build_object({properties})
+)::text
+FROM ranked
+JOIN {table} AS place ON place.id = ranked.id
+LEFT JOIN geo_commune AS commune ON commune.code = place.commune_id
+WHERE ranked.rank > %(offset)s AND ranked.rank <= %(needed)s
+ORDER BY ranked.rank
+"""
+
+
+@dataclass(frozen=True)
+class _Layer:
+    """What the nearest statement needs to know about a searchable table."""
+
+    model: type
+    table: str
+    location: str  # the point searched, measured and published
+    owner: str  # the column of the link tables ({table}_products, {table}_networks) naming the row
+    active: str  # the condition for "active"
+    always: str  # what every result satisfies, whatever the filters
+    properties: str
+    detail_url: str  # URL name of the public page
+
+
+_AMAPS = _Layer(
+    model=Amap,
+    table="directory_amap",
+    location="location",
+    owner="amap_id",
+    active="place.status = %(active_status)s",
+    always="TRUE",
+    properties=_AMAP_PROPERTIES,
+    detail_url="directory:amap_detail",
+)
+# Farms are searched, measured and shown at their masked public point; the exact one is private.
+_FARMS = _Layer(
+    model=Farm,
+    table="directory_farm",
+    location="public_location",
+    owner="farm_id",
+    active="place.is_active",
+    always="place.public_location IS NOT NULL",
+    properties=_FARM_PROPERTIES,
+    detail_url="directory:farm_detail",
+)
+
+
+@functools.cache
+def _nearest_sql(layer: _Layer, filters: frozenset[str], include_inactive: bool) -> str:
+    """The statement for this table and this set of filters (constant text: values are parameters)."""
+    conditions = [layer.always] + ([] if include_inactive else [layer.active])
+    for name in sorted(filters):
+        product = name.startswith("product_")
+        conditions.append(_PRODUCT_FILTER.replace("%(product)s", f"%({name})s") if product else _FILTERS[name])
+    names = {"table": layer.table, "location": layer.location, "owner": layer.owner}
+    return _NEAREST_SQL.format(
+        origin=_ORIGIN,
+        conditions=" AND ".join(conditions).format(**names),
+        properties=layer.properties.format(**names),
+        **names,
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _page_url_parts(url_name: str, script_prefix: str) -> tuple[str, str]:
+    """What comes before and after the id in a public page's URL (`reverse` costs a search's worth)."""
+    sentinel = "987654321"
+    return tuple(reverse(url_name, args=[sentinel]).split(sentinel))
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """One result of a nearest search."""
+
+    id: int
+    distance_m: float  # exact geodesic metres on the WGS84 ellipsoid
+    feature: dict  # its GeoJSON Feature, as the API publishes it (distance to the decimetre)
+
+
+def _nearest(
+    layer: _Layer,
+    *,
+    point: Point,
+    limit: int,
+    offset: int,
+    radius_km: float | None,
+    products: list[str] | None,
+    weekday: int | None,
+    accepting: bool | None,
+    network: str | None,
+    bbox: tuple[float, float, float, float] | None,
+    include_inactive: bool,
+) -> list[Found]:
+    """Rows `offset`…`offset+limit` of `layer` by exact geodesic distance from `point`.
+
+    The shortlist comes from the GiST index in sphere-distance order. It is long enough once the
+    sphere distance of its last row, shrunk by SPHERE_ERROR, exceeds the exact distance of the
+    Nth best row in it: any row not fetched is at least that far on the sphere, so at least that
+    far minus SPHERE_ERROR on the ellipsoid, hence strictly behind the Nth. Otherwise the
+    shortlist doubles and the statement runs again (rarely: 1.5 N + 5 rows almost always suffice).
+    """
+    if limit <= 0:
+        return []
+    needed = offset + limit
+    url_prefix, url_suffix = _page_url_parts(layer.detail_url, get_script_prefix())
+    params = {"lon": point.x, "lat": point.y, "offset": offset, "needed": needed}
+    params.update(url_prefix=url_prefix, url_suffix=url_suffix, active_status=Amap.Status.ACTIVE.value)
+    filters = set()
+    if radius_km is not None:
+        filters.add("radius_km")
+        params["radius_m"] = radius_km * 1000.0
+    for n, slug in enumerate(dict.fromkeys(products or ())):
+        filters.add(f"product_{n}")
+        params[f"product_{n}"] = slug
+    if weekday is not None:
+        filters.add("weekday")
+        params["weekday"] = weekday
+    if accepting is not None:
+        filters.add("accepting" if accepting else "not_accepting")
+        params["open"] = Amap.Accepting.OPEN.value
+    if network:
+        filters.add("network")
+        params["network"] = network
+    if bbox is not None:
+        filters.add("bbox")
+        params.update(zip(("min_lon", "min_lat", "max_lon", "max_lat"), bbox, strict=True))
+    sql = _nearest_sql(layer, frozenset(filters), include_inactive)
+
+    size = needed + needed // 2 + 5
+    with connection.cursor() as cursor:
+        for _round in range(MAX_SHORTLIST_ROUNDS):
+            cursor.execute(sql, {**params, "size": size})
+            rows = cursor.fetchall()
+            if len(rows) < limit:
+                break  # the shortlist holds every matching row
+            fetched, last_sphere_m, nth_exact_m = rows[0][0], rows[0][1], rows[-1][2]
+            if fetched < size or last_sphere_m * (1 - SPHERE_ERROR) > nth_exact_m:
+                break
+            size *= 2
+        else:  # pragma: no cover - would need a pathological cluster of equidistant points
+            raise RuntimeError("nearest shortlist did not converge")
+    found = []
+    for _fetched, _last_sphere_m, distance_m, text in rows:
+        feature = json.loads(text)
+        found.append(Found(id=feature["id"], distance_m=distance_m, feature=feature))
+    return found
+
+
+def amap_features_near(
     *,
     point: Point,
     limit: int = 10,
@@ -262,14 +479,17 @@ def amaps_near(
     network: str | None = None,
     bbox: tuple[float, float, float, float] | None = None,
     include_inactive: bool = False,
-) -> list[Amap]:
-    """The AMAPs nearest `point` by true geodesic distance, each with `distance_m` (metres).
+) -> list[Found]:
+    """The AMAPs nearest `point` by true geodesic distance: the one search of the API and the pages.
 
-    One query whatever `limit` is: commune joined, products and networks in `product_list` and
-    `network_list` (use these in result lists: `products.all()` would query once per AMAP).
+    One query whatever `limit` is. The API publishes the features as they are; the pages get
+    the same results as model instances through `amaps_near`.
     """
-    amaps = amaps_filtered(
+    return _nearest(
+        _AMAPS,
         point=point,
+        limit=limit,
+        offset=offset,
         radius_km=radius_km,
         products=products,
         weekday=weekday,
@@ -278,13 +498,9 @@ def amaps_near(
         bbox=bbox,
         include_inactive=include_inactive,
     )
-    searched = _with_related_lists(_with_commune(amaps))
-    result = _nearest(searched, field="location", point=point, limit=limit, offset=offset)
-    _attach_related_lists(result)
-    return result
 
 
-def farms_near(
+def farm_features_near(
     *,
     point: Point,
     limit: int = 10,
@@ -294,20 +510,80 @@ def farms_near(
     network: str | None = None,
     bbox: tuple[float, float, float, float] | None = None,
     include_inactive: bool = False,
-) -> list[Farm]:
-    """The farms whose PUBLIC (masked) point is nearest `point`, each with `distance_m` to that point."""
-    farms = farms_filtered(
+) -> list[Found]:
+    """The farms whose PUBLIC (masked) point is nearest `point`, `distance_m` measured to that point."""
+    return _nearest(
+        _FARMS,
         point=point,
+        limit=limit,
+        offset=offset,
         radius_km=radius_km,
         products=products,
+        weekday=None,
+        accepting=None,
         network=network,
         bbox=bbox,
         include_inactive=include_inactive,
     )
-    searched = _with_related_lists(_with_commune(farms))
-    result = _nearest(searched, field="public_location", point=point, limit=limit, offset=offset)
-    _attach_related_lists(result)
-    return result
+
+
+def _as_model(model, found: Found, fields: dict):
+    """A `model` instance holding `fields` (the others deferred) and what a result list shows.
+
+    `distance_m` (exact metres), the commune, `product_list`, `network_list` and `feature`.
+    """
+    properties = found.feature["properties"]
+    commune = properties["commune"]
+    fields |= {"id": found.id, "commune_id": commune and commune["code"]}
+    values = [fields.get(field.attname, DEFERRED) for field in model._meta.concrete_fields]
+    row = model.from_db(DEFAULT_DB_ALIAS, fields, values)
+    if commune is not None:
+        row.commune = Commune.from_db(
+            DEFAULT_DB_ALIAS, _COMMUNE_FIELDS, (commune["code"], commune["name"], commune["department"])
+        )
+    row.distance_m = found.distance_m
+    row.product_list = [ProductRef(**product) for product in properties["products"]]
+    row.network_list = [NetworkRef(**network) for network in properties["networks"]]
+    row.feature = found.feature
+    return row
+
+
+_COMMUNE_FIELDS = ("code", "name", "department_id")
+_AMAP_FIELDS = ("name", "status", "kind", "accepting_members", "address", "postal_code", "delivery_weekdays")
+_AMAP_FIELDS += ("delivery_frequency", "delivery_notes", "website", "is_demo")
+_FARM_FIELDS = ("name", "is_active", "product_details", "labels", "delivery_radius_km", "website", "is_demo")
+
+
+def _time(text: str | None) -> datetime.time | None:
+    return None if text is None else datetime.time.fromisoformat(text)
+
+
+def amaps_near(*, point: Point, limit: int = 10, offset: int = 0, **filters) -> list[Amap]:
+    """`amap_features_near` (same arguments, same results) as Amap instances, for templates.
+
+    Each has `distance_m` (exact metres), its commune, `product_list` and `network_list` (use
+    these in result lists: `products.all()` would query once per AMAP) and `feature`. Fields no
+    result list shows (description, contacts…) are deferred.
+    """
+    amaps = []
+    for found in amap_features_near(point=point, limit=limit, offset=offset, **filters):
+        properties = found.feature["properties"]
+        fields = {name: properties[name] for name in _AMAP_FIELDS}
+        fields["location"] = Point(found.feature["geometry"]["coordinates"], srid=4326)
+        fields["delivery_start"] = _time(properties["delivery_start"])
+        fields["delivery_end"] = _time(properties["delivery_end"])
+        amaps.append(_as_model(Amap, found, fields))
+    return amaps
+
+
+def farms_near(*, point: Point, limit: int = 10, offset: int = 0, **filters) -> list[Farm]:
+    """`farm_features_near` as Farm instances; the exact `location` is never read (deferred: private)."""
+    farms = []
+    for found in farm_features_near(point=point, limit=limit, offset=offset, **filters):
+        fields = {name: found.feature["properties"][name] for name in _FARM_FIELDS}
+        fields["public_location"] = Point(found.feature["geometry"]["coordinates"], srid=4326)
+        farms.append(_as_model(Farm, found, fields))
+    return farms
 
 
 def amaps_page(*, limit: int = 10, offset: int = 0, **filters) -> list[Amap]:

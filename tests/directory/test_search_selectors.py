@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from pyproj import Geod
 
 from directory.models import Amap, Network, ProductCategory
-from directory.selectors import amaps_near, farms_near
+from directory.selectors import amap_features_near, amaps_near, farms_near
 from geo.models import Commune
 from tests.factories import BORDEAUX, MERIGNAC, AmapFactory, FarmFactory, NetworkFactory
 
@@ -260,22 +260,38 @@ def test_knn_query_walks_the_gist_index_at_ten_thousand_amaps():
         )
         (gist_name,) = cursor.fetchone()
 
-    def explain_search(**filters) -> str:
-        """The plan of the very query `amaps_near` sends (psycopg binds parameters client-side)."""
+    def explain_search(**filters) -> list[str]:
+        """The plan of the very query the search sends (psycopg binds parameters client-side)."""
         with CaptureQueriesContext(connection) as queries:
-            amaps_near(point=BORDEAUX, limit=10, **filters)
+            amap_features_near(point=BORDEAUX, limit=10, **filters)
+        assert len(queries) == 1
         with connection.cursor() as cursor:
             cursor.execute("EXPLAIN " + queries.captured_queries[0]["sql"])
-            return "\n".join(row[0] for row in cursor.fetchall())
+            return [row[0] for row in cursor.fetchall()]
 
-    plain = explain_search()
-    assert f"Index Scan using {gist_name}" in plain, plain
-    assert "Order By: (location <-> " in plain, plain
-    assert "Sort" not in plain.split(f"Index Scan using {gist_name}")[0], plain  # no sort of the whole table
+    def assert_index_walk(plan: list[str]) -> None:
+        text = "\n".join(plan)
+        scans = [i for i, line in enumerate(plan) if f"Index Scan using {gist_name}" in line]
+        assert len(scans) == 1, text
+        # the GiST index is walked in `<->` order and cut by the shortlist's LIMIT: only the
+        # shortlist's rows are ever read, measured and sorted, never the whole table
+        assert plan[scans[0] + 1].strip().startswith("Order By: (location <-> "), text
+        # Walking up from the scan: only nested loops (the EXISTS filters as semi-joins) until the
+        # LIMIT, no Sort or Hash that would need every matching row first.
+        nodes = [(len(line) - len(line.lstrip(" ->")), line.strip(" ->")) for line in plan[: scans[0]]]
+        depth, ancestors = len(plan[scans[0]]) - len(plan[scans[0]].lstrip(" ->")), []
+        for indent, node in reversed(nodes):
+            if indent < depth and node.split(" ")[0] in {"Limit", "Nested", "Sort", "Hash", "Materialize"}:
+                ancestors.append(node.split("  (")[0])
+                depth = indent
+                if node.startswith("Limit"):
+                    break
+        assert ancestors and ancestors[-1] == "Limit", text
+        assert set(ancestors[:-1]) <= {"Nested Loop", "Nested Loop Semi Join"}, text
+        assert f"Seq Scan on {Amap._meta.db_table} " not in text, text  # (its link tables are small)
 
-    filtered = explain_search(weekday=2, accepting=True, products=["legumes"])
-    assert f"Index Scan using {gist_name}" in filtered, filtered
-    assert "Sort" not in filtered.split(f"Index Scan using {gist_name}")[0], filtered
+    assert_index_walk(explain_search())
+    assert_index_walk(explain_search(weekday=2, accepting=True, products=["legumes"]))
 
     # and the selector gives the same ten as the oracle at this size
     rows = Amap.objects.values_list("pk", "location")
