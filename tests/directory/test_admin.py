@@ -141,7 +141,6 @@ def test_saving_an_amap_in_the_admin_keeps_its_place_and_days(demo, admin_client
         "website": "",
         "platform": "",
         "networks": [],
-        "managers": [],
         "founded_on": "2012-09-01",
         "closed_on": "",
         "rna_id": "",
@@ -152,6 +151,11 @@ def test_saving_an_amap_in_the_admin_keeps_its_place_and_days(demo, admin_client
         "partnerships-INITIAL_FORMS": str(len(partnerships)),
         "partnerships-MIN_NUM_FORMS": "0",
         "partnerships-MAX_NUM_FORMS": "1000",
+        # The team inline (admins and référents), empty here.
+        "manager_roles-TOTAL_FORMS": "0",
+        "manager_roles-INITIAL_FORMS": "0",
+        "manager_roles-MIN_NUM_FORMS": "0",
+        "manager_roles-MAX_NUM_FORMS": "1000",
     }
     for i, partnership in enumerate(partnerships):
         data.update(
