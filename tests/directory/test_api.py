@@ -401,26 +401,39 @@ def test_schema_and_docs_are_served_without_a_cdn(client):
     assert finders.find("drf_spectacular_sidecar/swagger-ui-dist/swagger-ui.css")
 
 
-def test_hand_built_features_equal_the_generic_serializer_output(gironde):
-    """The list serializers build features by hand for speed; the document must not differ."""
+def test_list_features_equal_the_generic_serializer_documents(gironde):
+    """List features are built for speed: by PostGIS in the nearest search, by hand in the pages by
+    name. Neither document may differ from the generic serializer's."""
     from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
-    from directory.selectors import amaps_near, farms_near
+    from directory.models import Farm
+    from directory.selectors import amap_features_near, farm_features_near
     from directory.serializers import AmapFeatureSerializer, FarmFeatureSerializer
 
     chartrons = gironde["bordeaux"]
     chartrons.delivery_start, chartrons.delivery_end = "18:00", "19:30"
     chartrons.address, chartrons.website = "Place du Marché", "https://amap-chartrons.example"
+    chartrons.delivery_notes = "Sous la halle « Chartrons »"
     chartrons.save()
     chartrons.networks.add(NetworkFactory(slug="reseau-bordelais"))
-    farm = FarmFactory(products=["legumes", "oeufs"], labels=["ab"], product_details="Légumes de saison")
+    farm = FarmFactory(
+        products=["legumes", "oeufs"], labels=["ab"], product_details="Légumes de saison", delivery_radius_km=25
+    )
     farm.networks.add(NetworkFactory(slug="paysans"))
+    FarmFactory(location=LIBOURNE, commune=None, labels=[], delivery_radius_km=None)  # nulls, empty lists
     cases = [
-        (AmapFeatureSerializer, amaps_near(point=BORDEAUX, limit=10) + [Amap.objects.get(name="AMAP fermée")]),
-        (FarmFeatureSerializer, farms_near(point=BORDEAUX, limit=10)),
+        (AmapFeatureSerializer, Amap, amap_features_near(point=BORDEAUX, limit=10, include_inactive=True)),
+        (FarmFeatureSerializer, Farm, farm_features_near(point=BORDEAUX, limit=10)),
     ]
-    for serializer_class, objects in cases:
-        for obj in objects:
+    for serializer_class, model, found in cases:
+        assert len(found) == model.objects.count()
+        for result in found:
+            obj = model.objects.get(pk=result.id)
+            obj.distance_m = result.distance_m
             serializer = serializer_class(obj)
-            generic = GeoFeatureModelSerializer.to_representation(serializer, obj)
-            assert json.loads(json.dumps(serializer.data)) == json.loads(json.dumps(generic))
+            generic = json.loads(json.dumps(GeoFeatureModelSerializer.to_representation(serializer, obj)))
+            assert result.feature == generic  # built by PostGIS
+            obj.distance_m = None
+            by_hand = serializer_class(obj)
+            generic["properties"]["distance_m"] = None
+            assert json.loads(json.dumps(by_hand.data)) == generic  # built by hand (no `near`)

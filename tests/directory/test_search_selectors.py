@@ -5,6 +5,7 @@ import random
 import numpy as np
 import pytest
 from django.contrib.gis.geos import Point
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from pyproj import Geod
@@ -129,6 +130,38 @@ def test_filters_match_the_oracle_with_the_same_filters(sample):
             lon, lat = random_point(rng, MAINLAND)
             got = amaps_near(point=Point(lon, lat, srid=4326), limit=10, **filters)
             assert_same_ranking(got, oracle(sample, lon, lat, lambda r, keep=keep: r["active"] and keep(r))[:10])
+
+
+def test_pages_and_api_show_the_same_search(sample, client, settings):
+    """One search: the pages' AMAP instances, the selector's features and the API's answer agree."""
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"anon": "1000/minute", "user": "1000/minute"},
+    }
+    cache.clear()
+    rng = random.Random(5)
+    cases = [
+        ({}, {}),
+        ({"products": ["oeufs", "pain"]}, {"products": "oeufs,pain"}),
+        ({"weekday": 3, "accepting": False}, {"weekday": "3", "accepting": "false"}),
+        ({"network": "reseau-a", "radius_km": 300.0}, {"network": "reseau-a", "radius_km": "300"}),
+    ]
+    for filters, query in cases:
+        lon, lat = random_point(rng, MAINLAND)
+        point = Point(lon, lat, srid=4326)
+        amaps = amaps_near(point=point, limit=12, offset=3, **filters)
+        found = amap_features_near(point=point, limit=12, offset=3, **filters)
+        response = client.get("/api/v1/amaps/", {"near": f"{lon},{lat}", "limit": 12, "offset": 3, **query})
+        published = response.json()["features"]
+        assert len(amaps) > 0
+        assert [a.pk for a in amaps] == [f.id for f in found] == [f["id"] for f in published]
+        assert [a.distance_m for a in amaps] == [f.distance_m for f in found]
+        assert [f.feature for f in found] == published
+        for amap, feature in zip(amaps, published, strict=True):
+            assert feature["properties"]["distance_m"] == pytest.approx(amap.distance_m, abs=0.05)
+            assert [amap.location.x, amap.location.y] == feature["geometry"]["coordinates"]
+            assert amap.commune.name == feature["properties"]["commune"]["name"] == "Bordeaux"
+            assert [p.slug for p in amap.product_list] == [p["slug"] for p in feature["properties"]["products"]]
 
 
 def test_inactive_amaps_are_found_only_on_request(sample):
