@@ -54,6 +54,7 @@ setup: venv assets db migrate reference
 
 demo-data: reference
 	$(MANAGE) load_demo --if-empty --amaps $(DEMO_AMAPS) --farms $(DEMO_FARMS) --seed $(DEMO_SEED)
+	$(MANAGE) load_demo_contracts --if-empty
 
 demo: setup demo-data
 	$(MANAGE) ensure_demo_admin
