@@ -24,6 +24,7 @@ from django.contrib.auth.hashers import make_password
 from django.contrib.gis.db.models.functions import GeometryDistance
 from django.core import mail
 from django.db import transaction
+from django.db.models import Q
 from django.test.utils import override_settings
 from django.utils import formats, timezone, translation
 
@@ -328,3 +329,15 @@ def summary_lines(summary: DemoSummary) -> list[str]:
         f"adhérent·es {MEMBERS[0][0]} … {MEMBERS[-1][0]} ; mot de passe « {DEMO_PASSWORD} ».",
     ]
     return lines
+
+
+@transaction.atomic
+def demo_contracts_clear() -> int:
+    """Delete the contracts of demo AMAPs or farms (before the demo directory itself goes)."""
+    from .retention import contracts_purge, subscriptions_purge
+
+    ids = list(Contract.objects.filter(Q(amap__is_demo=True) | Q(farm__is_demo=True)).values_list("pk", flat=True))
+    subscription_ids = Subscription.objects.filter(contract_id__in=ids).values_list("pk", flat=True)
+    subscriptions_purge(ids=subscription_ids, reason="données de démonstration effacées")
+    contracts_purge(ids=ids, reason="données de démonstration effacées")
+    return len(ids)

@@ -188,3 +188,16 @@ def test_demo_refused_without_debug_and_skipped_without_demo_directory(settings)
     AmapFactory(name="AMAP réelle de Bordeaux")  # not a demo row: left alone
     assert "Aucune AMAP ou ferme de démonstration" in run()
     assert not Contract.objects.exists() and not User.objects.filter(email="referent@example.org").exists()
+
+
+def test_clearing_the_demo_directory_takes_its_contracts_first(demo_directory):
+    from fixtures.demo import clear_demo
+
+    call_command("load_demo_contracts", stdout=io.StringIO())
+    assert Contract.objects.exists()
+    counts = clear_demo()
+    assert counts["contracts"] == 1
+    assert not Contract.objects.exists() and not Subscription.objects.exists()
+    assert not Amap.objects.filter(is_demo=True).exists()
+    assert Amap.objects.filter(name="AMAP réelle de Bordeaux").exists()
+    assert evidence_verify().ok
