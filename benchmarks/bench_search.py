@@ -4,11 +4,18 @@ Figures (`--quick`: 1k and 10k AMAPs, shorter runs):
 - search.api_nearest10_p50_1k / _p95_1k / _p50_100k / _p95_100k: GET /api/v1/amaps/?near=…&limit=10 through
   Django's test client (full stack: parsing, selector, GeoJSON), a different point of France each time;
 - search.api_nearest10_p50_ratio_100k_vs_1k (goal ≤ 1.5) and the p95 ratio;
-- search.selector_nearest10_p50_*: `amaps_near` alone; search.naive_order_by_distance_p50_*: the same ten
-  through `order_by(Distance())`; search.knn_speedup_* = naive / selector (goal ≥ 50 at 100k);
+- search.selector_nearest10_p50_*: `amap_features_near`, the search the API and the pages share (one SQL
+  statement: KNN shortlist, exact geodesic rank, GeoJSON features); search.selector_models_nearest10_p50_*:
+  `amaps_near`, the same results as model instances for the pages;
+- search.naive_order_by_distance_p50_*: the same ten AMAPs with their commune, products and networks through
+  the ORM's `order_by(Distance())`; search.knn_speedup_* = naive / selector (goal ≥ 50 at 100k);
+- search.naive_same_sql_p50_*: the selector's own statement with its shortlist ordered by the exact
+  `ST_Distance` instead of the `<->` index walk; search.knn_speedup_same_sql_* = that / selector;
 - search.orm_bare_*: the bare ORM queries (ten rows, nothing joined) ordered each way, and their ratio;
 - search.wrk_nearest10_rps_*: requests per second under wrk (2 threads, 8 connections, ~10 s) against
   gunicorn on 127.0.0.1 serving the benchmark database (goal ≥ 300), with its non-2xx count (goal 0).
+
+Options (`--set key=value`): workers, threads (gthread worker), port (default: a free one).
 """
 
 from __future__ import annotations
@@ -70,12 +77,22 @@ def bench_in_process(points: list[tuple[float, float]], *, label: str, ctx) -> d
     from django.conf import settings
     from django.contrib.gis.db.models.functions import Distance, GeometryDistance
     from django.contrib.gis.geos import Point
+    from django.db import connection
     from django.test import Client, override_settings
 
     from directory.models import Amap
 
     # The selector's own building blocks, to time the same query in the naive order.
-    from directory.selectors import _with_commune, _with_related_lists, amaps_filtered, amaps_near
+    from directory.selectors import (
+        _AMAPS,
+        _ORIGIN,
+        _nearest_sql,
+        _with_commune,
+        _with_related_lists,
+        amap_features_near,
+        amaps_filtered,
+        amaps_near,
+    )
 
     figures: dict[str, float] = {}
     rates = {"anon": HUGE_RATE, "user": HUGE_RATE}
@@ -96,13 +113,18 @@ def bench_in_process(points: list[tuple[float, float]], *, label: str, ctx) -> d
     report(f"search.api_nearest10_p95_{label}", figures["api_p95"], "ms")
 
     cycle = iter(points * 10)
-    selector = measure(lambda: amaps_near(point=Point(*next(cycle), srid=4326), limit=10), repeat=ctx.size(400, 120))
+    selector = measure(
+        lambda: amap_features_near(point=Point(*next(cycle), srid=4326), limit=10), repeat=ctx.size(400, 120)
+    )
     figures["selector_p50"] = percentile(selector, 50) * 1000
     report(f"search.selector_nearest10_p50_{label}", figures["selector_p50"], "ms")
+    cycle = iter(points * 10)
+    models = measure(lambda: amaps_near(point=Point(*next(cycle), srid=4326), limit=10), repeat=ctx.size(400, 120))
+    report(f"search.selector_models_nearest10_p50_{label}", percentile(models, 50) * 1000, "ms")
 
     def naive_call():
-        # The same query as the selector's, but ordered the way this search avoids: the spheroid
-        # distance of every row, then a sort of the whole table.
+        # The same rows as the selector's (commune, products, networks, distance), but ordered the
+        # way this search avoids: the spheroid distance of every row, then a sort of the whole table.
         point = Point(*next(cycle), srid=4326)
         same_rows = _with_related_lists(_with_commune(amaps_filtered()))
         list(same_rows.annotate(distance=Distance("location", point)).order_by("distance")[:10])
@@ -112,6 +134,24 @@ def bench_in_process(points: list[tuple[float, float]], *, label: str, ctx) -> d
     figures["naive_p50"] = percentile(naive, 50) * 1000
     report(f"search.naive_order_by_distance_p50_{label}", figures["naive_p50"], "ms")
     report(f"search.knn_speedup_{label}", figures["naive_p50"] / figures["selector_p50"], "x")
+
+    # The selector's own statement, its shortlist ordered by the exact distance of every row.
+    statement = _nearest_sql(_AMAPS, frozenset(), False)
+    knn_order = "ORDER BY place.location <-> " + _ORIGIN
+    assert knn_order in statement
+    exact_order = statement.replace(knn_order, "ORDER BY ST_Distance(place.location, " + _ORIGIN + ")")
+
+    def naive_sql_call():
+        lon, lat = next(cycle)
+        parameters = {"lon": lon, "lat": lat, "offset": 0, "needed": 10, "size": 20, "active_status": "active"}
+        with connection.cursor() as cursor:
+            cursor.execute(exact_order, {**parameters, "url_prefix": "/amap/", "url_suffix": "/"})
+            assert len(cursor.fetchall()) == 10
+
+    cycle = iter(points * 10)
+    naive_sql = percentile(measure(naive_sql_call, repeat=ctx.size(30, 10), warmup=2), 50) * 1000
+    report(f"search.naive_same_sql_p50_{label}", naive_sql, "ms")
+    report(f"search.knn_speedup_same_sql_{label}", naive_sql / figures["selector_p50"], "x")
 
     # The bare ORM queries (ten AMAP rows, nothing joined), as in docs/QUALITY.md's reference table:
     # what the index walk itself gains, without the work both ways share.
@@ -238,7 +278,7 @@ def bench_wrk(points: list[tuple[float, float]], *, label: str, ctx) -> None:
     connections.close_all()  # the workers open their own connections
     workers = int(ctx.options.get("workers", min(4, max(2, os.cpu_count() or 2))))
     duration = ctx.options.get("wrk_duration", "5s" if ctx.quick else "10s")
-    port = _free_port()
+    port = int(ctx.options.get("port", 0)) or _free_port()
     env = {
         **os.environ,
         # Production-like settings; the throttle is raised so that one client can load it.
@@ -302,7 +342,8 @@ def bench_wrk(points: list[tuple[float, float]], *, label: str, ctx) -> None:
     report(f"search.wrk_app_cpu_per_request_{label}", app_ms, "ms")
     report(f"search.wrk_db_cpu_per_request_{label}", db_ms, "ms")
     report(f"search.wrk_capacity_two_cores_estimate_{label}", 2000 / (app_ms + db_ms), "req/s")
-    note(f"wrk: gunicorn {workers} sync workers, 2 threads, 8 connections, {duration}; load average {os.getloadavg()}")
+    kind = f"gthread workers × {ctx.options['threads']} threads" if "threads" in ctx.options else "sync workers"
+    note(f"wrk: gunicorn {workers} {kind}; wrk 2 threads, 8 connections, {duration}; load average {os.getloadavg()}")
 
 
 def run(ctx) -> None:

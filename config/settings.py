@@ -89,6 +89,12 @@ else:
     }
 DATABASES["default"]["ENGINE"] = "django.contrib.gis.db.backends.postgis"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+# Statements run with server-side binding are prepared after this many runs (psycopg): only the
+# nearest search opts in (directory.selectors); Django's own queries bind client-side and are
+# never prepared. Set DATABASE_PREPARED_STATEMENTS=0 behind a pooler in transaction mode that
+# cannot keep prepared statements (PgBouncer before 1.21).
+if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 # Each concurrent test run (e.g. two developers on one cluster) can pick its own name.
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default="test_atlas")}
 

@@ -3,6 +3,8 @@
 Views parse the query with `directory.search`, call the selectors, serialize: no rule lives here.
 """
 
+from urllib.parse import urlencode
+
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
@@ -11,7 +13,6 @@ from rest_framework.pagination import BasePagination, LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
-from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.viewsets import GenericViewSet, ReadOnlyModelViewSet
 
 from . import selectors
@@ -64,18 +65,25 @@ class SearchPagination(BasePagination):
         return rows[: params.limit]
 
     def get_next_link(self) -> str | None:
-        if not self.has_next:
-            return None
-        url = self.request.build_absolute_uri()
-        url = replace_query_param(url, "limit", self.params.limit)
-        return replace_query_param(url, "offset", self.params.offset + self.params.limit)
+        return self._link(self.params.offset + self.params.limit) if self.has_next else None
 
     def get_previous_link(self) -> str | None:
         if self.params.offset <= 0:
             return None
-        url = replace_query_param(self.request.build_absolute_uri(), "limit", self.params.limit)
-        previous = max(0, self.params.offset - self.params.limit)
-        return remove_query_param(url, "offset") if previous == 0 else replace_query_param(url, "offset", previous)
+        return self._link(max(0, self.params.offset - self.params.limit))
+
+    def _link(self, offset: int) -> str:
+        """This search at another offset: the same parameters and page size."""
+        query = [
+            (key, value)
+            for key, values in self.request.GET.lists()
+            if key not in ("limit", "offset")
+            for value in values
+        ]
+        query.append(("limit", self.params.limit))
+        if offset:
+            query.append(("offset", offset))
+        return self.request.build_absolute_uri(f"{self.request.path}?{urlencode(query)}")
 
     def get_paginated_response(self, features: list[dict]) -> Response:
         return Response(

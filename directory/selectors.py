@@ -11,6 +11,7 @@ import functools
 import json
 from dataclasses import dataclass
 
+import psycopg
 from django.contrib.gis.db.models import GeometryField
 from django.contrib.gis.geos import Point, Polygon
 from django.contrib.gis.measure import D
@@ -281,7 +282,7 @@ _AMAP_PROPERTIES = f"""
         'products', {_PRODUCTS},
         'networks', {_NETWORKS},
         'website', place.website,
-        'page_url', %(url_prefix)s || place.id || %(url_suffix)s,
+        'page_url', %(url_prefix)s::text || place.id || %(url_suffix)s::text,
         'is_demo', place.is_demo"""
 _FARM_PROPERTIES = f"""
         'name', place.name,
@@ -294,7 +295,7 @@ _FARM_PROPERTIES = f"""
         'delivery_radius_km', place.delivery_radius_km,
         'networks', {_NETWORKS},
         'website', place.website,
-        'page_url', %(url_prefix)s || place.id || %(url_suffix)s,
+        'page_url', %(url_prefix)s::text || place.id || %(url_suffix)s::text,
         'is_demo', place.is_demo"""
 
 _NEAREST_SQL = """
@@ -305,7 +306,7 @@ WITH shortlist AS MATERIALIZED (
     FROM {table} AS place
     WHERE {conditions}
     ORDER BY place.{location} <-> {origin}
-    LIMIT %(size)s
+    LIMIT {size}
 ), ranked AS (
     SELECT id, distance_m,
            row_number() OVER (ORDER BY distance_m, id) AS rank,
@@ -366,9 +367,13 @@ _FARMS = _Layer(
 )
 
 
-@functools.cache
-def _nearest_sql(layer: _Layer, filters: frozenset[str], include_inactive: bool) -> str:
-    """The statement for this table and this set of filters (constant text: values are parameters)."""
+@functools.lru_cache(maxsize=256)
+def _nearest_sql(layer: _Layer, filters: frozenset[str], include_inactive: bool, size: int) -> str:
+    """The statement for this table, set of filters and shortlist size (constant text: values are parameters).
+
+    The size is written in the statement: a prepared statement's generic plan then knows its
+    LIMIT and keeps the index walk (with a `LIMIT $n` it would sort the whole table).
+    """
     conditions = [layer.always] + ([] if include_inactive else [layer.active])
     for name in sorted(filters):
         product = name.startswith("product_")
@@ -378,53 +383,55 @@ def _nearest_sql(layer: _Layer, filters: frozenset[str], include_inactive: bool)
         origin=_ORIGIN,
         conditions=" AND ".join(conditions).format(**names),
         properties=layer.properties.format(**names),
+        size=int(size),
         **names,
     )
 
 
-@functools.lru_cache(maxsize=64)
-def _page_url_parts(url_name: str, script_prefix: str) -> tuple[str, str]:
-    """What comes before and after the id in a public page's URL (`reverse` costs a search's worth)."""
-    sentinel = "987654321"
-    return tuple(reverse(url_name, args=[sentinel]).split(sentinel))
+@dataclass(frozen=True)
+class _NearestQuery:
+    layer: _Layer
+    filters: frozenset[str]
+    include_inactive: bool
+    params: dict
+
+    def sql(self, size: int) -> str:
+        return _nearest_sql(self.layer, self.filters, self.include_inactive, size)
+
+    def cursor(self):
+        """A cursor for this statement.
+
+        The plain search (no filter: the most frequent, by far) goes through server-side binding,
+        so that psycopg prepares it after a few runs (settings: `prepare_threshold`) and PostgreSQL
+        then skips its planning, a third of its cost. Its plan is the same whatever the point.
+        With filters, the best plan depends on their values (a rare weekday or a small radius is
+        best read through its own index, then sorted): those are planned afresh at each run, with
+        the values, like Django's own queries, which bind client-side and are never prepared.
+        """
+        if self.filters:
+            return connection.cursor()
+        connection.ensure_connection()
+        cursor = psycopg.Cursor(connection.connection)
+        return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
 
 
-@dataclass(frozen=True, slots=True)
-class Found:
-    """One result of a nearest search."""
-
-    id: int
-    distance_m: float  # exact geodesic metres on the WGS84 ellipsoid
-    feature: dict  # its GeoJSON Feature, as the API publishes it (distance to the decimetre)
-
-
-def _nearest(
+def _nearest_query(
     layer: _Layer,
     *,
     point: Point,
     limit: int,
     offset: int,
-    radius_km: float | None,
-    products: list[str] | None,
-    weekday: int | None,
-    accepting: bool | None,
-    network: str | None,
-    bbox: tuple[float, float, float, float] | None,
-    include_inactive: bool,
-) -> list[Found]:
-    """Rows `offset`…`offset+limit` of `layer` by exact geodesic distance from `point`.
-
-    The shortlist comes from the GiST index in sphere-distance order. It is long enough once the
-    sphere distance of its last row, shrunk by SPHERE_ERROR, exceeds the exact distance of the
-    Nth best row in it: any row not fetched is at least that far on the sphere, so at least that
-    far minus SPHERE_ERROR on the ellipsoid, hence strictly behind the Nth. Otherwise the
-    shortlist doubles and the statement runs again (rarely: 1.5 N + 5 rows almost always suffice).
-    """
-    if limit <= 0:
-        return []
-    needed = offset + limit
+    radius_km: float | None = None,
+    products: list[str] | None = None,
+    weekday: int | None = None,
+    accepting: bool | None = None,
+    network: str | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    include_inactive: bool = False,
+) -> _NearestQuery:
+    """The statement and parameters of a nearest search (see `_nearest`)."""
     url_prefix, url_suffix = _page_url_parts(layer.detail_url, get_script_prefix())
-    params = {"lon": point.x, "lat": point.y, "offset": offset, "needed": needed}
+    params = {"lon": point.x, "lat": point.y, "offset": offset, "needed": offset + limit}
     params.update(url_prefix=url_prefix, url_suffix=url_suffix, active_status=Amap.Status.ACTIVE.value)
     filters = set()
     if radius_km is not None:
@@ -445,12 +452,41 @@ def _nearest(
     if bbox is not None:
         filters.add("bbox")
         params.update(zip(("min_lon", "min_lat", "max_lon", "max_lat"), bbox, strict=True))
-    sql = _nearest_sql(layer, frozenset(filters), include_inactive)
+    return _NearestQuery(layer=layer, filters=frozenset(filters), include_inactive=include_inactive, params=params)
 
-    size = needed + needed // 2 + 5
-    with connection.cursor() as cursor:
+
+@functools.lru_cache(maxsize=64)
+def _page_url_parts(url_name: str, script_prefix: str) -> tuple[str, str]:
+    """What comes before and after the id in a public page's URL (`reverse` costs a search's worth)."""
+    sentinel = "987654321"
+    return tuple(reverse(url_name, args=[sentinel]).split(sentinel))
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """One result of a nearest search."""
+
+    id: int
+    distance_m: float  # exact geodesic metres on the WGS84 ellipsoid
+    feature: dict  # its GeoJSON Feature, as the API publishes it (distance to the decimetre)
+
+
+def _nearest(layer: _Layer, *, limit: int, offset: int, **search) -> list[Found]:
+    """Rows `offset`…`offset+limit` of `layer` by exact geodesic distance from `point`.
+
+    The shortlist comes from the GiST index in sphere-distance order. It is long enough once the
+    sphere distance of its last row, shrunk by SPHERE_ERROR, exceeds the exact distance of the
+    Nth best row in it: any row not fetched is at least that far on the sphere, so at least that
+    far minus SPHERE_ERROR on the ellipsoid, hence strictly behind the Nth. Otherwise the
+    shortlist doubles and the statement runs again (rarely: 1.5 N + 5 rows almost always suffice).
+    """
+    if limit <= 0:
+        return []
+    query = _nearest_query(layer, limit=limit, offset=offset, **search)
+    size = shortlist_size(offset + limit)
+    with query.cursor() as cursor:
         for _round in range(MAX_SHORTLIST_ROUNDS):
-            cursor.execute(sql, {**params, "size": size})
+            cursor.execute(query.sql(size), query.params)
             rows = cursor.fetchall()
             if len(rows) < limit:
                 break  # the shortlist holds every matching row
@@ -465,6 +501,11 @@ def _nearest(
         feature = json.loads(text)
         found.append(Found(id=feature["id"], distance_m=distance_m, feature=feature))
     return found
+
+
+def shortlist_size(needed: int) -> int:
+    """The first shortlist's length for the `needed` nearest rows."""
+    return needed + needed // 2 + 5
 
 
 def amap_features_near(

@@ -1,6 +1,7 @@
 """The one search behind pages and API: nearest AMAPs/farms, exact against a brute-force oracle."""
 
 import random
+import re
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from pyproj import Geod
 
 from directory.models import Amap, Network, ProductCategory
-from directory.selectors import amap_features_near, amaps_near, farms_near
+from directory.selectors import _AMAPS, _nearest_query, amap_features_near, amaps_near, farms_near, shortlist_size
 from geo.models import Commune
 from tests.factories import BORDEAUX, MERIGNAC, AmapFactory, FarmFactory, NetworkFactory
 
@@ -293,14 +294,27 @@ def test_knn_query_walks_the_gist_index_at_ten_thousand_amaps():
         )
         (gist_name,) = cursor.fetchone()
 
-    def explain_search(**filters) -> list[str]:
-        """The plan of the very query the search sends (psycopg binds parameters client-side)."""
-        with CaptureQueriesContext(connection) as queries:
+    def prepared_plans(**filters) -> dict[str, list[str]]:
+        """The custom and generic plans of the search's own statement, as PostgreSQL keeps it prepared."""
+        for _ in range(8):  # psycopg prepares a statement after a few runs (settings: prepare_threshold)
             amap_features_near(point=BORDEAUX, limit=10, **filters)
-        assert len(queries) == 1
+        query = _nearest_query(_AMAPS, point=BORDEAUX, limit=10, offset=0, **filters)
+        sql = query.sql(shortlist_size(10))
+        names = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", sql)))
+        sent = re.sub(r"%\((\w+)\)s", lambda match: f"${names.index(match.group(1)) + 1}", sql)
+        plans = {}
         with connection.cursor() as cursor:
-            cursor.execute("EXPLAIN " + queries.captured_queries[0]["sql"])
-            return [row[0] for row in cursor.fetchall()]
+            cursor.execute(
+                "SELECT name, parameter_types::text[] FROM pg_prepared_statements WHERE statement = %s", [sent]
+            )
+            ((name, types),) = cursor.fetchall()
+            arguments = ", ".join(f"%s::{type_}" for type_ in types)
+            for mode in ("force_custom_plan", "force_generic_plan"):
+                cursor.execute(f"SET plan_cache_mode = {mode}")
+                cursor.execute(f"EXPLAIN EXECUTE {name}({arguments})", [query.params[n] for n in names])
+                plans[mode] = [row[0] for row in cursor.fetchall()]
+            cursor.execute("RESET plan_cache_mode")
+        return plans
 
     def assert_index_walk(plan: list[str]) -> None:
         text = "\n".join(plan)
@@ -323,8 +337,20 @@ def test_knn_query_walks_the_gist_index_at_ten_thousand_amaps():
         assert set(ancestors[:-1]) <= {"Nested Loop", "Nested Loop Semi Join"}, text
         assert f"Seq Scan on {Amap._meta.db_table} " not in text, text  # (its link tables are small)
 
-    assert_index_walk(explain_search())
-    assert_index_walk(explain_search(weekday=2, accepting=True, products=["legumes"]))
+    def planned_each_time(**filters) -> list[str]:
+        """The plan of a filtered search, planned with its values at each run (never prepared)."""
+        with CaptureQueriesContext(connection) as queries:
+            amap_features_near(point=BORDEAUX, limit=10, **filters)
+        assert len(queries) == 1
+        captured = queries.captured_queries[0]["sql"]
+        assert "%s" not in captured and "$1" not in captured  # bound client-side: the values are in it
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN " + captured)
+            return [row[0] for row in cursor.fetchall()]
+
+    for plan in prepared_plans().values():  # the plain search, whichever plan PostgreSQL keeps
+        assert_index_walk(plan)
+    assert_index_walk(planned_each_time(weekday=2, accepting=True, products=["legumes"]))
 
     # and the selector gives the same ten as the oracle at this size
     rows = Amap.objects.values_list("pk", "location")
