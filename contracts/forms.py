@@ -9,6 +9,7 @@ from decimal import Decimal
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.utils import formats
 from django.utils.translation import gettext_lazy as _
 
 from directory.models import Amap, Farm, ProductCategory, Weekday
@@ -359,7 +360,7 @@ class SubscriptionForm(forms.Form):
         self.varying_deliveries = varying_deliveries
         for product in self.products:
             self.fields[f"product_{product.pk}"] = forms.IntegerField(
-                label=f"{product.name} ({product.unit_price} €)",
+                label=f"{product.name} ({formats.number_format(product.unit_price, 2)} €)",
                 min_value=0,
                 max_value=product.max_quantity,
                 initial=0,
@@ -446,7 +447,7 @@ class AmendmentForm(forms.Form):
         self.products = list(contract.products.all())
         for product in self.products:
             self.fields[f"product_{product.pk}"] = forms.IntegerField(
-                label=f"{product.name} ({product.unit_price} €)",
+                label=f"{product.name} ({formats.number_format(product.unit_price, 2)} €)",
                 min_value=0,
                 max_value=product.max_quantity,
                 initial=0,

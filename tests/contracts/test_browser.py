@@ -86,7 +86,7 @@ def test_referent_creates_member_signs_farmer_countersigns_sheet_shows_the_membe
     page.get_by_role("link", name="Légumes saison 2027").click()
     assert page.url == contract_url
     page.get_by_role("link", name="Souscrire").click()
-    page.get_by_label("Panier de légumes (15.00 €)").fill("1")
+    page.get_by_label("Panier de légumes (15,00 €)").fill("1")
     page.get_by_label("Nombre de versements").select_option("3")
     page.get_by_role("button", name="Continuer").click()
     # 13 Tuesdays from 6 April to 29 June 2027 at 15 € (no public holiday falls on them).
