@@ -20,6 +20,7 @@ Options (`--set key=value`): workers, threads (gthread worker), port (default: a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -60,17 +61,26 @@ def query_points(count: int, *, seed: int) -> list[tuple[float, float]]:
 
 
 def _compact() -> None:
-    """Tables as a fresh load leaves them: fresh statistics, no dead rows, files sized to the rows.
+    """Tables as a fresh load leaves them once settled: fresh statistics, no dead rows, files sized to the rows.
 
     The benchmark database is shared: demo regenerations (here or by other benchmarks) delete
     and insert up to 200k rows, and a 1k directory would otherwise be measured in files and
-    indexes sized for 100k dead rows (a seq scan over 90 MB of them, a GiST of 16 MB).
+    indexes sized for 100k dead rows (a seq scan over 90 MB of them, a GiST of 16 MB). Every
+    other table the demo loader wrote is vacuumed too, and written out: autovacuum and the
+    checkpointer would otherwise do it in the middle of the measurements (seen here: autovacuum
+    went through 400k demo rows while the 100k figures were being taken).
     """
-    from django.db import connection
+    from django.apps import apps
+    from django.db import DatabaseError, connection
 
+    tables = {model._meta.db_table for model in apps.get_app_config("directory").get_models(include_auto_created=True)}
     with connection.cursor() as cursor:  # autocommit: VACUUM cannot run inside a transaction
         for table in ("directory_amap", "directory_amap_products", "directory_amap_networks"):
             cursor.execute(f"VACUUM FULL ANALYZE {table}")
+        for table in sorted(tables):
+            cursor.execute(f"VACUUM ANALYZE {table}")
+        with contextlib.suppress(DatabaseError):  # needs the pg_checkpoint role on a managed database
+            cursor.execute("CHECKPOINT")
 
 
 def bench_in_process(points: list[tuple[float, float]], *, label: str, ctx) -> dict[str, float]:
