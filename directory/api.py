@@ -3,6 +3,7 @@
 Views parse the query with `directory.search`, call the selectors, serialize: no rule lives here.
 """
 
+import json
 from urllib.parse import urlencode
 
 from django.http import Http404
@@ -10,6 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination, LimitOffsetPagination
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
@@ -53,6 +55,33 @@ BAD_REQUEST = OpenApiResponse(
 )
 
 
+class FeatureTexts(list):
+    """GeoJSON Features already written as JSON text (by PostGIS, in the search query)."""
+
+    def __getitem__(self, index):
+        item = super().__getitem__(index)
+        return FeatureTexts(item) if isinstance(index, slice) else item
+
+
+class SearchRenderer(JSONRenderer):
+    """JSON in which a page's `FeatureTexts` go out as they were written.
+
+    Parsing the features PostGIS built and encoding them again would cost a fifth of a nearest
+    search request; the envelope (type, limit, links) is rendered as usual around them.
+    """
+
+    _SLOT = "\x00features\x00"  # cannot occur in the envelope (numbers and percent-encoded links)
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        features = data.get("features") if isinstance(data, dict) else None
+        if not isinstance(features, FeatureTexts):
+            return super().render(data, accepted_media_type, renderer_context)
+        envelope = super().render({**data, "features": self._SLOT}, accepted_media_type, renderer_context)
+        # Line and paragraph separators escaped, as DRF does, for the output to be valid JavaScript too.
+        array = ("[" + ",".join(features) + "]").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+        return envelope.replace(json.dumps(self._SLOT).encode(), array.encode(), 1)
+
+
 class SearchPagination(BasePagination):
     """`limit`/`offset` pages without a total count: counting 100k rows would cost more than the search.
 
@@ -85,7 +114,7 @@ class SearchPagination(BasePagination):
             query.append(("offset", offset))
         return self.request.build_absolute_uri(f"{self.request.path}?{urlencode(query)}")
 
-    def get_paginated_response(self, features: list[dict]) -> Response:
+    def get_paginated_response(self, features: list) -> Response:
         return Response(
             {
                 "type": "FeatureCollection",
@@ -128,6 +157,7 @@ class _SearchViewSet(GenericViewSet):
 
     throttle_classes = PUBLIC_THROTTLES
     pagination_class = SearchPagination
+    renderer_classes = [SearchRenderer, BrowsableAPIRenderer]
     filter_backends: list = []
     parameters: tuple[str, ...] = ()
     list_serializer_class = None
@@ -136,8 +166,8 @@ class _SearchViewSet(GenericViewSet):
     def get_serializer_class(self):
         return self.detail_serializer_class if self.action == "retrieve" else self.list_serializer_class
 
-    def search(self, params: SearchParams, *, limit: int) -> list[dict]:
-        """The GeoJSON Features of the results."""
+    def search(self, params: SearchParams, *, limit: int) -> list:
+        """The GeoJSON Features of the results, as dicts or as `FeatureTexts`."""
         raise NotImplementedError
 
     def fetch(self, pk: int):
@@ -172,13 +202,13 @@ class AmapViewSet(_SearchViewSet):
     list_serializer_class = AmapFeatureSerializer
     detail_serializer_class = AmapDetailSerializer
 
-    def search(self, params: SearchParams, *, limit: int) -> list[dict]:
+    def search(self, params: SearchParams, *, limit: int) -> list:
         if params.near is not None:
             # The features as PostGIS built them in the search query (the pages' search too).
             found = selectors.amap_features_near(
                 point=params.near, limit=limit, offset=params.offset, **params.filters()
             )
-            return [result.feature for result in found]
+            return FeatureTexts(result.geojson for result in found)
         filters = {key: value for key, value in params.filters().items() if key != "radius_km"}
         amaps = selectors.amaps_page(limit=limit, offset=params.offset, **filters)
         return self.get_serializer(amaps, many=True).data["features"]
@@ -204,13 +234,13 @@ class FarmViewSet(_SearchViewSet):
     list_serializer_class = FarmFeatureSerializer
     detail_serializer_class = FarmDetailSerializer
 
-    def search(self, params: SearchParams, *, limit: int) -> list[dict]:
+    def search(self, params: SearchParams, *, limit: int) -> list:
         filters = {"products": params.products, "network": params.network, "bbox": params.bbox}
         if params.near is not None:
             found = selectors.farm_features_near(
                 point=params.near, limit=limit, offset=params.offset, radius_km=params.radius_km, **filters
             )
-            return [result.feature for result in found]
+            return FeatureTexts(result.geojson for result in found)
         farms = selectors.farms_page(limit=limit, offset=params.offset, **filters)
         return self.get_serializer(farms, many=True).data["features"]
 

@@ -314,7 +314,7 @@ WITH shortlist AS MATERIALIZED (
            max(sphere_m) OVER () AS last_sphere_m
     FROM shortlist
 )
-SELECT ranked.fetched, ranked.last_sphere_m, ranked.distance_m, json_build_object(
+SELECT ranked.fetched, ranked.last_sphere_m, place.id, ranked.distance_m, json_build_object(
     'id', place.id,
     'type', 'Feature',
     'geometry', json_build_object(
@@ -462,13 +462,18 @@ def _page_url_parts(url_name: str, script_prefix: str) -> tuple[str, str]:
     return tuple(reverse(url_name, args=[sentinel]).split(sentinel))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Found:
     """One result of a nearest search."""
 
     id: int
     distance_m: float  # exact geodesic metres on the WGS84 ellipsoid
-    feature: dict  # its GeoJSON Feature, as the API publishes it (distance to the decimetre)
+    geojson: str  # its GeoJSON Feature as PostGIS wrote it, published as is by the API
+
+    @functools.cached_property
+    def feature(self) -> dict:
+        """The Feature as a dict (its `distance_m` rounded to the decimetre, as the API shows it)."""
+        return json.loads(self.geojson)
 
 
 def _nearest(layer: _Layer, *, limit: int, offset: int, **search) -> list[Found]:
@@ -490,17 +495,13 @@ def _nearest(layer: _Layer, *, limit: int, offset: int, **search) -> list[Found]
             rows = cursor.fetchall()
             if len(rows) < limit:
                 break  # the shortlist holds every matching row
-            fetched, last_sphere_m, nth_exact_m = rows[0][0], rows[0][1], rows[-1][2]
+            fetched, last_sphere_m, nth_exact_m = rows[0][0], rows[0][1], rows[-1][3]
             if fetched < size or last_sphere_m * (1 - SPHERE_ERROR) > nth_exact_m:
                 break
             size *= 2
         else:  # pragma: no cover - would need a pathological cluster of equidistant points
             raise RuntimeError("nearest shortlist did not converge")
-    found = []
-    for _fetched, _last_sphere_m, distance_m, text in rows:
-        feature = json.loads(text)
-        found.append(Found(id=feature["id"], distance_m=distance_m, feature=feature))
-    return found
+    return [Found(id=pk, distance_m=distance_m, geojson=text) for _fetched, _last, pk, distance_m, text in rows]
 
 
 def shortlist_size(needed: int) -> int:

@@ -266,6 +266,20 @@ def test_no_value_of_any_parameter_makes_a_server_error(client, parameter, value
             assert parameter in response.json()
 
 
+def test_features_written_by_postgis_stay_valid_json_whatever_the_text(client):
+    """Nearest features go out as PostGIS wrote them (not re-encoded): quotes, backslashes, control
+    and separator characters in a name must still give valid JSON, and the browsable API works."""
+    tricky = 'AMAP « Le "Panier" » \\ fin\tet\u2028ligne'
+    AmapFactory(name=tricky, location=BORDEAUX, delivery_notes="Sous la halle\nau fond")
+    response = client.get(AMAPS, {"near": NEAR_BORDEAUX})
+    assert names(response) == [tricky]
+    assert response.json()["features"][0]["properties"]["delivery_notes"] == "Sous la halle\nau fond"
+    assert "\u2028" not in response.content.decode()  # escaped, as DRF does: the body is valid JavaScript too
+    browsable = client.get(AMAPS, {"near": NEAR_BORDEAUX, "format": "api"})
+    assert browsable.status_code == 200
+    assert "FeatureCollection" in browsable.content.decode()
+
+
 def test_throttle_answers_429_beyond_the_rate(client, settings):
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
