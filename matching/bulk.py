@@ -4,23 +4,29 @@ Per-row SQL (a LATERAL KNN per annonce) costs ~11 s for 100k farms; an in-memory
 unit-sphere xyz answers the same nearest-neighbour question in ~0.2 s (QUALITY.md). So:
 
 1. load the directory's active AMAPs, farms, partnerships and live annonces as numpy arrays
-   (a few aggregate queries);
-2. for each annonce, shortlist from `cKDTree`s the `shortlist` nearest candidate points within
-   its radius (chord radius inflated by 1 %: the sphere is not the ellipsoid) — one tree per
-   delivery day on the AMAP side, per product on the farm side, so that the shortlist holds
-   points that can pass the weekday and product rules;
-3. distances by an ellipsoidal local-plane formula (relative error < 2e-4 up to 300 km,
-   measured against pyproj); pairs within 0.05 % of a radius are decided with the exact
-   geodesic (pyproj), so who is within reach is exact;
-4. score with `matching.engine.score_table` — the same rules and weights as the request path
-   (tour synergy only for rows that could still reach the k best with it);
-5. keep the k best per annonce, recompute their distances exactly, state the reasons, and
-   replace the stored `Match` rows (first_seen_at and notified_at survive a recomputation).
+   (a few queries);
+2. candidate points live in sub-indexes (`cKDTree`s): on the AMAP side one per delivery day
+   and product the AMAP lacks a partner for, on the farm side one per product, so that an
+   annonce only meets points that pass its weekday and product rules;
+3. first pass: per annonce and searched sub-index, the `shortlist` nearest points within its
+   radius (chord radius inflated by 1 %: the sphere is not the ellipsoid), scored with
+   `matching.engine.score_table` — the same rules, weights and score as the request path.
+   Its k-th best score is a lower bound of the annonce's true k-th score;
+4. widening, only where a sub-index held more points: a point's score is at most its distance
+   part plus `engine.bound_without_distance` plus tour synergy, and synergy is non-zero only
+   near the farm's delivery points. Every point that could still reach the bound — within
+   the distance that bound allows around the annonce, or near a delivery point — is added
+   (KD-tree ball queries); none of the others can enter the k best. So the candidates that
+   matter are exactly those of the request path;
+5. distances by an ellipsoidal local-plane formula (relative error < 2e-4 up to 300 km,
+   measured against pyproj), pairs within 0.05 % of a radius decided with the exact geodesic;
+   the rows within SCORE_MARGIN of the k-th score get exact geodesic distances and synergy,
+   are scored again, and the k best are kept: the stored top k is the request path's top k
+   (same counterparts, same order, same reasons; `tests/matching/test_reference.py`);
+6. the reasons are worded once per distinct sentence, and the stored `Match` rows replaced
+   (first_seen_at and notified_at survive a recomputation).
 
-Exactness: when fewer than `shortlist` points of a sub-index are within an annonce's reach,
-its candidates are exactly those of the request path. Where more are (dense cities), only the
-nearest are scored; `BulkReport.saturated` counts those annonces, and the benchmark reports
-how often the stored top 10 equals the request path's (`matching.match_all_*_identical_top10_share`).
+`shortlist` only trades the first pass against the widening: the result does not depend on it.
 """
 
 from __future__ import annotations
@@ -51,7 +57,12 @@ _GEOD = Geod(ellps="WGS84")
 EARTH_MEAN_RADIUS_M = 6_371_008.8
 SPHERE_MARGIN = 1.01  # chord radius inflation: sphere vs ellipsoid differ by < 0.6 %
 BOUNDARY_MARGIN = 0.0005  # pairs this close (relative) to a radius get the exact geodesic (approx error < 2e-4)
-CHUNK = 20_000  # annonces per KD-tree query batch (bounds memory: CHUNK × shortlist pairs)
+CHUNK = 20_000  # annonces per KD-tree query batch (bounds memory)
+# Approximate distances (local-plane formula, relative error < 2e-4 up to 300 km) and sphere
+# synergy distances (< 0.6 % off, within the 15 km radius) move a score by less than
+# 0.3 × 2e-4 × 300 km × ln 2 / 20 km + 0.15 × 0.006 ≈ 1.5e-3: every comparison of an
+# approximate score with a k-th score keeps this margin, twice that error.
+SCORE_MARGIN = 0.005
 A_WGS84 = 6378137.0
 E2_WGS84 = 0.00669437999014
 
@@ -68,6 +79,12 @@ def unit_xyz(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     lat_r = np.radians(lat)
     cos_lat = np.cos(lat_r)
     return np.column_stack((cos_lat * np.cos(lon_r), cos_lat * np.sin(lon_r), np.sin(lat_r)))
+
+
+def chords_for_metres(metres: np.ndarray) -> np.ndarray:
+    """`chord_for_metres` on an array."""
+    angle = np.minimum(math.pi, np.asarray(metres, dtype=np.float64) * SPHERE_MARGIN / EARTH_MEAN_RADIUS_M)
+    return 2.0 * np.sin(angle / 2.0)
 
 
 def chord_for_metres(metres: float) -> float:
@@ -179,6 +196,7 @@ class Directory:
     ann_days: np.ndarray
     ann_shares: np.ndarray
     ann_products: np.ndarray
+    tour_trees: dict = field(default_factory=dict)  # farm index → KD-tree of its delivery points (built on use)
 
 
 def load_directory(*, product_ids: list[int]) -> Directory:
@@ -219,16 +237,18 @@ def load_directory(*, product_ids: list[int]) -> Directory:
         ),
         [product_ids],
     )
-    pairs = _rows(
+    # Grouped here rather than by a GROUP BY on the computed key: on a freshly loaded database
+    # PostgreSQL misestimated the groups and its hash aggregate spilled for minutes.
+    links = _rows(
         _compose(
             """
-            SELECT (p.amap_id::bigint << 32) | p.farm_id::bigint AS key, {partnered}
-            FROM {partnership} p WHERE p.is_active GROUP BY key ORDER BY key
-            """,
-            partnered=partnered,
+            SELECT p.amap_id, p.farm_id, array_position(%s::bigint[], p.product_id::bigint) - 1
+            FROM {partnership} p WHERE p.is_active
+            """
         ),
         [product_ids],
     )
+    pair_key, pair_mask = _group_pairs(links)
     tours = _rows(
         _compose(
             """
@@ -281,11 +301,11 @@ def load_directory(*, product_ids: list[int]) -> Directory:
         farm_id=farm_id,
         farm_lon=_column(farms, 1, np.float64),
         farm_lat=_column(farms, 2, np.float64),
-        farm_radius_m=_column(farms, 3, np.float64) * 1000.0,
+        farm_radius_m=_column(farms, 3, np.float64, math.nan) * 1000.0,  # nan: never stated
         farm_capacity=_column(farms, 4, np.float64, math.nan),
         farm_products=_column(farms, 5, np.int64),
-        pair_key=_column(pairs, 0, np.int64),
-        pair_mask=_column(pairs, 1, np.int64),
+        pair_key=pair_key,
+        pair_mask=pair_mask,
         tour_start=tour_start,
         tour_count=tour_count,
         tour_amap=_column(tours, 1, np.int64)[keep],
@@ -302,6 +322,19 @@ def load_directory(*, product_ids: list[int]) -> Directory:
         ann_shares=_column(annonces, 7, np.float64, math.nan),
         ann_products=_column(annonces, 8, np.int64),
     )
+
+
+def _group_pairs(links: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
+    """(amap_id << 32 | farm_id) keys, sorted, and the product mask of each pair's active links."""
+    if not links:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    rows = np.array([(a, f, -1 if b is None else b) for a, f, b in links], dtype=np.int64)
+    keys = (rows[:, 0] << 32) | rows[:, 1]
+    bits = np.where(rows[:, 2] >= 0, np.left_shift(1, np.maximum(rows[:, 2], 0)), 0)
+    order = np.argsort(keys, kind="stable")
+    keys, bits = keys[order], bits[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    return keys[starts], np.bitwise_or.reduceat(bits, starts)
 
 
 def _index_of(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -322,13 +355,40 @@ def _pair_products(d: Directory, amap_ids: np.ndarray, farm_ids: np.ndarray) -> 
 
 
 TOUR_CHUNK = 4_000_000  # (point, delivery point) pairs per vectorised step
+TOUR_RINGS = np.linspace(0.0, 1.0, 9)  # rings around a delivery point, as fractions of the synergy radius
+HEAVY_TOUR = 32  # delivery points from which a farm's nearest one is found with a KD-tree
+TOUR_TIE = 0.015  # sphere distances this close (relative) may swap order on the ellipsoid (< 2 × 0.6 %)
+
+
+def _tour_chunks(d: Directory, farm_index: np.ndarray, rows: np.ndarray, counts: np.ndarray):
+    """Expand rows × their farm's delivery points in chunks: (part, owner, point, starts, sizes)."""
+    cumulative = np.cumsum(counts[rows])
+    start_row = 0
+    while start_row < rows.size:
+        limit = (cumulative[start_row - 1] if start_row else 0) + TOUR_CHUNK
+        end_row = max(start_row + 1, int(np.searchsorted(cumulative, limit, side="right")))
+        part = np.arange(start_row, end_row)
+        sizes = counts[rows[part]]
+        total = int(sizes.sum())
+        starts = np.cumsum(sizes) - sizes
+        owner = np.repeat(part, sizes)
+        point = d.tour_start[farm_index[rows[owner]]] + (np.arange(total) - np.repeat(starts, sizes))
+        yield part, owner, point, starts, sizes
+        start_row = end_row
+
+
+def _sphere_m(dot: np.ndarray) -> np.ndarray:
+    chord = np.sqrt(np.maximum(0.0, 2.0 - 2.0 * dot))
+    return 2.0 * EARTH_MEAN_RADIUS_M * np.arcsin(np.minimum(1.0, chord / 2.0))
 
 
 def _nearest_tour(d: Directory, farm_index: np.ndarray, lon: np.ndarray, lat: np.ndarray, *, exact: bool = False):
     """Distance from each (lon, lat) to the nearest delivery point of farm `farm_index`, and its AMAP id.
 
-    Nearest by unit-sphere dot product; the distance is on the sphere, or the exact geodesic
-    to that nearest point when `exact` (inf where the farm delivers nowhere yet).
+    Nearest on the sphere (unit-vector dot product), distances on the sphere; with `exact`, the
+    geodesic minimum like the request path: every delivery point whose sphere distance is within
+    TOUR_TIE of the nearest is measured exactly, ties going to the lowest AMAP id (inf where the
+    farm delivers nowhere yet; beyond the synergy radius, where synergy is 0, the sphere distance).
     """
     n = len(farm_index)
     best = np.full(n, math.inf)
@@ -342,47 +402,74 @@ def _nearest_tour(d: Directory, farm_index: np.ndarray, lon: np.ndarray, lat: np
     xyz = unit_xyz(lon[rows], lat[rows])
     best_point = np.zeros(rows.size, dtype=np.int64)
     best_dot = np.zeros(rows.size)
-    cumulative = np.cumsum(counts[rows])
-    start_row = 0
-    while start_row < rows.size:
-        limit = (cumulative[start_row - 1] if start_row else 0) + TOUR_CHUNK
-        end_row = max(start_row + 1, int(np.searchsorted(cumulative, limit, side="right")))
-        part = np.arange(start_row, end_row)
-        c = counts[rows[part]]
-        total = int(c.sum())
-        starts = np.cumsum(c) - c
-        owner = np.repeat(part, c)
-        point = d.tour_start[farm_index[rows[owner]]] + (np.arange(total) - np.repeat(starts, c))
-        dot = np.einsum("ij,ij->i", xyz[owner], d.tour_xyz[point])
+    # Farms delivering to many AMAPs: a KD-tree of their delivery points, not every pair.
+    heavy = counts[rows] >= HEAVY_TOUR
+    light = np.flatnonzero(~heavy)
+    for part, owner, point, starts, sizes in _tour_chunks(d, farm_index, rows[light], counts):
+        dot = np.einsum("ij,ij->i", xyz[light[owner]], d.tour_xyz[point])
         top = np.maximum.reduceat(dot, starts)
-        candidate = np.where(dot >= np.repeat(top, c), np.arange(total), total)
-        chosen = np.minimum.reduceat(candidate, starts)
-        best_dot[part] = top
-        best_point[part] = point[chosen]
-        start_row = end_row
+        candidate = np.where(dot >= np.repeat(top, sizes), np.arange(len(dot)), len(dot))
+        best_dot[light[part]] = top
+        best_point[light[part]] = point[np.minimum.reduceat(candidate, starts)]
+    heavy = np.flatnonzero(heavy)
+    heavy = heavy[np.argsort(farm_index[rows[heavy]], kind="stable")]
+    farms, starts = np.unique(farm_index[rows[heavy]], return_index=True)
+    for farm, part in zip(farms.tolist(), np.split(heavy, starts[1:]) if heavy.size else [], strict=True):
+        tree = d.tour_trees.get(farm)
+        if tree is None:
+            first = d.tour_start[farm]
+            tree = d.tour_trees[farm] = cKDTree(d.tour_xyz[first : first + d.tour_count[farm]])
+        chord, index = tree.query(xyz[part], k=1)
+        best_dot[part] = 1.0 - chord * chord / 2.0
+        best_point[part] = d.tour_start[farm] + index
+    best[rows] = _sphere_m(best_dot)
     best_amap[rows] = d.tour_amap[best_point]
-    if exact:
-        best[rows] = geodesic_m(lon[rows], lat[rows], d.tour_lon[best_point], d.tour_lat[best_point])
-    else:
-        chord = np.sqrt(np.maximum(0.0, 2.0 - 2.0 * best_dot))
-        best[rows] = 2.0 * EARTH_MEAN_RADIUS_M * np.arcsin(np.minimum(1.0, chord / 2.0))
+    if not exact:
+        return best, best_amap
+    near = np.flatnonzero(best[rows] <= synergy_limit_m())
+    if near.size == 0:
+        return best, best_amap
+    sub_rows = rows[near]
+    pair_row, pair_point = [], []
+    for _part, owner, point, _starts, _sizes in _tour_chunks(d, farm_index, sub_rows, counts):
+        dot = np.einsum("ij,ij->i", xyz[near[owner]], d.tour_xyz[point])
+        close = _sphere_m(dot) <= best[sub_rows[owner]] * (1.0 + TOUR_TIE) + 1.0
+        pair_row.append(owner[close])
+        pair_point.append(point[close])
+    owner = np.concatenate(pair_row)
+    point = np.concatenate(pair_point)
+    dist = geodesic_m(lon[sub_rows[owner]], lat[sub_rows[owner]], d.tour_lon[point], d.tour_lat[point])
+    order = np.lexsort((d.tour_amap[point], dist, owner))
+    owner, point, dist = owner[order], point[order], dist[order]
+    first = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    best[sub_rows[owner[first]]] = dist[first]
+    best_amap[sub_rows[owner[first]]] = d.tour_amap[point[first]]
     return best, best_amap
+
+
+def synergy_limit_m() -> float:
+    """Beyond this sphere distance a delivery point is surely outside the synergy radius."""
+    return engine.synergy_radius_m() * SPHERE_MARGIN * 1.01
 
 
 # --------------------------------------------------------------------------- candidate points
 
 
 UNKNOWN_DAY_BIT = 7  # AMAP points whose delivery day is not known: searched by every farm annonce
+NO_KEY = 63  # second-level key of a sub-index that has none (farm side)
 
 
 @dataclass
 class Points:
     """Candidate points of one side: directory entries followed by their owners' live annonces.
 
-    Each point carries `keys`, a bit mask saying in which sub-index it is searched: its delivery
-    days (AMAP side, UNKNOWN_DAY_BIT when not known) or its products (farm side). An annonce
-    searches only the sub-indexes of its own days or products, so its shortlist holds points
-    that can pass those rules instead of the nearest points of any kind.
+    Sub-indexes: on the AMAP side one per (delivery day, product the AMAP lacks a partner for
+    — or, for its annonce, asks for); on the farm side one per product. `keys` and `keys2` are
+    the bit masks of a point's days (UNKNOWN_DAY_BIT when not known) and products (AMAP side),
+    or of its products (farm side, `keys2` None). An annonce searches only the sub-indexes of
+    its own days and products, so what it examines passes the weekday and product rules.
+    Each point also carries `bound`: the most its score can be without the distance part
+    (`engine.bound_without_distance`), which proves when unexamined points cannot matter.
     """
 
     org_id: np.ndarray
@@ -391,15 +478,37 @@ class Points:
     lon: np.ndarray
     lat: np.ndarray
     keys: np.ndarray
+    keys2: np.ndarray | None
     xyz: np.ndarray
+    bound: np.ndarray
     subtrees: dict = field(default_factory=dict)
+    tiers: dict = field(default_factory=dict)
 
-    def subtree(self, bit: int):
-        """(member point indexes, KD-tree over them) for one key bit; built on first use."""
-        if bit not in self.subtrees:
-            members = np.flatnonzero((self.keys >> bit) & 1)
-            self.subtrees[bit] = (members, cKDTree(self.xyz[members]) if members.size else None)
-        return self.subtrees[bit]
+    def subtree(self, key: int):
+        """(member point indexes, KD-tree over them) for one sub-index (see `_searches`); built on first use."""
+        if key not in self.subtrees:
+            bit, bit2 = divmod(key, 64)
+            inside = (self.keys >> bit) & 1
+            if bit2 != NO_KEY:
+                inside &= (self.keys2 >> bit2) & 1
+            members = np.flatnonzero(inside)
+            self.subtrees[key] = (members, cKDTree(self.xyz[members]) if members.size else None)
+        return self.subtrees[key]
+
+    def subtree_tiers(self, key: int) -> list[tuple[float, np.ndarray, cKDTree]]:
+        """One sub-index split by `bound` (a few distinct values): [(bound, members, KD-tree)], highest first.
+
+        Widening searches each tier only as far as its own bound requires.
+        """
+        if key not in self.tiers:
+            members, _tree = self.subtree(key)
+            levels = np.round(self.bound[members], 9)
+            tiers = []
+            for level in np.unique(levels)[::-1]:
+                part = members[levels == level]
+                tiers.append((float(self.bound[part].max()), part, cKDTree(self.xyz[part])))
+            self.tiers[key] = tiers
+        return self.tiers[key]
 
 
 def _points(d: Directory, *, side: str) -> Points:
@@ -415,61 +524,191 @@ def _points(d: Directory, *, side: str) -> Points:
     lat_all = np.concatenate((lat, d.ann_lat[rows]))
     own_keys = d.ann_days[rows] if side == "amap" else d.ann_products[rows]
     keys_all = np.concatenate((keys, own_keys)).astype(np.int64)
+    is_annonce = np.concatenate((np.zeros(len(ids), dtype=bool), np.ones(len(rows), dtype=bool)))
+    all_index = np.concatenate((np.arange(len(ids)), org_index)).astype(np.int64)
+    # The same columns `_candidate_table` gives the engine, for the bound.
     if side == "amap":
+        bound = engine.bound_without_distance(
+            engine.FARM_SEEKS_AMAP,
+            is_annonce=is_annonce,
+            weekdays=keys_all,
+            size=np.concatenate((d.amap_members, d.ann_shares[rows])),
+            openness=np.concatenate((d.amap_openness, np.ones(len(rows)))),
+            synergy=0.0,  # points near the annonce's farm's delivery points are searched apart
+        )
         keys_all = np.where(keys_all == 0, 1 << UNKNOWN_DAY_BIT, keys_all)
+    else:
+        shares = d.ann_shares[rows]
+        bound = engine.bound_without_distance(
+            engine.AMAP_SEEKS_FARM,
+            is_annonce=is_annonce,
+            weekdays=is_annonce.astype(np.int64),  # a farm annonce always has days (any day when none named)
+            size=np.concatenate((d.farm_capacity, np.where(np.isnan(shares), d.farm_capacity[org_index], shares))),
+            openness=np.full(len(is_annonce), math.nan),
+            synergy=d.tour_count[all_index] > 0,  # a farm delivering nowhere yet has no tour synergy
+        )
     return Points(
         org_id=np.concatenate((ids, d.ann_org[rows])).astype(np.int64),
-        org_index=np.concatenate((np.arange(len(ids)), org_index)).astype(np.int64),
+        org_index=all_index,
         annonce_row=np.concatenate((np.full(len(ids), -1), rows)).astype(np.int64),
         lon=lon_all,
         lat=lat_all,
         keys=keys_all,
+        # AMAP side: the products it lacks a partner for (its annonce: the products it asks for).
+        keys2=np.concatenate((~d.amap_partnered, d.ann_products[rows])) if side == "amap" else None,
         xyz=unit_xyz(lon_all, lat_all),
+        bound=bound,
     )
 
 
-def _query_keys(d: Directory, side: str, queries: np.ndarray) -> np.ndarray:
-    """Which sub-indexes each annonce searches: its days (+ unknown days) or its products."""
+def _query_keys(d: Directory, side: str, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Which sub-indexes each annonce searches: its days (+ unknown days) × its products, or its products."""
     if side == "amap":
         days = d.ann_days[queries]
-        return np.where(days == 0, engine.ALL_DAYS, days) | (1 << UNKNOWN_DAY_BIT)
-    return d.ann_products[queries]
+        return np.where(days == 0, engine.ALL_DAYS, days) | (1 << UNKNOWN_DAY_BIT), d.ann_products[queries]
+    return d.ann_products[queries], None
 
 
-def _shortlist(points: Points, q_lon, q_lat, q_radius_m, q_keys, shortlist: int):
-    """(query row, point index, approx distance, saturated count): per annonce and searched
-    sub-index, the `shortlist` nearest points within the annonce's radius."""
-    empty = np.zeros(0, dtype=np.int64)
-    if len(points.lon) == 0 or len(q_lon) == 0:
-        return empty, empty, np.zeros(0), 0
-    xyz = unit_xyz(q_lon, q_lat)
-    q_rows, p_rows = [empty], [empty]
-    saturated = np.zeros(len(q_lon), dtype=bool)
+def _searches(q_keys: tuple[np.ndarray, np.ndarray | None]):
+    """(sub-index key, query rows searching it) for every sub-index some query searches."""
+    first, second = q_keys
     for bit in range(63):
-        wanting = np.flatnonzero((q_keys >> bit) & 1)
-        if wanting.size == 0:
+        on = ((first >> bit) & 1).astype(bool)
+        if not on.any():
             continue
-        members, tree = points.subtree(bit)
+        if second is None:
+            yield bit * 64 + NO_KEY, np.flatnonzero(on)
+            continue
+        for bit2 in range(63):
+            wanting = np.flatnonzero(on & ((second >> bit2) & 1).astype(bool))
+            if wanting.size:
+                yield bit * 64 + bit2, wanting
+
+
+def _arc_lower_m(chord: np.ndarray) -> np.ndarray:
+    """A lower bound of the geodesic metres between points this chord apart on the unit sphere."""
+    angle = 2.0 * np.arcsin(np.minimum(1.0, chord / 2.0))
+    return angle * EARTH_MEAN_RADIUS_M / SPHERE_MARGIN
+
+
+@dataclass
+class Open:
+    """(annonce, sub-index) searches whose first pass was full: points beyond it were not examined."""
+
+    q: np.ndarray  # local query row
+    key: np.ndarray  # sub-index
+    beyond_m: np.ndarray  # every unexamined point of that sub-index is at least this far (geodesic)
+
+
+def _nearest_pass(points: Points, xyz, q_radius_m, q_keys, first: int):
+    """(query row, point index, Open): per annonce and searched sub-index, the `first` nearest
+    points within the annonce's radius."""
+    empty = np.zeros(0, dtype=np.int64)
+    q_rows, p_rows = [empty], [empty]
+    open_q, open_key, open_beyond = [empty], [empty], [np.zeros(0)]
+    for key, wanting in _searches(q_keys):
+        members, tree = points.subtree(key)
         if tree is None:
             continue
-        k = min(shortlist, tree.n)
-        for radius in np.unique(q_radius_m[wanting]):
-            group = wanting[q_radius_m[wanting] == radius]
-            _dist, idx = tree.query(xyz[group], k=k, distance_upper_bound=chord_for_metres(float(radius)), workers=-1)
-            idx = np.asarray(idx).reshape(len(group), k)
-            found = idx < tree.n
-            if k == shortlist:
-                saturated[group[found[:, -1]]] = True
-            r, c = np.nonzero(found)
-            q_rows.append(group[r])
-            p_rows.append(members[idx[r, c]])
-    q_index = np.concatenate(q_rows).astype(np.int64)
-    p_index = np.concatenate(p_rows).astype(np.int64)
-    # A point in several searched sub-indexes (an AMAP delivering twice a week) counts once.
-    _u, first = np.unique(q_index * len(points.lon) + p_index, return_index=True)
-    q_index, p_index = q_index[first], p_index[first]
-    distance = approx_distance_m(q_lon[q_index], q_lat[q_index], points.lon[p_index], points.lat[p_index])
-    return q_index, p_index, distance, int(saturated.sum())
+        k = min(first, tree.n)
+        # One query for all radii: the points beyond an annonce's own radius are dropped after.
+        own_chord = chords_for_metres(q_radius_m[wanting])
+        dist, idx = tree.query(xyz[wanting], k=k, distance_upper_bound=float(own_chord.max()), workers=-1)
+        dist, idx = np.asarray(dist).reshape(len(wanting), k), np.asarray(idx).reshape(len(wanting), k)
+        found = dist <= own_chord[:, None]
+        # Full: the k-th nearest is still within the radius, so more points may be.
+        full = found[:, -1] & (k < tree.n)
+        open_q.append(wanting[full])
+        open_key.append(np.full(int(full.sum()), key, dtype=np.int64))
+        open_beyond.append(_arc_lower_m(dist[full, -1]))
+        r, c = np.nonzero(found)
+        q_rows.append(wanting[r])
+        p_rows.append(members[idx[r, c]])
+    opened = Open(np.concatenate(open_q), np.concatenate(open_key), np.concatenate(open_beyond))
+    return np.concatenate(q_rows).astype(np.int64), np.concatenate(p_rows).astype(np.int64), opened
+
+
+def _ball(tree: cKDTree, members: np.ndarray, centres: np.ndarray, radii_m: np.ndarray, owners: np.ndarray):
+    """(owner, point index) for every member within radii_m (geodesic, chord inflated) of each centre."""
+    found = tree.query_ball_point(centres, r=chords_for_metres(radii_m), workers=-1, return_sorted=False)
+    lengths = np.fromiter(map(len, found), dtype=np.int64, count=len(found))
+    if lengths.sum() == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.repeat(owners, lengths), members[np.concatenate([np.asarray(f, dtype=np.int64) for f in found if f])]
+
+
+def _widening_pass(d: Directory, kind: str, points: Points, queries, xyz, opened: Open, kth):
+    """(query row, point index): for each open search, every unexamined point that could still
+    reach the annonce's k-th score (`kth`, a lower bound of it, less SCORE_MARGIN).
+
+    A point's score is at most WEIGHTS["distance"] × distance_score(d) + its tier's bound +
+    WEIGHTS["tour_synergy"] × synergy, where synergy > 0 only within the synergy radius s₀ of
+    one of the farm's delivery points. So, tier by tier:
+    - points at distance d with distance part + bound ≥ kth (a ball around the annonce);
+    - for a farm annonce, points within σ of one of its farm's delivery points T (t from the
+      annonce): their distance is at least max(c, t − σ) (c: the distance already covered)
+      and their synergy at most 1 − σ / s₀ (a ball around T).
+    On the farm side (AMAP annonces) a farm's bound already counts full synergy when it
+    delivers anywhere: farms delivering near an AMAP are too many to enumerate apart.
+    """
+    empty = np.zeros(0, dtype=np.int64)
+    q_rows, p_rows = [empty], [empty]
+    w_d, w_s = engine.WEIGHTS["distance"], engine.WEIGHTS["tour_synergy"]
+    s0 = engine.synergy_radius_m()
+    radius = d.ann_radius_m[queries]
+    tours = None
+    if kind == engine.FARM_SEEKS_AMAP and len(d.tour_amap):
+        farm_index = _index_of(d.farm_id, d.ann_org[queries])
+        tours = np.where(farm_index >= 0, d.tour_count[np.maximum(farm_index, 0)], 0), farm_index
+    for key in np.unique(opened.key):
+        mine = opened.key == key
+        q, beyond = opened.q[mine], opened.beyond_m[mine]
+        tiers = points.subtree_tiers(int(key))
+        owner = point = t = None
+        if tours is not None:
+            # The farm's delivery points that could lift any tier's point to the k-th score.
+            counts, farm_index = tours
+            c = counts[q]
+            owner = np.repeat(np.arange(len(q)), c)
+            starts = np.cumsum(c) - c
+            point = d.tour_start[farm_index[q[owner]]] + (np.arange(int(c.sum())) - np.repeat(starts, c))
+            chord = np.sqrt(((xyz[q[owner]] - d.tour_xyz[point]) ** 2).sum(axis=1))
+            t = _arc_lower_m(chord) / SPHERE_MARGIN  # a lower bound of the annonce–T distance
+            t_upper = t * SPHERE_MARGIN**3
+            best = w_d * engine.distance_score(np.maximum(beyond[owner], t - s0)) + tiers[0][0] + w_s
+            useful = np.flatnonzero(best >= kth[q[owner]] - SCORE_MARGIN)
+            owner, point, t, t_upper = owner[useful], point[useful], t[useful], t_upper[useful]
+        for bound, members, tree in tiers:
+            need = kth[q] - SCORE_MARGIN - bound
+            reach = np.minimum(engine.distance_for_score(need / w_d), radius[q])
+            go = np.flatnonzero(reach >= beyond)
+            if go.size:
+                found_q, found_p = _ball(tree, members, xyz[q[go]], reach[go], q[go])
+                q_rows.append(found_q)
+                p_rows.append(found_p)
+            if owner is None or owner.size == 0:
+                continue
+            covered = np.maximum(beyond[owner], np.where(reach[owner] >= beyond[owner], reach[owner], 0.0))
+            # A point σ from T is at least max(c, t − σ) from the annonce, with synergy ≤ 1 − σ / s₀:
+            # bounded on each ring [σ_j, σ_j+1] of T, the ball around T reaches the last ring that
+            # could still hold a point reaching the k-th score.
+            inner, outer = TOUR_RINGS[:-1] * s0, TOUR_RINGS[1:] * s0
+            ring_bound = w_d * engine.distance_score(
+                np.maximum(covered[:, None], t[:, None] - outer[None, :])
+            ) + w_s * (1.0 - inner[None, :] / s0)
+            possible = ring_bound >= need[owner][:, None]
+            last = len(outer) - 1 - np.argmax(possible[:, ::-1], axis=1)
+            s = np.where(possible.any(axis=1), outer[last], -1.0)
+            go = np.flatnonzero(
+                (s >= 0)
+                & (t_upper + s > covered)  # else inside what is covered
+                & (t - s <= radius[q[owner]])  # else beyond the annonce's radius
+            )
+            if go.size:
+                found_q, found_p = _ball(tree, members, d.tour_xyz[point[go]], s[go], q[owner[go]])
+                q_rows.append(found_q)
+                p_rows.append(found_p)
+    return np.concatenate(q_rows).astype(np.int64), np.concatenate(p_rows).astype(np.int64)
 
 
 def _refine_boundary(distance, limits, q_lon, q_lat, p_lon, p_lat):
@@ -520,11 +759,17 @@ def _top_k(q_index: np.ndarray, table: engine.CandidateTable, scored: engine.Sco
 
 
 def _kth_scores(q_index: np.ndarray, table, scored, k: int, n_queries: int) -> np.ndarray:
-    """Per query, the k-th best score (one row per counterpart), -inf when fewer than k qualify."""
+    """Per query, the k-th best score (one row per counterpart), -inf when fewer than k qualify
+    among its 2k best rows (then a lower bound: enough for what it is used for)."""
     kth = np.full(n_queries, -np.inf)
-    top = _top_k(q_index, table, scored, k)
+    top = np.flatnonzero(scored.eligible)
     if top.size == 0:
         return kth
+    top = top[np.argsort(q_index[top] * 2.0 - scored.score[top])]  # scores in [0, 1]: best first per query
+    top = _first_k_per_query(q_index, top, 2 * k)
+    # A counterpart's first row is its best: unique keeps first occurrences, in this order.
+    _u, first = np.unique(q_index[top] * (int(table.org_id.max()) + 1) + table.org_id[top], return_index=True)
+    top = _first_k_per_query(q_index, top[np.sort(first)], k)
     queries = q_index[top]
     ends = np.r_[np.flatnonzero(np.diff(queries)), len(top) - 1]
     starts = np.r_[0, ends[:-1] + 1]
@@ -603,7 +848,7 @@ class BulkReport:
     annonces: int = 0
     matches: int = 0
     pairs: int = 0  # (annonce, point) pairs scored
-    saturated: int = 0  # annonces whose shortlist was full (more points within reach than scored)
+    widened: int = 0  # annonces whose first pass could not prove its k best: searched further
     load_s: float = 0.0
     compute_s: float = 0.0
     store_s: float = 0.0
@@ -630,47 +875,98 @@ class BulkResult:
     reasons: list[str]  # JSON arrays of French sentences
 
 
-def _select(d: Directory, kind: str, points: Points, queries: np.ndarray, k: int, shortlist: int, report):
-    """(q, p, table) of the k best pairs of these annonces, scored with exact distances."""
-    side = "amap" if kind == engine.FARM_SEEKS_AMAP else "farm"
-    local_q, p, distance, saturated = _shortlist(
-        points,
-        d.ann_lon[queries],
-        d.ann_lat[queries],
-        d.ann_radius_m[queries],
-        _query_keys(d, side, queries),
-        shortlist,
-    )
-    report.saturated += saturated
-    report.pairs += len(p)
-    q = queries[local_q]
-    if len(q) == 0:
-        return None
-    reach = np.where(
-        points.annonce_row[p] >= 0,
-        d.ann_radius_m[np.maximum(points.annonce_row[p], 0)],
-        d.farm_radius_m[points.org_index[p]] if kind == engine.AMAP_SEEKS_FARM else math.inf,
-    )
+def _pairs_table(d: Directory, kind: str, points: Points, q: np.ndarray, p: np.ndarray) -> engine.CandidateTable:
+    """The engine's table for (annonce row, point) pairs: approximate distances, exact at the limits."""
+    distance = approx_distance_m(d.ann_lon[q], d.ann_lat[q], points.lon[p], points.lat[p])
+    own = points.annonce_row[p]
+    if kind == engine.AMAP_SEEKS_FARM:
+        reach = np.where(own >= 0, d.ann_radius_m[np.maximum(own, 0)], d.farm_radius_m[points.org_index[p]])
+    else:
+        reach = np.where(own >= 0, d.ann_radius_m[np.maximum(own, 0)], math.inf)
     distance = _refine_boundary(
         distance, (d.ann_radius_m[q], reach), d.ann_lon[q], d.ann_lat[q], points.lon[p], points.lat[p]
     )
-    table = _candidate_table(d, kind, points, q, p, distance)
+    return _candidate_table(d, kind, points, q, p, distance)
+
+
+def _contenders(d: Directory, kind: str, points: Points, queries, local_q, p, *, k: int, kth=None):
+    """Score the pairs; keep the eligible ones that tour synergy could still lift to the k-th score
+    (`kth`, or the k-th found among these pairs without synergy), and fill in their synergy."""
+    q = queries[local_q]
+    table = _pairs_table(d, kind, points, q, p)
     scored = engine.score_table(_need_for(d, kind, q), table)
-    # Tour synergy adds at most its weight: only rows that could still reach a query's k best
-    # (counting synergy as full) need it computed.
+    if kth is None:
+        kth = _kth_scores(local_q, table, scored, k, len(queries))
+    keep = np.flatnonzero(
+        scored.eligible & (scored.score + engine.WEIGHTS["tour_synergy"] >= kth[local_q] - SCORE_MARGIN)
+    )
+    local_q, p, table = local_q[keep], p[keep], table.take(keep)
+    _fill_synergy(d, kind, points, queries[local_q], p, table, exact=False)
+    return local_q, p, table, engine.score_table(_need_for(d, kind, queries[local_q]), table)
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """np.unique by sorting (numpy's hash-based unique is many times slower on millions of int64)."""
+    values = np.sort(values)
+    return values[np.r_[True, values[1:] != values[:-1]]] if values.size else values
+
+
+def _concat(tables: list[engine.CandidateTable]) -> engine.CandidateTable:
+    names = engine.CandidateTable.__dataclass_fields__
+    return engine.CandidateTable(**{name: np.concatenate([getattr(t, name) for t in tables]) for name in names})
+
+
+def _select(d: Directory, kind: str, points: Points, queries: np.ndarray, k: int, first: int, report):
+    """(q, p, table): the k best pairs of these annonces, exactly those of the request path.
+
+    1. the `first` nearest points of each searched sub-index are scored: the k-th best score
+       found is a lower bound of the annonce's true k-th score;
+    2. where a sub-index held more points, every point that could still reach that bound is
+       added (its distance part decreases with distance, the rest is at most `Points.bound`
+       plus tour synergy), tier by tier, with a KD-tree ball query; nothing else can enter the k best;
+    3. rows within SCORE_MARGIN of the k-th score get exact geodesic distances and synergy,
+       are scored again, and the k best are kept.
+    """
+    side = "amap" if kind == engine.FARM_SEEKS_AMAP else "farm"
+    xyz = unit_xyz(d.ann_lon[queries], d.ann_lat[queries])
+    radius = d.ann_radius_m[queries]
+    local_q, p, opened = _nearest_pass(points, xyz, radius, _query_keys(d, side, queries), first)
+    # A point in several searched sub-indexes (an AMAP delivering twice a week) counts once.
+    seen = _sorted_unique(local_q * len(points.lon) + p)
+    local_q, p = seen // len(points.lon), seen % len(points.lon)
+    report.pairs += len(p)
+    q1, p1, t1, s1 = _contenders(d, kind, points, queries, local_q, p, k=k)
+    kth = _kth_scores(q1, t1, s1, k, len(queries))
+
+    extra_q, extra_p = _widening_pass(d, kind, points, queries, xyz, opened, kth)
+    if extra_q.size:
+        key = _sorted_unique(extra_q * len(points.lon) + extra_p)
+        key = key[~np.isin(key, seen, assume_unique=True, kind="sort")]
+        extra_q, extra_p = key // len(points.lon), key % len(points.lon)
+        report.widened += len(_sorted_unique(extra_q))
+        report.pairs += len(extra_p)
+    if extra_q.size:
+        q2, p2, t2, _s2 = _contenders(d, kind, points, queries, extra_q, extra_p, k=k, kth=kth)
+        local_q, p, table = np.concatenate((q1, q2)), np.concatenate((p1, p2)), _concat([t1, t2])
+        scored = engine.score_table(_need_for(d, kind, queries[local_q]), table)
+    else:
+        local_q, p, table, scored = q1, p1, t1, s1
+    if local_q.size == 0:
+        return None
+
+    # Approximate distances move a score by less than SCORE_MARGIN / 2 (see SCORE_MARGIN): every
+    # row that may be in the exact k best is within the margin of the approximate k-th score.
     kth = _kth_scores(local_q, table, scored, k, len(queries))
-    keep = np.flatnonzero(scored.eligible & (scored.score + engine.WEIGHTS["tour_synergy"] >= kth[local_q]))
-    q, p, local_q, table = q[keep], p[keep], local_q[keep], table.take(keep)
-    _fill_synergy(d, kind, points, q, p, table, exact=False)
+    keep = np.flatnonzero(scored.eligible & (scored.score >= kth[local_q] - SCORE_MARGIN))
+    local_q, p, table = local_q[keep], p[keep], table.take(keep)
+    q = queries[local_q]
+    table.distance_m = geodesic_m(d.ann_lon[q], d.ann_lat[q], points.lon[p], points.lat[p])
+    _fill_synergy(d, kind, points, q, p, table, exact=True)
     scored = engine.score_table(_need_for(d, kind, q), table)
     top = _top_k(local_q, table, scored, k)
     if top.size == 0:
         return None
-    q, p, table = q[top], p[top], table.take(top)
-    # Exact distances for the rows kept, then the same score again on them.
-    table.distance_m = geodesic_m(d.ann_lon[q], d.ann_lat[q], points.lon[p], points.lat[p])
-    _fill_synergy(d, kind, points, q, p, table, exact=True)
-    return q, p, table
+    return queries[local_q[top]], p[top], table.take(top)
 
 
 def _finish(d: Directory, kind: str, q, table, bits, tour_names, cache: dict) -> BulkResult | None:
@@ -695,65 +991,7 @@ def _finish(d: Directory, kind: str, q, table, bits, tour_names, cache: dict) ->
     speed = float(getattr(settings, "ROUTING_SPEED_KMH", 60.0))
     drive = np.round(distance / 1000.0 * circuity / speed * 60.0, 1)
 
-    need = _need_for(d, kind, q)
-    ctx = engine.ReasonContext(product_names=bits.name_of_bit, amap_names=tour_names, cache=cache)
-    rows = zip(
-        need.products_mask.tolist(),
-        need.weekdays_mask.tolist(),
-        table.distance_m.tolist(),
-        table.org_id.tolist(),
-        table.annonce_id.tolist(),
-        table.weekdays.tolist(),
-        table.product_mask.tolist(),
-        table.partnered_mask.tolist(),
-        table.declared_mask.tolist(),
-        table.size.tolist(),
-        table.openness.tolist(),
-        table.synergy_m.tolist(),
-        table.synergy_amap.tolist(),
-        d.ann_org[q].tolist(),
-        drive.tolist(),
-        strict=True,
-    )
-    reasons = []
-    for (
-        products,
-        need_days,
-        dist,
-        org,
-        ann,
-        days,
-        listed,
-        partnered,
-        declared,
-        size,
-        openness,
-        syn,
-        syn_amap,
-        owner,
-        minutes,
-    ) in rows:
-        ctx.annonce_amap_id = owner if is_farm else None
-        row_reasons = engine.reasons_from_values(
-            kind=kind,
-            products=products,
-            need_days=need_days,
-            distance_m=dist,
-            org_id=org,
-            annonce_id=ann,
-            weekdays=days,
-            listed=listed,
-            partnered=partnered,
-            declared=declared,
-            size=size,
-            openness=openness,
-            synergy_m=syn,
-            synergy_amap=syn_amap,
-            ctx=ctx,
-        )
-        drive_text = routing.describe(routing.DriveTime(minutes, routing.SOURCE_ESTIMATE), cache)
-        row_reasons[0] = f"{row_reasons[0]}, {drive_text}"
-        reasons.append("[" + ", ".join(map(encode_basestring, row_reasons)) + "]")
+    reasons = _reasons_json(d, kind, q, table, drive, bits, tour_names, cache)
     return BulkResult(
         annonce_id=d.ann_id[q],
         counterpart_is_farm=np.full(len(q), is_farm),
@@ -766,6 +1004,128 @@ def _finish(d: Directory, kind: str, q, table, bits, tour_names, cache: dict) ->
         components={name: np.round(values, 4) for name, values in components.items()},
         reasons=reasons,
     )
+
+
+def _groups(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first row of each group, group of each row) for rows equal on all these integer columns."""
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    span = 1
+    for column in columns:
+        column = np.asarray(column, dtype=np.int64)
+        low = int(column.min(initial=0))
+        width = int(column.max(initial=0)) - low + 1
+        if span * width >= 1 << 62:  # would overflow: number the groups so far, then go on
+            key = _groups(key)[1]
+            span = int(key.max(initial=0)) + 1
+            if span * width >= 1 << 62:
+                column = _groups(column)[1]
+                low, width = 0, int(column.max(initial=0)) + 1
+        key = key * width + (column - low)
+        span *= width
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if len(key) else np.zeros(0, np.int64)
+    group = np.empty(len(key), dtype=np.int64)
+    group[order] = np.cumsum(np.r_[True, ordered[1:] != ordered[:-1]]) - 1 if len(key) else group
+    return order[starts], group
+
+
+def _encoded(texts) -> str:
+    return "".join(", " + encode_basestring(text) for text in texts)
+
+
+def _reasons_json(d: Directory, kind: str, q, table, drive, bits, tour_names, cache: dict) -> list[str]:
+    """Each row's reasons as a JSON array: the sentences of `engine.reasons_from_values`.
+
+    Sentence by sentence (in `engine.reasons_after_distance`'s order), rows are grouped by what
+    that sentence says; each group's sentence is worded and encoded once, then each row is
+    a join of cached strings (a million rows: words once per distinct value, not per row).
+    """
+    need = _need_for(d, kind, q)
+    ctx = engine.ReasonContext(product_names=bits.name_of_bit, amap_names=tour_names, cache=cache)
+    products = need.products_mask
+    is_annonce = table.annonce_id != 0
+    near = table.synergy_m <= engine.synergy_radius_m()
+    synergy_code = np.where(near, engine.km_codes(np.where(near, table.synergy_m, 0.0)), -2)
+    owner = d.ann_org[q] if kind == engine.AMAP_SEEKS_FARM else np.full(len(q), -1)
+    size_code = np.where(np.isnan(table.size), -1, np.nan_to_num(table.size)).astype(np.int64)
+    openness_code = np.where(np.isnan(table.openness), -1, np.rint(np.nan_to_num(table.openness) * 100))
+
+    def worded(columns, word) -> tuple[list[str], np.ndarray]:
+        first, group = _groups(*columns)
+        return [_encoded(word(int(i))) for i in first.tolist()], group
+
+    def product_words(i):
+        declared, listed, partnered = table.declared_mask[i], table.product_mask[i], table.partnered_mask[i]
+        return engine._product_phrases(kind, int(products[i]), int(partnered), int(listed), int(declared), ctx)
+
+    def synergy_words(i):
+        where = engine.format_km_code(int(synergy_code[i]), cache) if near[i] else None
+        amap = int(table.synergy_amap[i])
+        return engine.synergy_phrases(
+            kind,
+            where=where,
+            synergy_amap=amap,
+            is_candidate=amap == table.org_id[i],
+            is_annonce_amap=amap == owner[i],
+            ctx=ctx,
+        )
+
+    parts = [
+        worded([np.isnan(table.reach_m)], lambda i: engine.radius_phrases(float(table.reach_m[i]), cache)),
+        worded(
+            [products, table.partnered_mask & products, table.product_mask & products, table.declared_mask & products],
+            product_words,
+        ),
+        worded(
+            [table.weekdays, need.weekdays_mask],
+            lambda i: (engine._weekday_phrase(int(table.weekdays[i]), int(need.weekdays_mask[i]), ctx),),
+        ),
+        worded(
+            [
+                synergy_code,
+                np.where(near, table.synergy_amap, 0),
+                near & (table.synergy_amap == table.org_id),
+                near & (table.synergy_amap == owner),
+            ],
+            synergy_words,
+        ),
+        worded(
+            [size_code, is_annonce],
+            lambda i: engine.size_phrases(kind, size=float(table.size[i]), is_annonce=bool(is_annonce[i]), cache=cache),
+        ),
+        worded(
+            [openness_code, is_annonce],
+            lambda i: engine.openness_phrases(
+                kind, openness=float(table.openness[i]), is_annonce=bool(is_annonce[i]), cache=cache
+            ),
+        ),
+        worded([is_annonce], lambda i: engine.published_phrases(kind, is_annonce=bool(is_annonce[i]), cache=cache)),
+    ]
+    minutes = np.maximum(1, np.rint(drive)).astype(np.int64)  # as `routing.describe` rounds
+    distance_code = engine.km_codes(table.distance_m)
+
+    def head_words(i):
+        drive_text = routing.describe(routing.DriveTime(int(minutes[i]), routing.SOURCE_ESTIMATE), cache)
+        return f"{engine.format_km_code(int(distance_code[i]), cache)}, {drive_text}"
+
+    first, head_of = _groups(distance_code, minutes)
+    heads = ["[" + encode_basestring(head_words(int(i))) for i in first.tolist()]
+    (r, r_of), (p, p_of), (w, w_of), (s, s_of), (z, z_of), (o, o_of), (u, u_of) = parts
+    return [
+        heads[a] + r[b] + p[c] + w[e] + s[f] + z[g] + o[h] + u[i] + "]"
+        for a, b, c, e, f, g, h, i in zip(
+            head_of.tolist(),
+            r_of.tolist(),
+            p_of.tolist(),
+            w_of.tolist(),
+            s_of.tolist(),
+            z_of.tolist(),
+            o_of.tolist(),
+            u_of.tolist(),
+            strict=True,
+        )
+    ]
 
 
 def compute_iter(*, report: BulkReport, k: int = 10, shortlist: int | None = None, annonce_ids=None):

@@ -8,6 +8,11 @@ own open annonces (the "reciprocal annonce", which may name another delivery pla
 
 Score = Σ WEIGHTS[name] × component, every component in [0, 1], so the score is in [0, 1].
 Each component comes with a sentence in French that states the fact it is made of.
+
+Reach: the annonce's radius and the counterpart's own (a farm's delivery radius, the radius of
+the counterpart's annonce) are hard limits. A farm that never stated its radius (imported lists
+rarely do) is not cut at a radius nobody gave: it is ranked by distance like any other, and its
+reasons say "rayon de livraison non renseigné".
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from django.utils.translation import gettext_noop, ngettext
 # The only place the weights live. Chosen a priori (not fitted to the Gironde data): distance
 # matters most, then whether the product is really missing, an existing delivery tour
 # nearby, and the counterpart's own annonce; weekday and size refine.
+# The distance component decays with a fixed half distance (DISTANCE_HALF_KM), not relative
+# to the annonce's radius: the radius says what is acceptable, not how much nearer is better.
+# (Relative decay made a 5 km and a 15 km farm almost equal under a generous 300 km radius.)
 WEIGHTS: dict[str, float] = {
     "distance": 0.30,
     "product_gap": 0.20,
@@ -46,6 +54,9 @@ FARM_SEEKS_AMAP = "paysan_cherche_amap"
 AMAP_SEEKS_FARM = "amap_cherche_paysan"
 
 ALL_DAYS = 0b1111111  # ISO weekdays 1..7 as bits 0..6
+# 20 km: about 25 minutes' drive by the estimate (1.3 circuity, 60 km/h), the scale of a weekly
+# delivery trip. Set a priori; the leave-one-out recall@10 is the same from 10 to 40 km.
+DISTANCE_HALF_KM = 20.0
 DEFAULT_SHARES = 20  # size reference when the annonce does not say how many shares
 
 # Openness of an AMAP for a new farmer, from `Amap.accepting_members`.
@@ -68,6 +79,19 @@ def mask_to_weekdays(mask: int) -> list[int]:
 
 def popcount(values: np.ndarray) -> np.ndarray:
     return np.bitwise_count(values.astype(np.uint64)).astype(np.float64)
+
+
+def distance_score(distance_m):
+    """1 at the door, halved every DISTANCE_HALF_KM (the same scale whatever the annonce's radius)."""
+    return np.exp2(-np.asarray(distance_m, dtype=np.float64) / (DISTANCE_HALF_KM * 1000.0))
+
+
+def distance_for_score(value):
+    """The distance in metres at which `distance_score` equals `value` (inverse; inf for value <= 0)."""
+    value = np.asarray(value, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        metres = -np.log2(value) * DISTANCE_HALF_KM * 1000.0
+    return np.where(value > 0, metres, math.inf)
 
 
 def synergy_radius_m() -> float:
@@ -96,7 +120,7 @@ class CandidateTable:
     org_id: np.ndarray  # AMAP id (farm annonce) or farm id (AMAP annonce)
     annonce_id: np.ndarray  # the counterpart's own annonce at this point, 0 for the directory entry
     distance_m: np.ndarray  # true geodesic metres from the annonce's point
-    reach_m: np.ndarray  # how far the counterpart itself accepts (inf: no limit of its own)
+    reach_m: np.ndarray  # how far the counterpart itself accepts (inf: no limit of its own; nan: not stated)
     weekdays: np.ndarray  # bit mask; 0 = not known, ALL_DAYS = any day
     product_mask: np.ndarray  # AMAP: products it lists; farm: products it produces / offers
     # AMAP: products with an active partner; farm: products it already brings to the annonce's AMAP
@@ -177,8 +201,8 @@ def score_table(need: Need, table: CandidateTable) -> Scored:
     shares = _reference_shares(need.shares)
 
     # Reach: the annonce's own radius, and the counterpart's (a farm's delivery radius, the
-    # radius in the counterpart's annonce).
-    in_reach = (table.distance_m <= radius_m) & (table.distance_m <= table.reach_m)
+    # radius in the counterpart's annonce) unless it never stated one (nan).
+    in_reach = (table.distance_m <= radius_m) & (np.isnan(table.reach_m) | (table.distance_m <= table.reach_m))
 
     # Weekday: an unknown day is possible but not a fit; a known day must be shared.
     known_day = table.weekdays != 0
@@ -208,7 +232,7 @@ def score_table(need: Need, table: CandidateTable) -> Scored:
         capacity_ok = ~(table.size <= 0)  # nan (unknown) passes
         size_openness = np.where(np.isnan(table.size), 0.5, np.minimum(1.0, table.size / shares))
 
-    distance = np.clip(1.0 - table.distance_m / radius_m, 0.0, 1.0)
+    distance = distance_score(table.distance_m)  # true metres; no cut beyond the rules above
     synergy = np.clip(1.0 - table.synergy_m / synergy_radius_m(), 0.0, 1.0)
     synergy = np.where(np.isfinite(table.synergy_m), synergy, 0.0)
     reciprocal = (table.annonce_id != 0).astype(np.float64)
@@ -226,6 +250,30 @@ def score_table(need: Need, table: CandidateTable) -> Scored:
     annonce_ok = (table.annonce_id == 0) | ((table.declared_mask & products) != 0)
     eligible = in_reach & weekday_ok & product_ok & capacity_ok & annonce_ok
     return Scored(eligible=eligible, components=components, score=np.asarray(score, dtype=np.float64))
+
+
+def bound_without_distance(
+    kind: str, *, is_annonce: np.ndarray, weekdays: np.ndarray, size: np.ndarray, openness: np.ndarray, synergy
+) -> np.ndarray:
+    """Per candidate point, the most its score can be without the distance part, whatever the annonce.
+
+    Mirrors `score_table` with each annonce-dependent component at its maximum (product gap 1,
+    size 1 when known, tour synergy 1 where `synergy` may be non-zero). The bulk path uses it
+    to prove that the points it did not examine cannot enter an annonce's top k.
+    """
+    weekday = np.where(weekdays != 0, 1.0, 0.5)
+    size_bound = np.where(np.isnan(size), 0.5, 1.0)
+    if kind == FARM_SEEKS_AMAP:
+        size_openness = (size_bound + np.where(np.isnan(openness), 0.5, openness)) / 2.0
+    else:
+        size_openness = size_bound
+    return (
+        WEIGHTS["product_gap"]
+        + WEIGHTS["tour_synergy"] * np.asarray(synergy, dtype=np.float64)
+        + WEIGHTS["reciprocal"] * np.asarray(is_annonce, dtype=np.float64)
+        + WEIGHTS["weekday"] * weekday
+        + WEIGHTS["size_openness"] * size_openness
+    )
 
 
 def rank(table: CandidateTable, scored: Scored, *, limit: int | None = None) -> np.ndarray:
@@ -287,10 +335,40 @@ def _plural_catalogue() -> None:  # pragma: no cover - only here for makemessage
 
 def format_km(distance_m: float, cache: dict | None = None) -> str:
     """'à 12 km', 'à 4,3 km', 'à moins de 100 m'."""
-    km = distance_m / 1000.0
+    return format_km_code(km_code(distance_m), cache)
+
+
+# A distance as it is shown, as an integer: -1 under 100 m, tenths of a km under 10 km
+# (0–100: 9.96 km shows as "10,0"), 1000 + whole km beyond. Equal codes, equal text.
+def km_code(distance_m: float) -> int:
     if distance_m < 100:
+        return -1
+    km = distance_m / 1000.0
+    if km < 10:
+        return round(float(f"{km:.1f}") * 10)  # Python's correctly rounded formatting decides
+    return 1000 + int(f"{km:.0f}")
+
+
+def km_codes(distance_m: np.ndarray) -> np.ndarray:
+    """`km_code` of many distances (numpy, the same codes; near a rounding tie, `km_code` itself)."""
+    distance_m = np.asarray(distance_m, dtype=np.float64)
+    km = distance_m / 1000.0
+    tenths = km * 10.0
+    codes = np.where(km < 10, np.rint(tenths), 1000 + np.rint(km))  # rint: half to even, like format()
+    codes = np.where(distance_m < 100, -1, codes)
+    fraction = tenths - np.floor(tenths)
+    doubtful = np.flatnonzero((km < 10) & (distance_m >= 100) & (np.abs(fraction - 0.5) < 1e-6))
+    codes = codes.astype(np.int64)
+    for i in doubtful.tolist():
+        codes[i] = km_code(float(distance_m[i]))
+    return codes
+
+
+def format_km_code(code: int, cache: dict | None = None) -> str:
+    if code < 0:
         return translated(UNDER_100_M, cache)
-    return translated(AT_KM, cache) % {"km": _fr_number(km, 1 if km < 10 else 0)}
+    number = f"{code / 10:.1f}" if code < 1000 else str(code - 1000)
+    return translated(AT_KM, cache) % {"km": number.replace(".", ",")}
 
 
 def de(name: str) -> str:
@@ -374,6 +452,7 @@ DELIVERS_YOU = gettext_noop("vous livrez déjà « %(name)s » %(where)s")
 DELIVERS = gettext_noop("livre déjà « %(name)s » %(where)s")
 DELIVERS_THIS = gettext_noop("vous livrez déjà cette AMAP")
 DELIVERS_YOURS = gettext_noop("livre déjà votre AMAP")
+RADIUS_UNKNOWN = gettext_noop("rayon de livraison non renseigné")
 PUBLISHED_AMAP = gettext_noop("a publié une annonce « AMAP cherche paysan »")
 PUBLISHED_FARM = gettext_noop("a publié une annonce « Paysan cherche AMAP »")
 OPENNESS_PHRASES = {
@@ -400,40 +479,109 @@ def reasons_from_values(
     synergy_m: float,
     synergy_amap: int,
     ctx: ReasonContext,
+    reach_m: float = math.inf,
 ) -> list[str]:
     """The French sentences that explain one candidate's score; each states a fact."""
+    _key, tail = reasons_after_distance(
+        kind=kind,
+        products=products,
+        need_days=need_days,
+        org_id=org_id,
+        annonce_id=annonce_id,
+        weekdays=weekdays,
+        listed=listed,
+        partnered=partnered,
+        declared=declared,
+        size=size,
+        openness=openness,
+        synergy_m=synergy_m,
+        synergy_amap=synergy_amap,
+        ctx=ctx,
+        reach_m=reach_m,
+    )
+    return [format_km(distance_m, ctx.cache), *tail]
+
+
+def reasons_after_distance(
+    *,
+    kind: str,
+    products: int,
+    need_days: int,
+    org_id: int,
+    annonce_id: int,
+    weekdays: int,
+    listed: int,
+    partnered: int,
+    declared: int,
+    size: float,
+    openness: float,
+    synergy_m: float,
+    synergy_amap: int,
+    ctx: ReasonContext,
+    reach_m: float = math.inf,
+) -> tuple[tuple, tuple[str, ...]]:
+    """(key, sentences): every reason but the distance, in this order (the bulk path keeps it too):
+    radius unknown, products, weekday, tour, size, openness, reciprocal annonce."""
     cache = ctx.cache
-    reasons = [format_km(distance_m, cache)]
-    reasons.extend(_product_phrases(kind, products, partnered, listed, declared, ctx))
-    reasons.append(_weekday_phrase(weekdays, need_days, ctx))
+    where = format_km(synergy_m, cache) if synergy_m <= ctx.synergy_radius_m else None  # inf: no tour
+    parts = (
+        radius_phrases(reach_m, cache),
+        _product_phrases(kind, products, partnered, listed, declared, ctx),
+        (_weekday_phrase(weekdays, need_days, ctx),),
+        synergy_phrases(
+            kind,
+            where=where,
+            synergy_amap=synergy_amap,
+            is_candidate=synergy_amap == org_id,
+            is_annonce_amap=synergy_amap == ctx.annonce_amap_id,
+            ctx=ctx,
+        ),
+        size_phrases(kind, size=size, is_annonce=bool(annonce_id), cache=cache),
+        openness_phrases(kind, openness=openness, is_annonce=bool(annonce_id), cache=cache),
+        published_phrases(kind, is_annonce=bool(annonce_id), cache=cache),
+    )
+    sentences = tuple(text for part in parts for text in part)
+    return parts, sentences
 
-    if synergy_m <= ctx.synergy_radius_m:  # inf when the farm delivers nowhere yet
-        name = ctx.amap_names.get(synergy_amap, "")
-        if kind == FARM_SEEKS_AMAP and synergy_amap == org_id:
-            reasons.append(translated(DELIVERS_THIS, cache))
-        elif kind == AMAP_SEEKS_FARM and synergy_amap == ctx.annonce_amap_id:
-            reasons.append(translated(DELIVERS_YOURS, cache))
-        elif kind == FARM_SEEKS_AMAP:
-            reasons.append(translated(DELIVERS_YOU, cache) % {"name": name, "where": format_km(synergy_m, cache)})
-        else:
-            reasons.append(translated(DELIVERS, cache) % {"name": name, "where": format_km(synergy_m, cache)})
 
-    if kind == FARM_SEEKS_AMAP:
-        if not math.isnan(size):
-            count = int(size)
-            forms = FOYERS_INTERESSES if annonce_id else FOYERS_ADHERENTS
-            reasons.append(translated_plural(forms, count, cache))
-        if not annonce_id:
-            phrase = OPENNESS_PHRASES.get(openness)
-            if phrase:
-                reasons.append(translated(phrase, cache))
-    elif not math.isnan(size):
-        count = int(size)
-        reasons.append(translated_plural(PARTS, count, cache))
+def radius_phrases(reach_m: float, cache: dict | None = None) -> tuple[str, ...]:
+    # A farm that never stated how far it delivers: no cut, ranked by distance.
+    return (translated(RADIUS_UNKNOWN, cache),) if math.isnan(reach_m) else ()
 
-    if annonce_id:
-        reasons.append(translated(PUBLISHED_AMAP if kind == FARM_SEEKS_AMAP else PUBLISHED_FARM, cache))
-    return reasons
+
+def synergy_phrases(
+    kind: str, *, where: str | None, synergy_amap: int, is_candidate: bool, is_annonce_amap: bool, ctx
+) -> tuple[str, ...]:
+    """The tour sentence; `where` is the delivery point's distance as shown (None: beyond the synergy radius)."""
+    if where is None:
+        return ()
+    cache = ctx.cache
+    if kind == FARM_SEEKS_AMAP and is_candidate:
+        return (translated(DELIVERS_THIS, cache),)
+    if kind == AMAP_SEEKS_FARM and is_annonce_amap:
+        return (translated(DELIVERS_YOURS, cache),)
+    name = ctx.amap_names.get(synergy_amap, "")
+    template = translated(DELIVERS_YOU if kind == FARM_SEEKS_AMAP else DELIVERS, cache)
+    return (template % {"name": name, "where": where},)
+
+
+def size_phrases(kind: str, *, size: float, is_annonce: bool, cache: dict | None = None) -> tuple[str, ...]:
+    if math.isnan(size):
+        return ()
+    households = FOYERS_INTERESSES if is_annonce else FOYERS_ADHERENTS
+    forms = households if kind == FARM_SEEKS_AMAP else PARTS
+    return (translated_plural(forms, int(size), cache),)
+
+
+def openness_phrases(kind: str, *, openness: float, is_annonce: bool, cache: dict | None = None) -> tuple[str, ...]:
+    phrase = OPENNESS_PHRASES.get(openness) if kind == FARM_SEEKS_AMAP and not is_annonce else None
+    return (translated(phrase, cache),) if phrase else ()
+
+
+def published_phrases(kind: str, *, is_annonce: bool, cache: dict | None = None) -> tuple[str, ...]:
+    if not is_annonce:
+        return ()
+    return (translated(PUBLISHED_AMAP if kind == FARM_SEEKS_AMAP else PUBLISHED_FARM, cache),)
 
 
 def reasons_for(need: Need, table: CandidateTable, row: int, ctx: ReasonContext) -> list[str]:
@@ -454,6 +602,7 @@ def reasons_for(need: Need, table: CandidateTable, row: int, ctx: ReasonContext)
         synergy_m=float(table.synergy_m[row]),
         synergy_amap=int(table.synergy_amap[row]),
         ctx=ctx,
+        reach_m=float(table.reach_m[row]),
     )
 
 

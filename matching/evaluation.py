@@ -5,13 +5,14 @@ the candidate rules, from the farms' delivery tours, from "already supplies this
 for each product it got from them, the engine is asked "AMAP cherche paysan: <product>" from
 the AMAP's delivery place, and we check whether each real partner is in the first k farms.
 
-Two rankings are compared on the same question:
+Rankings compared on the same question:
 - **engine**: `matching.selectors.matches_for`, all rules and the weighted score;
-- **distance baseline**: farms producing the product, nearest first (no other rule).
-
-The engine is also run with its reach rules relaxed ("engine_no_reach": no farm delivery
-radius, no AMAP radius): that separates the ranking from the filter, since imported farms
-carry the directory's default delivery radius rather than one they declared.
+- **engine_no_reach**: the same with every farm's own delivery radius ignored (the Gironde
+  file states none, so there it equals the engine: an unknown radius is not a cut);
+- **distance_within_radius**: farms producing the product within the annonce's radius,
+  nearest first — the same candidates as the engine, ranked by distance alone;
+- **distance_baseline**: every farm producing the product, nearest first, however far (no
+  annonce could ask for the farthest: its radius is at most 300 km).
 
 The weights are those of `matching.engine.WEIGHTS`, fixed a priori; nothing here tunes them.
 """
@@ -19,6 +20,7 @@ The weights are those of `matching.engine.WEIGHTS`, fixed a priori; nothing here
 from __future__ import annotations
 
 import io
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,8 +61,14 @@ class RecallReport:
     hits: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     # Where each method ranked the real partner (None = not in its first k).
     ranks: dict[str, list] = field(default_factory=lambda: defaultdict(list))
-    # Links the full engine missed but found without reach rules: how many lie beyond a reach rule.
-    details: dict = field(default_factory=lambda: {"reach_explained": {"checked": 0, "beyond_reach": 0}})
+    # Links the engine missed but another ranking found, and how many of them lie beyond a
+    # reach rule (the annonce's radius, a radius the farm stated).
+    details: dict = field(
+        default_factory=lambda: {
+            "reach_explained": {"checked": 0, "beyond_reach": 0},
+            "baseline_only": {"checked": 0, "beyond_reach": 0},
+        }
+    )
 
     def recall(self, method: str, at: int | None = None) -> float:
         """Share of the real links whose partner the method ranked in its first `at` (default k)."""
@@ -69,10 +77,10 @@ class RecallReport:
         at = at or self.k
         return sum(1 for rank in self.ranks[method] if rank is not None and rank <= at) / self.links
 
-    METHODS = ("engine", "engine_no_reach", "distance_baseline")
+    METHODS = ("engine", "engine_no_reach", "distance_within_radius", "distance_baseline")
 
 
-def _distance_baseline(amap: Amap, product_id: int, k: int) -> list[int]:
+def _distance_baseline(amap: Amap, product_id: int, k: int, *, radius_km: float = math.inf) -> list[int]:
     farms = list(
         Farm.objects.active()
         .exclude(location=None)
@@ -86,7 +94,7 @@ def _distance_baseline(amap: Amap, product_id: int, k: int) -> list[int]:
     lats = [f[1].y for f in farms]
     _a, _b, dist = _GEOD.inv([amap.location.x] * len(farms), [amap.location.y] * len(farms), lons, lats)
     order = sorted(range(len(farms)), key=lambda i: (dist[i], farms[i][0]))
-    return [farms[i][0] for i in order[:k]]
+    return [farms[i][0] for i in order if dist[i] <= radius_km * 1000.0][:k]
 
 
 def _engine_no_reach(query: Query, k: int) -> list[int]:
@@ -94,6 +102,12 @@ def _engine_no_reach(query: Query, k: int) -> list[int]:
     table.reach_m[:] = float("inf")
     scored = engine.score_table(need, table)
     return [int(table.org_id[i]) for i in engine.rank(table, scored, limit=k)]
+
+
+def _beyond_reach(amap: Amap, farm: Farm, radius_km: float) -> bool:
+    distance = _GEOD.inv(amap.location.x, amap.location.y, farm.location.x, farm.location.y)[2]
+    limit = radius_km if farm.delivery_radius_km is None else min(radius_km, farm.delivery_radius_km)
+    return distance > limit * 1000.0
 
 
 def leave_one_out_recall(*, k: int = 10, radius_km: float = 100.0, source: str | None = GIRONDE_SOURCE) -> RecallReport:
@@ -126,6 +140,7 @@ def leave_one_out_recall(*, k: int = 10, radius_km: float = 100.0, source: str |
             rankings = {
                 "engine": [m.counterpart_id for m in matches_for(query, limit=k, with_drive_times=False)],
                 "engine_no_reach": _engine_no_reach(query, k),
+                "distance_within_radius": _distance_baseline(amap, product_id, k, radius_km=radius_km),
                 "distance_baseline": _distance_baseline(amap, product_id, k),
             }
             for farm_id in sorted(partners):
@@ -136,11 +151,9 @@ def leave_one_out_recall(*, k: int = 10, radius_km: float = 100.0, source: str |
                         report.ranks[method].append(ranked.index(farm_id) + 1)
                     else:
                         report.ranks[method].append(None)
-                if farm_id not in rankings["engine"] and farm_id in rankings["engine_no_reach"]:
-                    farm = Farm.objects.get(pk=farm_id)
-                    distance = _GEOD.inv(amap.location.x, amap.location.y, farm.location.x, farm.location.y)[2]
-                    explained = report.details["reach_explained"]
-                    explained["checked"] += 1
-                    if distance > min(farm.delivery_radius_km * 1000.0, radius_km * 1000.0):
-                        explained["beyond_reach"] += 1
+                for other, bucket in (("engine_no_reach", "reach_explained"), ("distance_baseline", "baseline_only")):
+                    if farm_id not in rankings["engine"] and farm_id in rankings[other]:
+                        explained = report.details[bucket]
+                        explained["checked"] += 1
+                        explained["beyond_reach"] += _beyond_reach(amap, Farm.objects.get(pk=farm_id), radius_km)
     return report

@@ -215,13 +215,13 @@ def _geodesic_m(lon0, lat0, lons, lats) -> np.ndarray:
 
 
 def _nearest_delivery_point(points: list[tuple[int, float, float]], lons, lats) -> tuple[np.ndarray, np.ndarray]:
-    """For each (lon, lat): distance to the nearest of `points` (amap_id, lon, lat) and its id."""
+    """For each (lon, lat): distance to the nearest of `points` (amap_id, lon, lat) and its id (lowest on a tie)."""
     n = len(lons)
     best = np.full(n, math.inf)
     best_id = np.zeros(n, dtype=np.int64)
     if n == 0:
         return best, best_id
-    for amap_id, lon, lat in points:
+    for amap_id, lon, lat in sorted(points):
         dist = _geodesic_m(lon, lat, lons, lats)
         closer = dist < best
         best = np.where(closer, dist, best)
@@ -430,8 +430,8 @@ def _farm_candidates(query: Query, need: engine.Need, bits: ProductBits) -> tupl
     if tour_points:
         dists = _geodesic_m(origin.x, origin.y, [p[2] for p in tour_points], [p[3] for p in tour_points])
         for (farm_id, amap_id, _lon, _lat), dist in zip(tour_points, dists, strict=True):
-            if farm_id not in nearest_tour or dist < nearest_tour[farm_id][0]:
-                nearest_tour[farm_id] = (float(dist), amap_id)
+            if farm_id not in nearest_tour or (dist, amap_id) < nearest_tour[farm_id]:
+                nearest_tour[farm_id] = (float(dist), amap_id)  # the lowest AMAP id on a tie
 
     columns: dict[str, list] = defaultdict(list)
     lons, lats = [], []
@@ -441,7 +441,7 @@ def _farm_candidates(query: Query, need: engine.Need, bits: ProductBits) -> tupl
         columns["org_id"].append(pk)
         columns["annonce_id"].append(0)
         columns["distance_m"].append(distance.m)
-        columns["reach_m"].append(radius_km * 1000.0)
+        columns["reach_m"].append(math.nan if radius_km is None else radius_km * 1000.0)  # nan: never stated
         columns["weekdays"].append(0)
         columns["product_mask"].append(produced[pk])
         columns["partnered_mask"].append(already[pk])

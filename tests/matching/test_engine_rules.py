@@ -122,7 +122,8 @@ def test_distance_reason_and_drive_time_are_true():
     assert match.reasons[0] == f"à {km} km, environ {minutes} min de route (estimation)"
     assert match.drive_source == "estimation"
     assert match.drive_minutes == pytest.approx(expected_m / 1000 * 1.3, abs=0.1)
-    assert match.components["distance"] == pytest.approx(1 - expected_m / 40_000, abs=1e-3)
+    # Halved every 20 km, whatever the annonce's radius.
+    assert match.components["distance"] == pytest.approx(0.5 ** (expected_m / 20_000), abs=1e-3)
 
 
 def test_tour_synergy_names_the_amap_the_farm_already_delivers():
@@ -187,6 +188,30 @@ def test_amap_annonce_proposes_producing_farms_whose_own_radius_reaches_it():
     # A farm's exact place is private: its distance is given to 100 m.
     assert match.distance_m == pytest.approx(25_000, abs=100)
     assert match.distance_m % 100 == 0
+
+
+def test_a_farm_that_never_stated_its_radius_is_ranked_by_distance_not_cut():
+    amap = AmapFactory(name="AMAP Bordeaux", location=BORDEAUX)
+    near = FarmFactory(name="Proche", location=point_at(BORDEAUX, km=12), delivery_radius_km=None, products=["oeufs"])
+    far = FarmFactory(
+        name="Lointaine", location=point_at(BORDEAUX, km=55, azimuth=0), delivery_radius_km=None, products=["oeufs"]
+    )
+    stated = FarmFactory(
+        name="Rayon déclaré", location=point_at(BORDEAUX, km=45, azimuth=180), delivery_radius_km=40, products=["oeufs"]
+    )
+    annonce = amap_annonce(amap, wanted=("oeufs",), radius_km=100)
+
+    matches = {m.name: m for m in matches_for_annonce(annonce=annonce)}
+
+    # An explicit radius stays a hard limit; an unknown one is no limit at all.
+    assert stated.name not in matches
+    assert list(matches) == [near.name, far.name]
+    assert "rayon de livraison non renseigné" in matches[far.name].reasons
+    assert matches[near.name].components["distance"] > matches[far.name].components["distance"]
+    assert matches[far.name].components["distance"] == pytest.approx(0.5 ** (55 / 20), abs=1e-3)
+    # The AMAP's own radius still applies.
+    strict = amap_annonce(AmapFactory(name="AMAP stricte", location=BORDEAUX), wanted=("oeufs",), radius_km=50)
+    assert [m.name for m in matches_for_annonce(annonce=strict)] == [near.name]
 
 
 def test_farm_annonce_is_a_reciprocal_candidate_for_an_amap_annonce():

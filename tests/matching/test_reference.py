@@ -3,7 +3,6 @@
 import json
 import random
 
-import numpy as np
 import pytest
 from django.contrib.gis.geos import Point
 from pyproj import Geod
@@ -43,7 +42,7 @@ def random_directory(seed: int, *, amaps: int = 80, farms: int = 80):
     farm_objs = [
         FarmFactory(
             location=place(),
-            delivery_radius_km=rng.choice([10, 20, 30, 50]),
+            delivery_radius_km=rng.choice([None, 10, 20, 30, 50]),  # None: never stated
             capacity_shares=rng.choice([None, 0, 15, 40]),
             is_active=rng.random() > 0.1,
             products=rng.sample(SLUGS, rng.randint(1, 2)),
@@ -125,7 +124,7 @@ def reference_candidates(annonce: Annonce) -> set[int]:
             produced = {p.pk for p in farm.products.all()}
             if (
                 d <= annonce.radius_km * 1000
-                and d <= farm.delivery_radius_km * 1000
+                and (farm.delivery_radius_km is None or d <= farm.delivery_radius_km * 1000)
                 and farm.capacity_shares != 0
                 and (wanted & produced) - already(farm.pk)
             ):
@@ -176,37 +175,49 @@ def test_distances_are_true_geodesic_metres():
             assert match.distance_m == pytest.approx(geodesic_m(annonce.location, place), abs=0.1)
 
 
-@pytest.mark.parametrize("seed", [5])
-def test_bulk_path_gives_the_request_path_ranking(seed):
-    annonces = random_directory(seed)
-    report, results = bulk.compute(k=50, shortlist=400)
-    assert report.saturated == 0
-    stored = {}
+def bulk_rankings(*, k: int, first: int) -> tuple[bulk.BulkReport, dict[int, list[tuple]]]:
+    report, results = bulk.compute(k=k, shortlist=first)
+    stored: dict[int, list[tuple]] = {}
     for result in results:
         for i, annonce_id in enumerate(result.annonce_id.tolist()):
             stored.setdefault(annonce_id, []).append(
                 (int(result.counterpart_id[i]), float(result.score[i]), float(result.distance_m[i]), result.reasons[i])
             )
+    return report, stored
+
+
+@pytest.mark.parametrize(
+    ("seed", "k", "first", "heavy_tour"), [(5, 10, 1, 32), (6, 5, 2, 1), (8, 10, 64, 32), (9, 3, 1, 2)]
+)
+def test_bulk_top_k_equals_the_request_path_top_k_for_every_annonce(seed, k, first, heavy_tour, monkeypatch):
+    """Same counterparts in the same order, same scores, distances and reasons, whatever the
+    first pass's size: a tiny one (1 or 2 nearest points per day and product) forces the bulk
+    path to prove, and widen, almost every annonce's search. `heavy_tour` 1 or 2 sends the
+    farms' delivery points through their KD-trees (the path of farms delivering to many AMAPs)."""
+    monkeypatch.setattr(bulk, "HEAVY_TOUR", heavy_tour)
+    annonces = random_directory(seed, amaps=120, farms=120)
+    report, stored = bulk_rankings(k=k, first=first)
+    if first < 10:
+        assert report.widened > 0
+    compared = 0
     for annonce in annonces:
-        request = matches_for(Query.for_annonce(annonce), limit=50, with_drive_times=False)
+        request = matches_for(Query.for_annonce(annonce), limit=k, with_drive_times=False)
         from_bulk = stored.get(annonce.pk, [])
         assert [m.counterpart_id for m in request] == [row[0] for row in from_bulk], annonce
         for match, (_id, score, distance, reasons) in zip(request, from_bulk, strict=True):
             assert score == pytest.approx(match.score, abs=1e-4)
             assert distance == pytest.approx(match.distance_m, abs=0.5)
             assert json.loads(reasons) == match.reasons
+        compared += len(request)
+    assert compared >= 2 * len(annonces)  # the annonces really had matches to compare
 
 
-def test_bulk_shortlist_keeps_only_eligible_best_first_when_saturated():
+def test_bulk_keeps_only_eligible_counterparts_best_first():
     annonces = random_directory(7)
-    report, results = bulk.compute(k=5, shortlist=8)
-    assert report.saturated > 0
-    for result in results:
-        for annonce_id in np.unique(result.annonce_id):
-            rows = np.flatnonzero(result.annonce_id == annonce_id)
-            annonce = next(a for a in annonces if a.pk == annonce_id)
-            allowed = reference_candidates(annonce)
-            assert set(result.counterpart_id[rows].tolist()) <= allowed
-            scores = result.score[rows]
-            assert (np.diff(scores) <= 1e-9).all()
-            assert len(rows) <= 5
+    _report, stored = bulk_rankings(k=5, first=2)
+    for annonce in annonces:
+        rows = stored.get(annonce.pk, [])
+        assert {row[0] for row in rows} <= reference_candidates(annonce)
+        scores = [row[1] for row in rows]
+        assert scores == sorted(scores, reverse=True)
+        assert len(rows) <= 5

@@ -14,15 +14,18 @@ class Command(BaseCommand):
             "--shortlist",
             type=int,
             default=None,
-            help="points les plus proches examinés par annonce et par jour ou produit (défaut 64)",
+            help=(
+                "points les plus proches examinés d'abord, par annonce et par jour et produit (défaut 32) ; "
+                "le résultat est exact quelle que soit cette valeur, qui ne joue que sur la durée"
+            ),
         )
         parser.add_argument("--annonce", type=int, action="append", help="seulement cette annonce (répétable)")
 
     def handle(self, *args, k, shortlist, annonce, **options):
         if not 1 <= k <= 100:
             raise CommandError("-k doit être compris entre 1 et 100")
-        if shortlist is not None and not k <= shortlist <= 10_000:
-            raise CommandError("--shortlist doit être compris entre k et 10000")
+        if shortlist is not None and not 1 <= shortlist <= 10_000:
+            raise CommandError("--shortlist doit être compris entre 1 et 10000")
         expired = services.annonce_expire_due()
         report = bulk.match_all(k=k, shortlist=shortlist, annonce_ids=annonce)
         self.stdout.write(
@@ -30,8 +33,7 @@ class Command(BaseCommand):
             f"({expired} annonces expirées) en {report.total_s:.1f} s "
             f"(chargement {report.load_s:.1f} s, calcul {report.compute_s:.1f} s, écriture {report.store_s:.1f} s)"
         )
-        if report.saturated:
+        if report.widened:
             self.stdout.write(
-                f"{report.saturated} annonces ont plus de points à portée que la liste examinée "
-                "(zones denses : seuls les plus proches ont été classés)"
+                f"{report.widened} annonces ont demandé une recherche élargie au-delà des plus proches (zones denses)"
             )
