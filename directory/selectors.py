@@ -208,14 +208,15 @@ def _attach_related_lists(rows: list) -> None:
 #
 # The nearest search is the platform's busiest read, so it is one hand-written, parameterised
 # statement rather than an ORM query: compiling the equivalent queryset, building model
-# instances and serializing them cost several times the search itself. The statement's text
-# depends only on the table and on which filters are set (cached per combination); every value
-# is a bind parameter. In PostgreSQL, it:
+# instances and serializing them cost several times the search itself (measured in
+# benchmarks/bench_search.py). The statement's text depends only on the table, the set of
+# filters and the shortlist's length (cached); every value is a bind parameter. In PostgreSQL, it:
 #   1. shortlists the N nearest rows on the sphere, `<->` walking the GiST index (KNN);
 #   2. ranks them by exact WGS84 geodesic distance (`ST_Distance` on geography: Karney's
 #      algorithm, as pyproj's Geod), ties by id;
 #   3. builds the GeoJSON Feature of each row of the page, commune, products and networks
-#      included, exactly as the API publishes it (STYLE.md: GeoJSON is built in the database).
+#      included, exactly as the API publishes it (STYLE.md: GeoJSON is built in the database);
+#      the API sends that text as it is, the pages read it back into model instances.
 # Each row also carries the shortlist's length and the sphere distance of its last row, which
 # tell whether the shortlist was long enough (see `_nearest`).
 
@@ -334,7 +335,6 @@ ORDER BY ranked.rank
 class _Layer:
     """What the nearest statement needs to know about a searchable table."""
 
-    model: type
     table: str
     location: str  # the point searched, measured and published
     owner: str  # the column of the link tables ({table}_products, {table}_networks) naming the row
@@ -345,7 +345,6 @@ class _Layer:
 
 
 _AMAPS = _Layer(
-    model=Amap,
     table="directory_amap",
     location="location",
     owner="amap_id",
@@ -356,7 +355,6 @@ _AMAPS = _Layer(
 )
 # Farms are searched, measured and shown at their masked public point; the exact one is private.
 _FARMS = _Layer(
-    model=Farm,
     table="directory_farm",
     location="public_location",
     owner="farm_id",
@@ -578,7 +576,7 @@ def _as_model(model, found: Found, fields: dict):
     commune = properties["commune"]
     fields |= {"id": found.id, "commune_id": commune and commune["code"]}
     values = [fields.get(field.attname, DEFERRED) for field in model._meta.concrete_fields]
-    row = model.from_db(DEFAULT_DB_ALIAS, fields, values)
+    row = model.from_db(DEFAULT_DB_ALIAS, list(fields), values)
     if commune is not None:
         row.commune = Commune.from_db(
             DEFAULT_DB_ALIAS, _COMMUNE_FIELDS, (commune["code"], commune["name"], commune["department"])

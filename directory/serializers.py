@@ -109,7 +109,9 @@ class AmapFeatureSerializer(_DistanceMixin, GeoFeatureModelSerializer):
     def to_representation(self, amap: Amap) -> dict:
         """The declared fields' Feature, built by hand: DRF's generic path costs more than the search.
 
-        tests/directory/test_api.py checks that both give the same document.
+        Lists without `near` use it; nearest searches publish the Feature that PostGIS builds in
+        the search query (directory.selectors). tests/directory/test_api.py checks that the three
+        give the same document.
         """
         return {
             "id": amap.pk,
