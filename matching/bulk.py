@@ -1055,6 +1055,10 @@ def _reasons_json(d: Directory, kind: str, q, table, drive, bits, tour_names, ca
         first, group = _groups(*columns)
         return [_encoded(word(int(i))) for i in first.tolist()], group
 
+    def synergy_worded(columns, _word) -> tuple[list[str], np.ndarray]:
+        first, group = _groups(*columns)
+        return synergy_texts(first), group
+
     def product_words(i):
         declared, listed, partnered = table.declared_mask[i], table.product_mask[i], table.partnered_mask[i]
         return engine._product_phrases(kind, int(products[i]), int(partnered), int(listed), int(declared), ctx)
@@ -1071,6 +1075,38 @@ def _reasons_json(d: Directory, kind: str, q, table, drive, bits, tour_names, ca
             ctx=ctx,
         )
 
+    # The tour sentence names an AMAP and a distance: hundreds of thousands of distinct ones.
+    # Worded once with markers for the name and the distance, then filled in per group.
+    marked_ctx = engine.ReasonContext(product_names={}, amap_names={-1: "\x00"}, cache=cache)
+    (marked,) = engine.synergy_phrases(
+        kind, where="\x01", synergy_amap=-1, is_candidate=False, is_annonce_amap=False, ctx=marked_ctx
+    )
+    pieces = marked.replace("\x01", "\x00").split("\x00")
+    name_first = marked.index("\x00") < marked.index("\x01")
+
+    def synergy_texts(first: np.ndarray) -> list[str]:
+        texts = []
+        names, wheres = ctx.amap_names, {}
+        special = near & ((table.synergy_amap == table.org_id) | (table.synergy_amap == owner))
+        for i, is_near, is_special, amap, code in zip(
+            first.tolist(),
+            near[first].tolist(),
+            special[first].tolist(),
+            table.synergy_amap[first].tolist(),
+            synergy_code[first].tolist(),
+            strict=True,
+        ):
+            if not is_near or is_special:
+                texts.append(_encoded(synergy_words(i)))
+                continue
+            where = wheres.get(code)
+            if where is None:
+                where = wheres[code] = engine.format_km_code(code, cache)
+            name = names.get(amap, "")
+            first_part, second_part = (name, where) if name_first else (where, name)
+            texts.append(", " + encode_basestring(pieces[0] + first_part + pieces[1] + second_part + pieces[2]))
+        return texts
+
     parts = [
         worded([np.isnan(table.reach_m)], lambda i: engine.radius_phrases(float(table.reach_m[i]), cache)),
         worded(
@@ -1081,7 +1117,7 @@ def _reasons_json(d: Directory, kind: str, q, table, drive, bits, tour_names, ca
             [table.weekdays, need.weekdays_mask],
             lambda i: (engine._weekday_phrase(int(table.weekdays[i]), int(need.weekdays_mask[i]), ctx),),
         ),
-        worded(
+        synergy_worded(
             [
                 synergy_code,
                 np.where(near, table.synergy_amap, 0),

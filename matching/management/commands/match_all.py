@@ -15,7 +15,7 @@ class Command(BaseCommand):
             type=int,
             default=None,
             help=(
-                "points les plus proches examinés d'abord, par annonce et par jour et produit (défaut 32) ; "
+                "points les plus proches examinés d'abord, par annonce et par jour et produit (défaut 64) ; "
                 "le résultat est exact quelle que soit cette valeur, qui ne joue que sur la durée"
             ),
         )
