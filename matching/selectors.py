@@ -322,7 +322,8 @@ def _amap_candidates(query: Query, need: engine.Need, bits: ProductBits) -> tupl
         if query.hidden_partnership_ids:
             supplies = supplies.exclude(pk__in=query.hidden_partnership_ids)
         delivery_points = list(
-            supplies.annotate(**_lon_lat("amap__location"))
+            supplies.order_by()  # DISTINCT on these columns only, not on the model's ordering
+            .annotate(**_lon_lat("amap__location"))
             .values_list("amap_id", "amap__location_lon", "amap__location_lat")
             .distinct()
         )
@@ -417,12 +418,19 @@ def _farm_candidates(query: Query, need: engine.Need, bits: ProductBits) -> tupl
             supplies = supplies.exclude(pk__in=query.hidden_partnership_ids)
         already = _masks(supplies.values_list("farm_id", "product_id"), bits)
 
-    # Each farm's existing delivery points, measured from the AMAP's place.
-    tours = Partnership.objects.active().filter(farm_id__in=farm_ids, amap__status=Amap.Status.ACTIVE)
+    # Each farm's existing delivery points, measured from the AMAP's place: only those within the
+    # synergy radius count (beyond it synergy is 0 and no sentence names them), which the GiST
+    # index on the AMAPs' places finds (0.1 % wider; the exact geodesic below decides).
+    tours = Partnership.objects.active().filter(
+        farm_id__in=farm_ids,
+        amap__status=Amap.Status.ACTIVE,
+        amap__location__dwithin=(origin, D(m=engine.synergy_radius_m() * 1.001)),
+    )
     if query.hidden_partnership_ids:
         tours = tours.exclude(pk__in=query.hidden_partnership_ids)
     tour_points = list(
-        tours.annotate(**_lon_lat("amap__location"))
+        tours.order_by()  # DISTINCT on these columns only, not on the model's ordering
+        .annotate(**_lon_lat("amap__location"))
         .values_list("farm_id", "amap_id", "amap__location_lon", "amap__location_lat")
         .distinct()
     )
