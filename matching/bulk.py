@@ -40,6 +40,7 @@ from json.encoder import encode_basestring  # C-accelerated, keeps non-ASCII as 
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from psycopg import sql
 from pyproj import Geod
@@ -405,12 +406,17 @@ def _nearest_tour(d: Directory, farm_index: np.ndarray, lon: np.ndarray, lat: np
     # Farms delivering to many AMAPs: a KD-tree of their delivery points, not every pair.
     heavy = counts[rows] >= HEAVY_TOUR
     light = np.flatnonzero(~heavy)
-    for part, owner, point, starts, sizes in _tour_chunks(d, farm_index, rows[light], counts):
-        dot = np.einsum("ij,ij->i", xyz[light[owner]], d.tour_xyz[point])
-        top = np.maximum.reduceat(dot, starts)
-        candidate = np.where(dot >= np.repeat(top, sizes), np.arange(len(dot)), len(dot))
-        best_dot[light[part]] = top
-        best_point[light[part]] = point[np.minimum.reduceat(candidate, starts)]
+    # The others by their number of delivery points c: an (n, c) block of dot products at a time.
+    light_counts = counts[rows[light]]
+    for c in np.unique(light_counts).tolist():
+        same = light[light_counts == c]
+        for start in range(0, len(same), max(1, TOUR_CHUNK // c)):
+            part = same[start : start + max(1, TOUR_CHUNK // c)]
+            first = d.tour_start[farm_index[rows[part]]]
+            dots = np.einsum("nj,ncj->nc", xyz[part], d.tour_xyz[first[:, None] + np.arange(c)])
+            nearest = np.argmax(dots, axis=1)  # the first of equals: the lowest index, as before
+            best_dot[part] = dots[np.arange(len(part)), nearest]
+            best_point[part] = first + nearest
     heavy = np.flatnonzero(heavy)
     heavy = heavy[np.argsort(farm_index[rows[heavy]], kind="stable")]
     farms, starts = np.unique(farm_index[rows[heavy]], return_index=True)
@@ -1175,7 +1181,10 @@ def compute_iter(*, report: BulkReport, k: int = 10, shortlist: int | None = Non
     d = load_directory(product_ids=sorted(bits.bit_of))
     tour_names = {}
     if len(d.tour_amap):
-        tour_names = dict(Amap.objects.filter(pk__in=np.unique(d.tour_amap).tolist()).values_list("pk", "name"))
+        # The delivery points' names: active AMAPs with an active partnership (no list of ids to send).
+        delivered = Partnership.objects.filter(amap=OuterRef("pk"), is_active=True)
+        amaps = Amap.objects.filter(status=Amap.Status.ACTIVE).filter(Exists(delivered)).order_by()
+        tour_names = dict(amaps.values_list("pk", "name"))
     report.load_s = time.perf_counter() - started
     shortlist = shortlist or default_shortlist()
     selected = np.arange(len(d.ann_id))
