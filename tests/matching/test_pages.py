@@ -11,6 +11,7 @@ from django.utils import timezone
 from directory.models import Amap, Partnership
 from matching import services
 from matching.models import Annonce, Match, SavedSearch, Thread
+from matching.selectors import matches_for_annonce
 from tests.factories import BORDEAUX, LIBOURNE, AmapFactory, FarmFactory, PartnershipFactory, UserFactory, product
 
 from .conftest import amap_annonce, farm_annonce, point_at
@@ -160,6 +161,12 @@ def test_match_all_stores_ranked_matches_and_the_digest_sends_them_once(client):
     assert [m.amap.name for m in stored] == ["AMAP Bravo", "AMAP Alpha"]
     assert f"vous livrez déjà « {odd.name} » à 1,0 km" in stored[0].reasons
     assert stored[1].reasons[0].startswith("à 5,0 km") and stored[0].score >= stored[1].score
+    # What is stored is what the annonce's page computes.
+    live = {m.counterpart_id: m for m in matches_for_annonce(annonce=annonce, with_drive_times=False)}
+    for match in stored:
+        assert match.components == pytest.approx(live[match.amap_id].components, abs=1e-4)
+        assert match.reasons == live[match.amap_id].reasons
+        assert match.score == pytest.approx(live[match.amap_id].score, abs=1e-4)
     first_seen = stored[1].first_seen_at
 
     call_command("send_digest", verbosity=0)
