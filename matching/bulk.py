@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import logging
 import math
+import queue
+import threading
 import time
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring  # C-accelerated, keeps non-ASCII as is
@@ -1276,8 +1278,9 @@ def _binary_rows(result: BulkResult) -> bytes:
 def store(results, *, annonce_ids: list[int], now=None, timings: dict | None = None) -> int:
     """Replace the stored matches of these annonces; pairs already known keep first_seen_at and notified_at.
 
-    `results` may be a generator (`compute_iter`): rows are streamed into one COPY while the
-    next chunk is computed, so PostgreSQL parses them on the other core in the meantime.
+    `results` may be a generator (`compute_iter`): each chunk of rows is copied and inserted by
+    a writer thread on the same connection and transaction while the next chunk is computed,
+    so PostgreSQL works on the other core in the meantime.
     """
     now = now or timezone.now()
     timings = {} if timings is None else timings
@@ -1294,8 +1297,26 @@ def store(results, *, annonce_ids: list[int], now=None, timings: dict | None = N
         [sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(sql_type)) for name, sql_type, _dtype in _NUMBER_COLUMNS]
         + [sql.SQL("reasons jsonb")]
     )
+    insert = _compose(
+        """
+        INSERT INTO {match} (annonce_id, amap_id, farm_id, counterpart_annonce_id, rank, score,
+            components, reasons, distance_m, drive_minutes, computed_at, first_seen_at, notified_at)
+        SELECT n.annonce_id, a.id, f.id, NULLIF(n.counterpart_annonce_id, 0), n.rank, n.score,
+            jsonb_build_object({components}), n.reasons, n.distance_m, n.drive_minutes, %s,
+            COALESCE(s.first_seen_at, %s), s.notified_at
+        FROM tmp_match n
+        -- No foreign keys on this derived table: never store a row whose objects are gone.
+        JOIN {annonce} x ON x.id = n.annonce_id
+        LEFT JOIN {amap} a ON n.is_farm = 0 AND a.id = n.counterpart_id
+        LEFT JOIN {farm} f ON n.is_farm = 1 AND f.id = n.counterpart_id
+        LEFT JOIN tmp_seen s ON s.annonce_id = n.annonce_id AND s.counterpart_id = n.counterpart_id
+            AND s.is_farm = (n.is_farm = 1)
+        WHERE a.id IS NOT NULL OR f.id IS NOT NULL
+        """,
+        components=components,
+    )
     with transaction.atomic(), connection.cursor() as cursor:
-        # The joins below hash ~1M rows: in memory rather than in batches spilled to disk, and
+        # The joins below hash many rows: in memory rather than in batches spilled to disk, and
         # without JIT-compiling expressions (compiling costs more than it saves here).
         cursor.execute("SET LOCAL work_mem = '64MB'")
         cursor.execute("SET LOCAL jit = off")
@@ -1306,17 +1327,10 @@ def store(results, *, annonce_ids: list[int], now=None, timings: dict | None = N
         raw = cursor.cursor
         with raw.copy("COPY tmp_annonce (id) FROM STDIN") as copy:
             copy.write("".join(f"{pk}\n" for pk in annonce_ids))
+        cursor.execute("ANALYZE tmp_annonce")
         lap("prepare")
-        with raw.copy("COPY tmp_match FROM STDIN WITH (FORMAT BINARY)") as copy:
-            copy.write(_PGCOPY_HEADER)
-            for result in results:
-                copy.write(_binary_rows(result))
-            copy.write(_PGCOPY_TRAILER)
-        lap("compute_and_copy")
-        for table in ("tmp_match", "tmp_annonce"):
-            cursor.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
         # What was already announced stays announced: carry first_seen_at and notified_at over,
-        # then replace every stored match of these annonces in one go.
+        # then replace every stored match of these annonces.
         cursor.execute(
             _compose(
                 """
@@ -1331,32 +1345,63 @@ def store(results, *, annonce_ids: list[int], now=None, timings: dict | None = N
         lap("seen")
         cursor.execute(_compose("DELETE FROM {match} m USING tmp_annonce t WHERE m.annonce_id = t.id"))
         lap("delete")
-        cursor.execute(
-            _compose(
-                """
-                INSERT INTO {match} (annonce_id, amap_id, farm_id, counterpart_annonce_id, rank, score,
-                    components, reasons, distance_m, drive_minutes, computed_at, first_seen_at, notified_at)
-                SELECT n.annonce_id, a.id, f.id, NULLIF(n.counterpart_annonce_id, 0), n.rank, n.score,
-                    jsonb_build_object({components}), n.reasons, n.distance_m, n.drive_minutes, %s,
-                    COALESCE(s.first_seen_at, %s), s.notified_at
-                FROM tmp_match n
-                -- No foreign keys on this derived table: never store a row whose objects are gone.
-                JOIN {annonce} x ON x.id = n.annonce_id
-                LEFT JOIN {amap} a ON n.is_farm = 0 AND a.id = n.counterpart_id
-                LEFT JOIN {farm} f ON n.is_farm = 1 AND f.id = n.counterpart_id
-                LEFT JOIN tmp_seen s ON s.annonce_id = n.annonce_id AND s.counterpart_id = n.counterpart_id
-                    AND s.is_farm = (n.is_farm = 1)
-                WHERE a.id IS NOT NULL OR f.id IS NOT NULL
-                """,
-                components=components,
-            ),
-            [now, now],
-        )
-        stored = cursor.rowcount
-        lap("insert")
+        writer = _ChunkWriter(connection.connection, insert=insert, params=[now, now])
+        try:
+            for result in results:
+                writer.put(_binary_rows(result))
+        finally:
+            stored = writer.close()
+        lap("compute_copy_insert")
         cursor.execute("DROP TABLE tmp_match, tmp_annonce, tmp_seen")
     lap("commit")
     return stored
+
+
+class _ChunkWriter:
+    """A thread that copies each chunk of rows into tmp_match and inserts it into the match table.
+
+    It uses the very psycopg connection (same session and transaction) of the caller, which
+    must not use it meanwhile; most of its time is spent waiting for PostgreSQL, without the GIL.
+    """
+
+    def __init__(self, raw_connection, *, insert, params):
+        self.raw = raw_connection
+        self.insert = insert
+        self.params = params
+        self.queue: queue.Queue = queue.Queue(maxsize=2)
+        self.stored = 0
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="match-writer", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            with self.raw.cursor() as cursor:
+                while (rows := self.queue.get()) is not None:
+                    cursor.execute("TRUNCATE tmp_match")
+                    with cursor.copy("COPY tmp_match FROM STDIN WITH (FORMAT BINARY)") as copy:
+                        copy.write(_PGCOPY_HEADER)
+                        copy.write(rows)
+                        copy.write(_PGCOPY_TRAILER)
+                    cursor.execute("ANALYZE tmp_match")
+                    cursor.execute(self.insert, self.params)
+                    self.stored += cursor.rowcount
+        except BaseException as error:  # noqa: BLE001 - handed over to the caller's thread
+            self.error = error
+            while self.queue.get() is not None:  # let the producer finish; nothing more is written
+                pass
+
+    def put(self, rows: bytes) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(rows)
+
+    def close(self) -> int:
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.stored
 
 
 def match_all(*, k: int = 10, shortlist: int | None = None, annonce_ids: list[int] | None = None) -> BulkReport:
