@@ -2,6 +2,7 @@
 
 import datetime
 
+import psycopg
 import pytest
 from django.core import mail
 from django.core.management import call_command
@@ -9,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from directory.models import Amap, Partnership
-from matching import services
+from matching import bulk, services
 from matching.models import Annonce, Match, SavedSearch, Thread
 from matching.selectors import matches_for_annonce
 from tests.factories import BORDEAUX, LIBOURNE, AmapFactory, FarmFactory, PartnershipFactory, UserFactory, product
@@ -228,3 +229,21 @@ def test_expired_annonces_are_marked_and_leave_the_board(client):
     assert services.annonce_expire_due() == 1
     annonce.refresh_from_db()
     assert annonce.status == "expired"
+
+
+def test_match_all_that_fails_while_writing_leaves_the_stored_matches_as_they_were(monkeypatch):
+    farm = FarmFactory(location=LIBOURNE)
+    annonce = farm_annonce(farm)
+    for km in (4, 9, 13):
+        AmapFactory(location=point_at(LIBOURNE, km=km, azimuth=km * 20))
+    call_command("match_all", verbosity=0)
+    before = list(Match.objects.filter(annonce=annonce).order_by("rank").values_list("pk", "amap_id", "score"))
+    assert len(before) == 3
+
+    AmapFactory(location=point_at(LIBOURNE, km=2))
+    monkeypatch.setattr(bulk, "_binary_rows", lambda result: b"not a COPY row")
+    with pytest.raises(psycopg.Error):
+        call_command("match_all", verbosity=0)
+
+    after = list(Match.objects.filter(annonce=annonce).order_by("rank").values_list("pk", "amap_id", "score"))
+    assert after == before
