@@ -175,7 +175,8 @@ def annonce_create(request):
     if isinstance(publisher, Amap):
         initial["delivery_weekdays"] = publisher.delivery_weekdays
     else:
-        initial["radius_km"] = publisher.delivery_radius_km
+        if publisher.delivery_radius_km:  # unknown (imported farms): the form's own default
+            initial["radius_km"] = publisher.delivery_radius_km
         initial["shares"] = publisher.capacity_shares or None
     form = AnnonceForm(request.POST or None, kind=kind, initial=initial)
     if request.method == "POST" and form.is_valid():

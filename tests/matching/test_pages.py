@@ -247,3 +247,15 @@ def test_match_all_that_fails_while_writing_leaves_the_stored_matches_as_they_we
 
     after = list(Match.objects.filter(annonce=annonce).order_by("rank").values_list("pk", "amap_id", "score"))
     assert after == before
+
+
+@pytest.mark.parametrize(("stated", "shown"), [(45, "45"), (None, "30")])
+def test_new_annonce_starts_from_the_farms_radius_or_the_forms_default_when_unknown(client, stated, shown):
+    user = UserFactory()
+    farm = FarmFactory(location=LIBOURNE, delivery_radius_km=stated)
+    farm.managers.add(user)
+    client.force_login(user)
+
+    page = client.get(reverse("matching:annonce_create") + f"?ferme={farm.pk}").content.decode()
+
+    assert f'name="radius_km" value="{shown}"' in page
