@@ -47,6 +47,15 @@ def _positive_int(params, name: str) -> int | None:
     return int(raw)
 
 
+def _choice(params, name: str, choices: list[str]) -> str | None:
+    raw = params.get(name)
+    if not raw:
+        return None
+    if raw not in choices:
+        raise ValidationError({name: [f"valeurs possibles : {', '.join(choices)}"]})
+    return raw
+
+
 def _date(params, name: str) -> dt.date | None:
     raw = params.get(name)
     if raw in (None, ""):
@@ -97,10 +106,8 @@ class ContractViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         farm = _positive_int(params, "farm")
         if farm is not None:
             contracts = contracts.filter(farm_id=farm)
-        status = params.get("status")
-        if status:
-            if status not in Contract.Status.values:
-                raise ValidationError({"status": [f"valeurs possibles : {', '.join(Contract.Status.values)}"]})
+        status = _choice(params, "status", Contract.Status.values)
+        if status is not None:
             contracts = contracts.filter(status=status)
         return (
             contracts.select_related("amap", "farm", "referent")
@@ -178,10 +185,8 @@ class SubscriptionViewSet(
         contract = _positive_int(params, "contract")
         if contract is not None:
             subscriptions = subscriptions.filter(contract_id=contract)
-        status = params.get("status")
-        if status:
-            if status not in Subscription.Status.values:
-                raise ValidationError({"status": [f"valeurs possibles : {', '.join(Subscription.Status.values)}"]})
+        status = _choice(params, "status", Subscription.Status.values)
+        if status is not None:
             subscriptions = subscriptions.filter(status=status)
         if params.get("mine") in ("1", "true"):
             subscriptions = subscriptions.filter(member_id=self.request.user.pk)

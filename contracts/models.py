@@ -14,6 +14,8 @@ Vocabulary:
 
 from __future__ import annotations
 
+import hashlib
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MinValueValidator
@@ -47,8 +49,6 @@ class Charter(models.Model):
         return f"{self.title} ({self.version})"
 
     def save(self, *args, **kwargs):
-        import hashlib
-
         self.text_sha256 = hashlib.sha256(self.text.encode("utf-8")).hexdigest()
         super().save(*args, **kwargs)
 
@@ -525,7 +525,8 @@ class SignatureChallenge(models.Model):
 class EvidenceEvent(models.Model):
     """One link of the hash-chained evidence trail.
 
-    `hash = sha256(previous_hash + kind + created_at + payload_sha256)`, in `id` order: editing
+    `hash = sha256(previous_hash | kind | created_at | the three ids | payload_sha256)` (see
+    `contracts.evidence`), in `id` order: editing
     or deleting any row breaks the chain from there on. Retention may redact a payload (the
     personal data goes) but keeps `payload_sha256`, so the chain still verifies.
     No foreign keys: the trail outlives the rows it speaks of.
