@@ -1,6 +1,6 @@
 """The coverage map of a network: a choropleth of its communes, white zones, product gaps, AMAPs.
 
-Built on `maps.builders` (Leaflet served by the app, never a CDN): the AMAP points go through
+Built on `cartography.builders` (Leaflet served by the app, never a CDN): the AMAP points go through
 the shared map script, the polygons are folium GeoJSON layers with their own legend.
 """
 
@@ -16,7 +16,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 from folium.template import Template
 
-from maps.builders import build_network_map
+from cartography.builders import build_network_map
 
 from . import coverage
 

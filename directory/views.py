@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from geo.coordinates import geodesic_distance_m
 from geo.geocoding import Candidate, GeocodingError, geocode
-from maps.builders import build_network_map, build_place_map, build_results_map, embed_snippet, map_parts
+from cartography.builders import build_network_map, build_place_map, build_results_map, embed_snippet, map_parts
 
 from . import selectors
 from .forms import SearchForm

@@ -19,7 +19,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from maps.builders import map_parts
+from cartography.builders import map_parts
 
 from . import coverage, coverage_charts
 from .coverage_maps import build_coverage_map, default_mode
@@ -278,15 +278,15 @@ def communes_csv(result: dict) -> str:
 
 def standalone_report(result: dict, *, mode: str | None = None) -> str:
     """One self-contained HTML file (map, charts and figures inlined; works offline)."""
-    from maps.builders import _inline_css, _read_static  # the maps app's inliner (Leaflet + icons)
+    from cartography.builders import inline_css, read_static  # the inliner of Leaflet and its icons
 
     m = _build_map(result, mode)
     parts = map_parts(m)
     # Replace the page's <link>/<script src> tags by the files themselves.
     own_header = re.sub(r"<link [^>]*>|<script src=[^>]*></script>", "", parts["header"])
     assets = m.atlas_assets
-    styles = "\n".join(f"<style>\n{_inline_css(path)}\n</style>" for path in assets["css"])
-    scripts = "\n".join(f"<script>\n{_read_static(path)}\n</script>" for path in assets["js"])
+    styles = "\n".join(f"<style>\n{inline_css(path)}\n</style>" for path in assets["css"])
+    scripts = "\n".join(f"<script>\n{read_static(path)}\n</script>" for path in assets["js"])
     context = coverage_sections(result)
     context.update(
         {

@@ -560,7 +560,7 @@ def csv_rows(*, layer: str, filters: MapFilters | None = None) -> list[dict]:
 
 
 def network_map_data(*, network: Network, filters: MapFilters | None = None, inline_limit: int = INLINE_LIMIT) -> dict:
-    """Keyword arguments for `maps.builders.build_network_map` for one network's page.
+    """Keyword arguments for `cartography.builders.build_network_map` for one network's page.
 
     Up to `inline_limit` points per layer the data is inline; beyond, the map loads tiles
     filtered on the network. Other `filters` (products…) narrow the points, not the territory.

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET
 from directory.models import Network, ProductCategory, Weekday
 
 from . import selectors
-from .builders import build_directory_map, build_network_map, map_parts
+from cartography.builders import build_directory_map, build_network_map, map_parts
 from .selectors import MapFilterError, MapFilters, parse_map_filters
 
 LAYERS = ("amaps", "farms")

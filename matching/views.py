@@ -34,7 +34,7 @@ FRANCE_CENTER = (46.6, 2.4)  # (lat, lon)
 
 def _map(*, center, features, zoom):
     """Map parts for a page, or None when the maps app cannot draw (the list stays usable)."""
-    from maps.builders import build_results_map, map_parts
+    from cartography.builders import build_results_map, map_parts
 
     return map_parts(build_results_map(center=center, features=features, zoom=zoom))
 

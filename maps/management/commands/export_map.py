@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from directory.models import Network
 from maps import selectors
-from maps.builders import build_network_map, standalone_html
+from cartography.builders import build_network_map, standalone_html
 
 # A standalone file carries its points inline; beyond this it gets too heavy for a browser.
 MAX_EXPORT_POINTS = 20_000

@@ -318,8 +318,8 @@ def standalone_html(m: folium.Map, *, title: str = "AMAP Atlas") -> str:
     figure = m.get_root()
     figure.render()
     assets = getattr(m, "atlas_assets", {"css": _CSS_CORE, "js": _JS_CORE + _JS_ATLAS})
-    styles = "\n".join(f"<style>\n{_inline_css(path)}\n</style>" for path in assets["css"])
-    scripts = "\n".join(f"<script>\n{_read_static(path)}\n</script>" for path in assets["js"])
+    styles = "\n".join(f"<style>\n{inline_css(path)}\n</style>" for path in assets["css"])
+    scripts = "\n".join(f"<script>\n{read_static(path)}\n</script>" for path in assets["js"])
     return (
         '<!doctype html>\n<html lang="fr">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
@@ -339,12 +339,12 @@ def _static_path(path: str) -> Path:
     return Path(found)
 
 
-def _read_static(path: str) -> str:
+def read_static(path: str) -> str:
     # `</script>` inside inlined code would end the script element early.
     return _static_path(path).read_text(encoding="utf-8").replace("</script", "<\\/script")
 
 
-def _inline_css(path: str) -> str:
+def inline_css(path: str) -> str:
     """CSS with its small images (Leaflet's layer icons) turned into data: URLs."""
     import base64
     import re
