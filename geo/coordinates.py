@@ -5,9 +5,8 @@ import re
 
 from django.contrib.gis.geos import Point
 from django.utils.translation import gettext as _
-from pyproj import Geod
 
-_GEOD = Geod(ellps="WGS84")
+from geo.sphere import GEOD
 
 # Mainland France with Corsica, then each overseas territory: (min_lon, min_lat, max_lon, max_lat).
 FRANCE_BOXES: dict[str, tuple[float, float, float, float]] = {
@@ -67,5 +66,5 @@ def validate_lon_lat(lon: float, lat: float, *, require_france: bool = False) ->
 
 def geodesic_distance_m(a: Point, b: Point) -> float:
     """True distance in metres on the WGS84 ellipsoid."""
-    _fwd, _back, distance = _GEOD.inv(a.x, a.y, b.x, b.y)
+    _fwd, _back, distance = GEOD.inv(a.x, a.y, b.x, b.y)
     return float(distance)

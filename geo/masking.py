@@ -3,9 +3,8 @@
 import hashlib
 
 from django.contrib.gis.geos import Point
-from pyproj import Geod
 
-_GEOD = Geod(ellps="WGS84")
+from geo.sphere import GEOD
 
 
 def mask_point(point: Point, *, seed: str, min_m: float = 500.0, max_m: float = 1500.0) -> Point:
@@ -19,5 +18,5 @@ def mask_point(point: Point, *, seed: str, min_m: float = 500.0, max_m: float = 
     # sqrt keeps the masked points evenly spread over the ring's area.
     fraction = (int.from_bytes(digest[4:8], "big") / 2**32) ** 0.5
     distance = min_m + (max_m - min_m) * fraction
-    lon, lat, _ = _GEOD.fwd(point.x, point.y, bearing, distance)
+    lon, lat, _ = GEOD.fwd(point.x, point.y, bearing, distance)
     return Point(round(lon, 6), round(lat, 6), srid=4326)

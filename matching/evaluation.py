@@ -27,15 +27,14 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
-from pyproj import Geod
 
 from directory.models import Amap, Farm, Partnership
+from geo.sphere import GEOD
 
 from . import engine
 from .selectors import Query, candidates, matches_for
 
 GIRONDE_SOURCE = "gironde-2026"
-_GEOD = Geod(ellps="WGS84")
 
 
 def gironde_dir() -> Path:
@@ -92,7 +91,7 @@ def _distance_baseline(amap: Amap, product_id: int, k: int, *, radius_km: float 
         return []
     lons = [f[1].x for f in farms]
     lats = [f[1].y for f in farms]
-    _a, _b, dist = _GEOD.inv([amap.location.x] * len(farms), [amap.location.y] * len(farms), lons, lats)
+    _a, _b, dist = GEOD.inv([amap.location.x] * len(farms), [amap.location.y] * len(farms), lons, lats)
     order = sorted(range(len(farms)), key=lambda i: (dist[i], farms[i][0]))
     return [farms[i][0] for i in order if dist[i] <= radius_km * 1000.0][:k]
 
@@ -105,7 +104,7 @@ def _engine_no_reach(query: Query, k: int) -> list[int]:
 
 
 def _beyond_reach(amap: Amap, farm: Farm, radius_km: float) -> bool:
-    distance = _GEOD.inv(amap.location.x, amap.location.y, farm.location.x, farm.location.y)[2]
+    distance = GEOD.inv(amap.location.x, amap.location.y, farm.location.x, farm.location.y)[2]
     limit = radius_km if farm.delivery_radius_km is None else min(radius_km, farm.delivery_radius_km)
     return distance > limit * 1000.0
 

@@ -18,14 +18,13 @@ from django.contrib.gis.geos import Point
 from django.contrib.gis.measure import D
 from django.db.models import Exists, FloatField, Func, OuterRef, Q, QuerySet
 from django.db.models.functions import Cast
-from pyproj import Geod
 
 from directory.models import Amap, Farm, Network, Partnership, ProductCategory
+from geo.sphere import GEOD
 
-from . import engine, routing
+from . import engine, reasons, routing
 from .models import Annonce, Match, Thread
 
-_GEOD = Geod(ellps="WGS84")
 MAX_MATCHES = 50
 
 
@@ -210,7 +209,7 @@ def _geodesic_m(lon0, lat0, lons, lats) -> np.ndarray:
     lats = np.asarray(lats, dtype=float)
     if lons.size == 0:
         return np.zeros(0)
-    _a, _b, dist = _GEOD.inv(np.full(lons.shape, lon0), np.full(lats.shape, lat0), lons, lats)
+    _a, _b, dist = GEOD.inv(np.full(lons.shape, lon0), np.full(lats.shape, lat0), lons, lats)
     return np.asarray(dist, dtype=float)
 
 
@@ -251,24 +250,6 @@ def _masks(rows, bits: ProductBits) -> dict[int, int]:
         if bit is not None:
             masks[owner_id] |= 1 << bit
     return masks
-
-
-def _table(columns: dict[str, list]) -> engine.CandidateTable:
-    dtypes = {
-        "org_id": np.int64,
-        "annonce_id": np.int64,
-        "distance_m": np.float64,
-        "reach_m": np.float64,
-        "weekdays": np.int64,
-        "product_mask": np.int64,
-        "partnered_mask": np.int64,
-        "declared_mask": np.int64,
-        "size": np.float64,
-        "openness": np.float64,
-        "synergy_m": np.float64,
-        "synergy_amap": np.int64,
-    }
-    return engine.CandidateTable(**{name: np.asarray(columns[name], dtype=dtype) for name, dtype in dtypes.items()})
 
 
 def _amap_candidates(query: Query, need: engine.Need, bits: ProductBits) -> tuple[engine.CandidateTable, dict]:
@@ -359,7 +340,7 @@ def _amap_candidates(query: Query, need: engine.Need, bits: ProductBits) -> tupl
     synergy_m, synergy_amap = _nearest_delivery_point(delivery_points, lons, lats)
     columns["synergy_m"], columns["synergy_amap"] = synergy_m, synergy_amap
     names = dict(Amap.objects.filter(pk__in={p[0] for p in delivery_points}).values_list("pk", "name"))
-    return _table(columns), {"amap_names": names, "lons": lons, "lats": lats}
+    return engine.CandidateTable.from_columns(columns), {"amap_names": names, "lons": lons, "lats": lats}
 
 
 def _farm_candidates(query: Query, need: engine.Need, bits: ProductBits) -> tuple[engine.CandidateTable, dict]:
@@ -478,7 +459,7 @@ def _farm_candidates(query: Query, need: engine.Need, bits: ProductBits) -> tupl
         lons.append(lon)
         lats.append(lat)
     names = dict(Amap.objects.filter(pk__in={t[1] for t in nearest_tour.values()}).values_list("pk", "name"))
-    return _table(columns), {"amap_names": names, "lons": lons, "lats": lats}
+    return engine.CandidateTable.from_columns(columns), {"amap_names": names, "lons": lons, "lats": lats}
 
 
 def candidates(query: Query, bits: ProductBits | None = None):
@@ -511,7 +492,7 @@ def matches_for(query: Query, *, limit: int = 10, with_drive_times: bool = True)
         names = dict(Amap.objects.filter(pk__in=ids).values_list("pk", "name"))
     else:
         names = dict(Farm.objects.filter(pk__in=ids).values_list("pk", "name"))
-    ctx = engine.ReasonContext(
+    ctx = reasons.ReasonContext(
         product_names=bits.name_of_bit,
         amap_names=extras["amap_names"],
         annonce_amap_id=query.amap.pk if query.amap is not None else None,
@@ -532,8 +513,8 @@ def matches_for(query: Query, *, limit: int = 10, with_drive_times: bool = True)
     results = []
     for position, row in enumerate(top):
         drive = drives[position]
-        reasons = engine.reasons_for(need, table, int(row), ctx)
-        reasons[0] = f"{reasons[0]}, {routing.describe(drive)}"
+        texts = reasons.reasons_for(need, table, int(row), ctx)
+        texts[0] = reasons.distance_and_drive(texts[0], routing.describe(drive))
         results.append(
             MatchResult(
                 counterpart_type="amap" if is_farm_annonce else "farm",
@@ -541,7 +522,7 @@ def matches_for(query: Query, *, limit: int = 10, with_drive_times: bool = True)
                 name=names.get(int(table.org_id[row]), ""),
                 score=round(float(scored.score[row]), 4),
                 components=engine.components_for(scored, int(row)),
-                reasons=reasons,
+                reasons=texts,
                 distance_m=round(distances[position], 1),
                 drive_minutes=drive.minutes,
                 drive_source=drive.source,

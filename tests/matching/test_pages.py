@@ -241,7 +241,7 @@ def test_match_all_that_fails_while_writing_leaves_the_stored_matches_as_they_we
     assert len(before) == 3
 
     AmapFactory(location=point_at(LIBOURNE, km=2))
-    monkeypatch.setattr(bulk, "_binary_rows", lambda result: b"not a COPY row")
+    monkeypatch.setattr(bulk.storage, "binary_rows", lambda result: b"not a COPY row")
     with pytest.raises(psycopg.Error):
         call_command("match_all", verbosity=0)
 

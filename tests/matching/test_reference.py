@@ -194,7 +194,7 @@ def test_bulk_top_k_equals_the_request_path_top_k_for_every_annonce(seed, k, fir
     first pass's size: a tiny one (1 or 2 nearest points per day and product) forces the bulk
     path to prove, and widen, almost every annonce's search. `heavy_tour` 1 or 2 sends the
     farms' delivery points through their KD-trees (the path of farms delivering to many AMAPs)."""
-    monkeypatch.setattr(bulk, "HEAVY_TOUR", heavy_tour)
+    monkeypatch.setattr(bulk.tours, "HEAVY_TOUR", heavy_tour)
     annonces = random_directory(seed, amaps=120, farms=120)
     report, stored = bulk_rankings(k=k, first=first)
     if first < 10:

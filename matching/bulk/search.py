@@ -1,0 +1,270 @@
+"""Search: candidate points in sub-indexes (KD-trees on the unit sphere), the first pass (the
+nearest points within each annonce's radius) and the widening (every point that could still
+reach the k-th score)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from geo.sphere import unit_xyz
+
+from .. import engine
+from .distances import SCORE_MARGIN, SPHERE_MARGIN, arc_lower_m, chords_for_metres
+from .load import Directory, index_of
+from .tours import TOUR_RINGS
+
+# --------------------------------------------------------------------------- candidate points
+
+
+UNKNOWN_DAY_BIT = 7  # AMAP points whose delivery day is not known: searched by every farm annonce
+NO_KEY = 63  # second-level key of a sub-index that has none (farm side)
+
+
+@dataclass
+class Points:
+    """Candidate points of one side: directory entries followed by their owners' live annonces.
+
+    Sub-indexes: on the AMAP side one per (delivery day, product the AMAP lacks a partner for
+    — or, for its annonce, asks for); on the farm side one per product. `keys` and `keys2` are
+    the bit masks of a point's days (UNKNOWN_DAY_BIT when not known) and products (AMAP side),
+    or of its products (farm side, `keys2` None). An annonce searches only the sub-indexes of
+    its own days and products, so what it examines passes the weekday and product rules.
+    Each point also carries `bound`: the most its score can be without the distance part
+    (`engine.bound_without_distance`), which proves when unexamined points cannot matter.
+    """
+
+    org_id: np.ndarray
+    org_index: np.ndarray  # index in the AMAP or farm arrays
+    annonce_row: np.ndarray  # row in Directory.ann_* for an annonce point, -1 for a directory entry
+    lon: np.ndarray
+    lat: np.ndarray
+    keys: np.ndarray
+    keys2: np.ndarray | None
+    xyz: np.ndarray
+    bound: np.ndarray
+    subtrees: dict = field(default_factory=dict)
+    tiers: dict = field(default_factory=dict)
+
+    def subtree(self, key: int):
+        """(member point indexes, KD-tree over them) for one sub-index (see `_searches`); built on first use."""
+        if key not in self.subtrees:
+            bit, bit2 = divmod(key, 64)
+            inside = (self.keys >> bit) & 1
+            if bit2 != NO_KEY:
+                inside &= (self.keys2 >> bit2) & 1
+            members = np.flatnonzero(inside)
+            self.subtrees[key] = (members, cKDTree(self.xyz[members]) if members.size else None)
+        return self.subtrees[key]
+
+    def subtree_tiers(self, key: int) -> list[tuple[float, np.ndarray, cKDTree]]:
+        """One sub-index split by `bound` (a few distinct values): [(bound, members, KD-tree)], highest first.
+
+        Widening searches each tier only as far as its own bound requires.
+        """
+        if key not in self.tiers:
+            members, _tree = self.subtree(key)
+            levels = np.round(self.bound[members], 9)
+            tiers = []
+            for level in np.unique(levels)[::-1]:
+                part = members[levels == level]
+                tiers.append((float(self.bound[part].max()), part, cKDTree(self.xyz[part])))
+            self.tiers[key] = tiers
+        return self.tiers[key]
+
+
+def side_points(d: Directory, *, side: str) -> Points:
+    """AMAP points (for farm annonces) or farm points (for AMAP annonces), with the live annonces."""
+    if side == "amap":
+        ids, lon, lat, kind, keys = d.amap_id, d.amap_lon, d.amap_lat, 1, d.amap_days
+    else:
+        ids, lon, lat, kind, keys = d.farm_id, d.farm_lon, d.farm_lat, 0, d.farm_products
+    rows = np.flatnonzero(d.ann_kind == kind)
+    org_index = index_of(ids, d.ann_org[rows])
+    rows, org_index = rows[org_index >= 0], org_index[org_index >= 0]
+    lon_all = np.concatenate((lon, d.ann_lon[rows]))
+    lat_all = np.concatenate((lat, d.ann_lat[rows]))
+    own_keys = d.ann_days[rows] if side == "amap" else d.ann_products[rows]
+    keys_all = np.concatenate((keys, own_keys)).astype(np.int64)
+    is_annonce = np.concatenate((np.zeros(len(ids), dtype=bool), np.ones(len(rows), dtype=bool)))
+    all_index = np.concatenate((np.arange(len(ids)), org_index)).astype(np.int64)
+    # The same columns `_candidate_table` gives the engine, for the bound.
+    if side == "amap":
+        bound = engine.bound_without_distance(
+            engine.FARM_SEEKS_AMAP,
+            is_annonce=is_annonce,
+            weekdays=keys_all,
+            size=np.concatenate((d.amap_members, d.ann_shares[rows])),
+            openness=np.concatenate((d.amap_openness, np.ones(len(rows)))),
+            synergy=0.0,  # points near the annonce's farm's delivery points are searched apart
+        )
+        keys_all = np.where(keys_all == 0, 1 << UNKNOWN_DAY_BIT, keys_all)
+    else:
+        shares = d.ann_shares[rows]
+        bound = engine.bound_without_distance(
+            engine.AMAP_SEEKS_FARM,
+            is_annonce=is_annonce,
+            weekdays=is_annonce.astype(np.int64),  # a farm annonce always has days (any day when none named)
+            size=np.concatenate((d.farm_capacity, np.where(np.isnan(shares), d.farm_capacity[org_index], shares))),
+            openness=np.full(len(is_annonce), math.nan),
+            synergy=d.tour_count[all_index] > 0,  # a farm delivering nowhere yet has no tour synergy
+        )
+    return Points(
+        org_id=np.concatenate((ids, d.ann_org[rows])).astype(np.int64),
+        org_index=all_index,
+        annonce_row=np.concatenate((np.full(len(ids), -1), rows)).astype(np.int64),
+        lon=lon_all,
+        lat=lat_all,
+        keys=keys_all,
+        # AMAP side: the products it lacks a partner for (its annonce: the products it asks for).
+        keys2=np.concatenate((~d.amap_partnered, d.ann_products[rows])) if side == "amap" else None,
+        xyz=unit_xyz(lon_all, lat_all),
+        bound=bound,
+    )
+
+
+def query_keys(d: Directory, side: str, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Which sub-indexes each annonce searches: its days (+ unknown days) × its products, or its products."""
+    if side == "amap":
+        days = d.ann_days[queries]
+        return np.where(days == 0, engine.ALL_DAYS, days) | (1 << UNKNOWN_DAY_BIT), d.ann_products[queries]
+    return d.ann_products[queries], None
+
+
+def _searches(q_keys: tuple[np.ndarray, np.ndarray | None]):
+    """(sub-index key, query rows searching it) for every sub-index some query searches."""
+    first, second = q_keys
+    for bit in range(63):
+        on = ((first >> bit) & 1).astype(bool)
+        if not on.any():
+            continue
+        if second is None:
+            yield bit * 64 + NO_KEY, np.flatnonzero(on)
+            continue
+        for bit2 in range(63):
+            wanting = np.flatnonzero(on & ((second >> bit2) & 1).astype(bool))
+            if wanting.size:
+                yield bit * 64 + bit2, wanting
+
+
+@dataclass
+class Open:
+    """(annonce, sub-index) searches whose first pass was full: points beyond it were not examined."""
+
+    q: np.ndarray  # local query row
+    key: np.ndarray  # sub-index
+    beyond_m: np.ndarray  # every unexamined point of that sub-index is at least this far (geodesic)
+
+
+def nearest_pass(points: Points, xyz, q_radius_m, q_keys, first: int):
+    """(query row, point index, Open): per annonce and searched sub-index, the `first` nearest
+    points within the annonce's radius."""
+    empty = np.zeros(0, dtype=np.int64)
+    q_rows, p_rows = [empty], [empty]
+    open_q, open_key, open_beyond = [empty], [empty], [np.zeros(0)]
+    for key, wanting in _searches(q_keys):
+        members, tree = points.subtree(key)
+        if tree is None:
+            continue
+        k = min(first, tree.n)
+        # One query for all radii: the points beyond an annonce's own radius are dropped after.
+        own_chord = chords_for_metres(q_radius_m[wanting])
+        dist, idx = tree.query(xyz[wanting], k=k, distance_upper_bound=float(own_chord.max()), workers=-1)
+        dist, idx = np.asarray(dist).reshape(len(wanting), k), np.asarray(idx).reshape(len(wanting), k)
+        found = dist <= own_chord[:, None]
+        # Full: the k-th nearest is still within the radius, so more points may be.
+        full = found[:, -1] & (k < tree.n)
+        open_q.append(wanting[full])
+        open_key.append(np.full(int(full.sum()), key, dtype=np.int64))
+        open_beyond.append(arc_lower_m(dist[full, -1]))
+        r, c = np.nonzero(found)
+        q_rows.append(wanting[r])
+        p_rows.append(members[idx[r, c]])
+    opened = Open(np.concatenate(open_q), np.concatenate(open_key), np.concatenate(open_beyond))
+    return np.concatenate(q_rows).astype(np.int64), np.concatenate(p_rows).astype(np.int64), opened
+
+
+def _ball(tree: cKDTree, members: np.ndarray, centres: np.ndarray, radii_m: np.ndarray, owners: np.ndarray):
+    """(owner, point index) for every member within radii_m (geodesic, chord inflated) of each centre."""
+    found = tree.query_ball_point(centres, r=chords_for_metres(radii_m), workers=-1, return_sorted=False)
+    lengths = np.fromiter(map(len, found), dtype=np.int64, count=len(found))
+    if lengths.sum() == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.repeat(owners, lengths), members[np.concatenate([np.asarray(f, dtype=np.int64) for f in found if f])]
+
+
+def widening_pass(d: Directory, kind: str, points: Points, queries, xyz, opened: Open, kth):
+    """(query row, point index): for each open search, every unexamined point that could still
+    reach the annonce's k-th score (`kth`, a lower bound of it, less SCORE_MARGIN).
+
+    A point's score is at most WEIGHTS["distance"] × distance_score(d) + its tier's bound +
+    WEIGHTS["tour_synergy"] × synergy, where synergy > 0 only within the synergy radius s₀ of
+    one of the farm's delivery points. So, tier by tier:
+    - points at distance d with distance part + bound ≥ kth (a ball around the annonce);
+    - for a farm annonce, points within σ of one of its farm's delivery points T (t from the
+      annonce): their distance is at least max(c, t − σ) (c: the distance already covered)
+      and their synergy at most 1 − σ / s₀ (a ball around T).
+    On the farm side (AMAP annonces) a farm's bound already counts full synergy when it
+    delivers anywhere: farms delivering near an AMAP are too many to enumerate apart.
+    """
+    empty = np.zeros(0, dtype=np.int64)
+    q_rows, p_rows = [empty], [empty]
+    w_d, w_s = engine.WEIGHTS["distance"], engine.WEIGHTS["tour_synergy"]
+    s0 = engine.synergy_radius_m()
+    radius = d.ann_radius_m[queries]
+    tours = None
+    if kind == engine.FARM_SEEKS_AMAP and len(d.tour_amap):
+        farm_index = index_of(d.farm_id, d.ann_org[queries])
+        tours = np.where(farm_index >= 0, d.tour_count[np.maximum(farm_index, 0)], 0), farm_index
+    for key in np.unique(opened.key):
+        mine = opened.key == key
+        q, beyond = opened.q[mine], opened.beyond_m[mine]
+        tiers = points.subtree_tiers(int(key))
+        owner = point = t = None
+        if tours is not None:
+            # The farm's delivery points that could lift any tier's point to the k-th score.
+            counts, farm_index = tours
+            c = counts[q]
+            owner = np.repeat(np.arange(len(q)), c)
+            starts = np.cumsum(c) - c
+            point = d.tour_start[farm_index[q[owner]]] + (np.arange(int(c.sum())) - np.repeat(starts, c))
+            chord = np.sqrt(((xyz[q[owner]] - d.tour_xyz[point]) ** 2).sum(axis=1))
+            t = arc_lower_m(chord) / SPHERE_MARGIN  # a lower bound of the annonce–T distance
+            t_upper = t * SPHERE_MARGIN**3
+            best = w_d * engine.distance_score(np.maximum(beyond[owner], t - s0)) + tiers[0][0] + w_s
+            useful = np.flatnonzero(best >= kth[q[owner]] - SCORE_MARGIN)
+            owner, point, t, t_upper = owner[useful], point[useful], t[useful], t_upper[useful]
+        for bound, members, tree in tiers:
+            need = kth[q] - SCORE_MARGIN - bound
+            reach = np.minimum(engine.distance_for_score(need / w_d), radius[q])
+            go = np.flatnonzero(reach >= beyond)
+            if go.size:
+                found_q, found_p = _ball(tree, members, xyz[q[go]], reach[go], q[go])
+                q_rows.append(found_q)
+                p_rows.append(found_p)
+            if owner is None or owner.size == 0:
+                continue
+            covered = np.maximum(beyond[owner], np.where(reach[owner] >= beyond[owner], reach[owner], 0.0))
+            # A point σ from T is at least max(c, t − σ) from the annonce, with synergy ≤ 1 − σ / s₀:
+            # bounded on each ring [σ_j, σ_j+1] of T, the ball around T reaches the last ring that
+            # could still hold a point reaching the k-th score.
+            inner, outer = TOUR_RINGS[:-1] * s0, TOUR_RINGS[1:] * s0
+            ring_bound = w_d * engine.distance_score(
+                np.maximum(covered[:, None], t[:, None] - outer[None, :])
+            ) + w_s * (1.0 - inner[None, :] / s0)
+            possible = ring_bound >= need[owner][:, None]
+            last = len(outer) - 1 - np.argmax(possible[:, ::-1], axis=1)
+            s = np.where(possible.any(axis=1), outer[last], -1.0)
+            go = np.flatnonzero(
+                (s >= 0)
+                & (t_upper + s > covered)  # else inside what is covered
+                & (t - s <= radius[q[owner]])  # else beyond the annonce's radius
+            )
+            if go.size:
+                found_q, found_p = _ball(tree, members, d.tour_xyz[point[go]], s[go], q[owner[go]])
+                q_rows.append(found_q)
+                p_rows.append(found_p)
+    return np.concatenate(q_rows).astype(np.int64), np.concatenate(p_rows).astype(np.int64)

@@ -1,0 +1,273 @@
+"""Selection: score the candidate pairs with the engine and keep the k best of each annonce,
+exactly those of the request path."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+
+from geo.sphere import geodesic_m, unit_xyz
+
+from .. import engine
+from .distances import SCORE_MARGIN, approx_distance_m, refine_boundary
+from .load import Directory, index_of, need_for, pair_products
+from .reasons import reasons_json
+from .search import Points, nearest_pass, query_keys, widening_pass
+from .tours import nearest_tour
+
+
+def _first_k_per_query(q_index: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+    """`rows` (grouped by query, best first) cut to the first k of each query."""
+    queries = q_index[rows]
+    starts = np.r_[0, np.flatnonzero(np.diff(queries)) + 1]
+    sizes = np.diff(np.r_[starts, len(rows)])
+    position = np.arange(len(rows)) - np.repeat(starts, sizes)
+    return rows[position < k]
+
+
+def _top_k(q_index: np.ndarray, table: engine.CandidateTable, scored: engine.Scored, k: int) -> np.ndarray:
+    """Row indexes: per query, the k best eligible rows, one per counterpart, best first.
+
+    One float sort key (query block + score) instead of a five-key lexsort over millions of
+    rows; the exact order (score, then distance, then id) is applied to the few rows kept.
+    """
+    rows = np.flatnonzero(scored.eligible)
+    if rows.size == 0:
+        return rows
+    # Scores are in [0, 1]: query q's rows sort inside [2q - 1, 2q], best first.
+    rows = rows[np.argsort(q_index[rows] * 2.0 - scored.score[rows])]
+    # An organisation may appear twice (its directory entry and its own annonce): keep 2k per
+    # query before removing duplicates, which leaves at least k distinct counterparts.
+    rows = _first_k_per_query(q_index, rows, 2 * k)
+    order = np.lexsort(
+        (table.annonce_id[rows], table.org_id[rows], table.distance_m[rows], -scored.score[rows], q_index[rows])
+    )
+    rows = rows[order]
+    key = q_index[rows] * (int(table.org_id.max()) + 1) + table.org_id[rows]
+    _u, first = np.unique(key, return_index=True)
+    rows = rows[np.sort(first)]
+    return _first_k_per_query(q_index, rows, k)
+
+
+def _kth_scores(q_index: np.ndarray, table, scored, k: int, n_queries: int) -> np.ndarray:
+    """Per query, the k-th best score (one row per counterpart), -inf when fewer than k qualify
+    among its 2k best rows (then a lower bound: enough for what it is used for)."""
+    kth = np.full(n_queries, -np.inf)
+    top = np.flatnonzero(scored.eligible)
+    if top.size == 0:
+        return kth
+    top = top[np.argsort(q_index[top] * 2.0 - scored.score[top])]  # scores in [0, 1]: best first per query
+    top = _first_k_per_query(q_index, top, 2 * k)
+    # A counterpart's first row is its best: unique keeps first occurrences, in this order.
+    _u, first = np.unique(q_index[top] * (int(table.org_id.max()) + 1) + table.org_id[top], return_index=True)
+    top = _first_k_per_query(q_index, top[np.sort(first)], k)
+    queries = q_index[top]
+    ends = np.r_[np.flatnonzero(np.diff(queries)), len(top) - 1]
+    starts = np.r_[0, ends[:-1] + 1]
+    full = (ends - starts + 1) == k
+    kth[queries[ends[full]]] = scored.score[top[ends[full]]]
+    return kth
+
+
+def _candidate_table(
+    d: Directory, kind: str, points: Points, q: np.ndarray, p: np.ndarray, distance
+) -> engine.CandidateTable:
+    """The engine's candidate table for (annonce row, point) pairs, tour synergy not yet filled in."""
+    ann = points.annonce_row[p]
+    own = ann >= 0
+    own_row = np.maximum(ann, 0)
+    own_days = d.ann_days[own_row]
+    own_shares = d.ann_shares[own_row]
+    org = points.org_index[p]
+    n = len(p)
+    if kind == engine.FARM_SEEKS_AMAP:
+        return engine.CandidateTable(
+            org_id=points.org_id[p],
+            annonce_id=np.where(own, d.ann_id[own_row], 0),
+            distance_m=distance,
+            reach_m=np.where(own, d.ann_radius_m[own_row], math.inf),
+            weekdays=np.where(own, own_days, d.amap_days[org]),
+            product_mask=d.amap_listed[org],
+            partnered_mask=d.amap_partnered[org],
+            declared_mask=np.where(own, d.ann_products[own_row], 0),
+            size=np.where(own, own_shares, d.amap_members[org]),
+            openness=np.where(own, 1.0, d.amap_openness[org]),
+            synergy_m=np.full(n, math.inf),
+            synergy_amap=np.zeros(n, dtype=np.int64),
+        )
+    offered = np.where(own, d.ann_products[own_row], d.farm_products[org])
+    return engine.CandidateTable(
+        org_id=points.org_id[p],
+        annonce_id=np.where(own, d.ann_id[own_row], 0),
+        distance_m=distance,
+        reach_m=np.where(own, d.ann_radius_m[own_row], d.farm_radius_m[org]),
+        weekdays=np.where(own, np.where(own_days == 0, engine.ALL_DAYS, own_days), 0),
+        product_mask=offered,
+        partnered_mask=pair_products(d, d.ann_org[q], points.org_id[p]),
+        declared_mask=np.where(own, offered, 0),
+        size=np.where(own & ~np.isnan(own_shares), own_shares, d.farm_capacity[org]),
+        openness=np.full(n, math.nan),
+        synergy_m=np.full(n, math.inf),
+        synergy_amap=np.zeros(n, dtype=np.int64),
+    )
+
+
+def _fill_synergy(d: Directory, kind: str, points: Points, q, p, table, *, exact: bool) -> None:
+    if kind == engine.FARM_SEEKS_AMAP:
+        # From the candidate AMAP to the annonce's farm's delivery points.
+        farm_index = index_of(d.farm_id, d.ann_org[q])
+        table.synergy_m, table.synergy_amap = nearest_tour(d, farm_index, points.lon[p], points.lat[p], exact=exact)
+    else:
+        # From the asking AMAP's place to the candidate farm's delivery points.
+        farm_index = points.org_index[p]
+        table.synergy_m, table.synergy_amap = nearest_tour(d, farm_index, d.ann_lon[q], d.ann_lat[q], exact=exact)
+
+
+@dataclass
+class BulkResult:
+    """Stored-ready rows: one per (annonce, counterpart), ranked."""
+
+    annonce_id: np.ndarray
+    counterpart_is_farm: np.ndarray
+    counterpart_id: np.ndarray
+    counterpart_annonce_id: np.ndarray
+    rank: np.ndarray
+    score: np.ndarray
+    distance_m: np.ndarray
+    drive_minutes: np.ndarray
+    components: dict[str, np.ndarray]  # component name → values (rounded)
+    reasons: list[str]  # JSON arrays of French sentences
+
+
+def _pairs_table(d: Directory, kind: str, points: Points, q: np.ndarray, p: np.ndarray) -> engine.CandidateTable:
+    """The engine's table for (annonce row, point) pairs: approximate distances, exact at the limits."""
+    distance = approx_distance_m(d.ann_lon[q], d.ann_lat[q], points.lon[p], points.lat[p])
+    own = points.annonce_row[p]
+    if kind == engine.AMAP_SEEKS_FARM:
+        reach = np.where(own >= 0, d.ann_radius_m[np.maximum(own, 0)], d.farm_radius_m[points.org_index[p]])
+    else:
+        reach = np.where(own >= 0, d.ann_radius_m[np.maximum(own, 0)], math.inf)
+    distance = refine_boundary(
+        distance, (d.ann_radius_m[q], reach), d.ann_lon[q], d.ann_lat[q], points.lon[p], points.lat[p]
+    )
+    return _candidate_table(d, kind, points, q, p, distance)
+
+
+def _contenders(d: Directory, kind: str, points: Points, queries, local_q, p, *, k: int, kth=None):
+    """Score the pairs; keep the eligible ones that tour synergy could still lift to the k-th score
+    (`kth`, or the k-th found among these pairs without synergy), and fill in their synergy."""
+    q = queries[local_q]
+    table = _pairs_table(d, kind, points, q, p)
+    scored = engine.score_table(need_for(d, kind, q), table)
+    if kth is None:
+        kth = _kth_scores(local_q, table, scored, k, len(queries))
+    keep = np.flatnonzero(
+        scored.eligible & (scored.score + engine.WEIGHTS["tour_synergy"] >= kth[local_q] - SCORE_MARGIN)
+    )
+    local_q, p, table = local_q[keep], p[keep], table.take(keep)
+    _fill_synergy(d, kind, points, queries[local_q], p, table, exact=False)
+    return local_q, p, table, engine.score_table(need_for(d, kind, queries[local_q]), table)
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """np.unique by sorting (numpy's hash-based unique is many times slower on millions of int64)."""
+    values = np.sort(values)
+    return values[np.r_[True, values[1:] != values[:-1]]] if values.size else values
+
+
+def _concat(tables: list[engine.CandidateTable]) -> engine.CandidateTable:
+    names = engine.CandidateTable.__dataclass_fields__
+    return engine.CandidateTable(**{name: np.concatenate([getattr(t, name) for t in tables]) for name in names})
+
+
+def select_k_best(d: Directory, kind: str, points: Points, queries: np.ndarray, k: int, first: int, report):
+    """(q, p, table): the k best pairs of these annonces, exactly those of the request path.
+
+    1. the `first` nearest points of each searched sub-index are scored: the k-th best score
+       found is a lower bound of the annonce's true k-th score;
+    2. where a sub-index held more points, every point that could still reach that bound is
+       added (its distance part decreases with distance, the rest is at most `Points.bound`
+       plus tour synergy), tier by tier, with a KD-tree ball query; nothing else can enter the k best;
+    3. rows within SCORE_MARGIN of the k-th score get exact geodesic distances and synergy,
+       are scored again, and the k best are kept.
+    """
+    side = "amap" if kind == engine.FARM_SEEKS_AMAP else "farm"
+    xyz = unit_xyz(d.ann_lon[queries], d.ann_lat[queries])
+    radius = d.ann_radius_m[queries]
+    local_q, p, opened = nearest_pass(points, xyz, radius, query_keys(d, side, queries), first)
+    # A point in several searched sub-indexes (an AMAP delivering twice a week) counts once.
+    seen = _sorted_unique(local_q * len(points.lon) + p)
+    local_q, p = seen // len(points.lon), seen % len(points.lon)
+    report.pairs += len(p)
+    q1, p1, t1, s1 = _contenders(d, kind, points, queries, local_q, p, k=k)
+    kth = _kth_scores(q1, t1, s1, k, len(queries))
+
+    extra_q, extra_p = widening_pass(d, kind, points, queries, xyz, opened, kth)
+    if extra_q.size:
+        key = _sorted_unique(extra_q * len(points.lon) + extra_p)
+        key = key[~np.isin(key, seen, assume_unique=True, kind="sort")]
+        extra_q, extra_p = key // len(points.lon), key % len(points.lon)
+        report.widened += len(_sorted_unique(extra_q))
+        report.pairs += len(extra_p)
+    if extra_q.size:
+        q2, p2, t2, _s2 = _contenders(d, kind, points, queries, extra_q, extra_p, k=k, kth=kth)
+        local_q, p, table = np.concatenate((q1, q2)), np.concatenate((p1, p2)), _concat([t1, t2])
+        scored = engine.score_table(need_for(d, kind, queries[local_q]), table)
+    else:
+        local_q, p, table, scored = q1, p1, t1, s1
+    if local_q.size == 0:
+        return None
+
+    # Approximate distances move a score by less than SCORE_MARGIN / 2 (see SCORE_MARGIN): every
+    # row that may be in the exact k best is within the margin of the approximate k-th score.
+    kth = _kth_scores(local_q, table, scored, k, len(queries))
+    keep = np.flatnonzero(scored.eligible & (scored.score >= kth[local_q] - SCORE_MARGIN))
+    local_q, p, table = local_q[keep], p[keep], table.take(keep)
+    q = queries[local_q]
+    table.distance_m = geodesic_m(d.ann_lon[q], d.ann_lat[q], points.lon[p], points.lat[p])
+    _fill_synergy(d, kind, points, q, p, table, exact=True)
+    scored = engine.score_table(need_for(d, kind, q), table)
+    top = _top_k(local_q, table, scored, k)
+    if top.size == 0:
+        return None
+    return queries[local_q[top]], p[top], table.take(top)
+
+
+def finish(d: Directory, kind: str, q, table, bits, tour_names, cache: dict) -> BulkResult | None:
+    need = need_for(d, kind, q)
+    scored = engine.score_table(need, table)
+    keep = np.flatnonzero(scored.eligible)
+    order = keep[np.lexsort((table.org_id[keep], table.distance_m[keep], -scored.score[keep], q[keep]))]
+    if order.size == 0:
+        return None
+    q = q[order]
+    table = table.take(order)
+    score = scored.score[order]
+    components = {name: values[order] for name, values in scored.components.items()}
+    starts = np.r_[0, np.flatnonzero(np.diff(q)) + 1]
+    sizes = np.diff(np.r_[starts, len(q)])
+    rank = np.arange(len(q)) - np.repeat(starts, sizes) + 1
+
+    is_farm = kind == engine.AMAP_SEEKS_FARM
+    # A farm's exact point is private: distances to farms are kept to 100 m.
+    distance = np.round(table.distance_m, -2) if is_farm else np.round(table.distance_m, 1)
+    circuity = float(getattr(settings, "ROUTING_CIRCUITY_FACTOR", 1.3))
+    speed = float(getattr(settings, "ROUTING_SPEED_KMH", 60.0))
+    drive = np.round(distance / 1000.0 * circuity / speed * 60.0, 1)
+
+    reasons = reasons_json(d, kind, q, table, drive, bits, tour_names, cache)
+    return BulkResult(
+        annonce_id=d.ann_id[q],
+        counterpart_is_farm=np.full(len(q), is_farm),
+        counterpart_id=table.org_id,
+        counterpart_annonce_id=table.annonce_id,
+        rank=rank,
+        score=np.round(score, 4),
+        distance_m=distance,
+        drive_minutes=drive,
+        components={name: np.round(values, 4) for name, values in components.items()},
+        reasons=reasons,
+    )

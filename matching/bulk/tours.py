@@ -1,0 +1,112 @@
+"""Tour synergy: the distance from a point to the nearest delivery point of a farm (its active
+partner AMAPs), on the unit sphere, exact where it matters."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from geo.sphere import geodesic_m, unit_xyz
+
+from .. import engine
+from .distances import SPHERE_MARGIN, sphere_m
+from .load import Directory
+
+TOUR_CHUNK = 4_000_000  # (point, delivery point) pairs per vectorised step
+TOUR_RINGS = np.linspace(0.0, 1.0, 9)  # rings around a delivery point, as fractions of the synergy radius
+HEAVY_TOUR = 32  # delivery points from which a farm's nearest one is found with a KD-tree
+TOUR_TIE = 0.015  # sphere distances this close (relative) may swap order on the ellipsoid (< 2 × 0.6 %)
+
+
+def _tour_chunks(d: Directory, farm_index: np.ndarray, rows: np.ndarray, counts: np.ndarray):
+    """Expand rows × their farm's delivery points in chunks: (part, owner, point, starts, sizes)."""
+    cumulative = np.cumsum(counts[rows])
+    start_row = 0
+    while start_row < rows.size:
+        limit = (cumulative[start_row - 1] if start_row else 0) + TOUR_CHUNK
+        end_row = max(start_row + 1, int(np.searchsorted(cumulative, limit, side="right")))
+        part = np.arange(start_row, end_row)
+        sizes = counts[rows[part]]
+        total = int(sizes.sum())
+        starts = np.cumsum(sizes) - sizes
+        owner = np.repeat(part, sizes)
+        point = d.tour_start[farm_index[rows[owner]]] + (np.arange(total) - np.repeat(starts, sizes))
+        yield part, owner, point, starts, sizes
+        start_row = end_row
+
+
+def nearest_tour(d: Directory, farm_index: np.ndarray, lon: np.ndarray, lat: np.ndarray, *, exact: bool = False):
+    """Distance from each (lon, lat) to the nearest delivery point of farm `farm_index`, and its AMAP id.
+
+    Nearest on the sphere (unit-vector dot product), distances on the sphere; with `exact`, the
+    geodesic minimum like the request path: every delivery point whose sphere distance is within
+    TOUR_TIE of the nearest is measured exactly, ties going to the lowest AMAP id (inf where the
+    farm delivers nowhere yet; beyond the synergy radius, where synergy is 0, the sphere distance).
+    """
+    n = len(farm_index)
+    best = np.full(n, math.inf)
+    best_amap = np.zeros(n, dtype=np.int64)
+    if n == 0 or len(d.tour_amap) == 0:
+        return best, best_amap
+    counts = np.where(farm_index >= 0, d.tour_count[np.maximum(farm_index, 0)], 0)
+    rows = np.flatnonzero(counts)
+    if rows.size == 0:
+        return best, best_amap
+    xyz = unit_xyz(lon[rows], lat[rows])
+    best_point = np.zeros(rows.size, dtype=np.int64)
+    best_dot = np.zeros(rows.size)
+    # Farms delivering to many AMAPs: a KD-tree of their delivery points, not every pair.
+    heavy = counts[rows] >= HEAVY_TOUR
+    light = np.flatnonzero(~heavy)
+    # The others by their number of delivery points c: an (n, c) block of dot products at a time.
+    light_counts = counts[rows[light]]
+    for c in np.unique(light_counts).tolist():
+        same = light[light_counts == c]
+        for start in range(0, len(same), max(1, TOUR_CHUNK // c)):
+            part = same[start : start + max(1, TOUR_CHUNK // c)]
+            first = d.tour_start[farm_index[rows[part]]]
+            dots = np.einsum("nj,ncj->nc", xyz[part], d.tour_xyz[first[:, None] + np.arange(c)])
+            nearest = np.argmax(dots, axis=1)  # the first of equals: the lowest index, as before
+            best_dot[part] = dots[np.arange(len(part)), nearest]
+            best_point[part] = first + nearest
+    heavy = np.flatnonzero(heavy)
+    heavy = heavy[np.argsort(farm_index[rows[heavy]], kind="stable")]
+    farms, starts = np.unique(farm_index[rows[heavy]], return_index=True)
+    for farm, part in zip(farms.tolist(), np.split(heavy, starts[1:]) if heavy.size else [], strict=True):
+        tree = d.tour_trees.get(farm)
+        if tree is None:
+            first = d.tour_start[farm]
+            tree = d.tour_trees[farm] = cKDTree(d.tour_xyz[first : first + d.tour_count[farm]])
+        chord, index = tree.query(xyz[part], k=1)
+        best_dot[part] = 1.0 - chord * chord / 2.0
+        best_point[part] = d.tour_start[farm] + index
+    best[rows] = sphere_m(best_dot)
+    best_amap[rows] = d.tour_amap[best_point]
+    if not exact:
+        return best, best_amap
+    near = np.flatnonzero(best[rows] <= synergy_limit_m())
+    if near.size == 0:
+        return best, best_amap
+    sub_rows = rows[near]
+    pair_row, pair_point = [], []
+    for _part, owner, point, _starts, _sizes in _tour_chunks(d, farm_index, sub_rows, counts):
+        dot = np.einsum("ij,ij->i", xyz[near[owner]], d.tour_xyz[point])
+        close = sphere_m(dot) <= best[sub_rows[owner]] * (1.0 + TOUR_TIE) + 1.0
+        pair_row.append(owner[close])
+        pair_point.append(point[close])
+    owner = np.concatenate(pair_row)
+    point = np.concatenate(pair_point)
+    dist = geodesic_m(lon[sub_rows[owner]], lat[sub_rows[owner]], d.tour_lon[point], d.tour_lat[point])
+    order = np.lexsort((d.tour_amap[point], dist, owner))
+    owner, point, dist = owner[order], point[order], dist[order]
+    first = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    best[sub_rows[owner[first]]] = dist[first]
+    best_amap[sub_rows[owner[first]]] = d.tour_amap[point[first]]
+    return best, best_amap
+
+
+def synergy_limit_m() -> float:
+    """Beyond this sphere distance a delivery point is surely outside the synergy radius."""
+    return engine.synergy_radius_m() * SPHERE_MARGIN * 1.01

@@ -1,0 +1,343 @@
+"""The reasons of a match: the French sentences that explain its score, each stating a fact.
+
+Worded here once for both paths: the request path (`matching.selectors`, `reasons_for`) and
+the bulk path (`matching.bulk.reasons`, which words each distinct sentence once and reuses it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop, ngettext
+
+from .engine import (
+    ALL_DAYS,
+    AMAP_SEEKS_FARM,
+    FARM_SEEKS_AMAP,
+    OPENNESS,
+    WEEKDAY_NAMES,
+    CandidateTable,
+    Need,
+    mask_to_weekdays,
+    synergy_radius_m,
+)
+
+
+def _fr_number(value: float, decimals: int) -> str:
+    text = f"{value:.{decimals}f}"
+    return text.replace(".", ",")
+
+
+# Sentences stated for every row: translated once per run through `translated()` (gettext
+# costs ~20 µs a call; the bulk path states about a million reasons).
+AT_KM = gettext_noop("à %(km)s km")
+UNDER_100_M = gettext_noop("à moins de 100 m")
+FOYERS_ADHERENTS = ("%(n)s foyer adhérent", "%(n)s foyers adhérents")
+FOYERS_INTERESSES = ("%(n)s foyer intéressé", "%(n)s foyers intéressés")
+PARTS = ("peut fournir %(n)s part", "peut fournir %(n)s parts")
+
+
+def translated(message: str, cache: dict | None = None) -> str:
+    if cache is None:
+        return _(message)
+    key = ("t", message)
+    if key not in cache:
+        cache[key] = _(message)
+    return cache[key]
+
+
+def translated_plural(forms: tuple[str, str], count: int, cache: dict | None = None) -> str:
+    key = ("n", forms[0], count)
+    if cache is None or key not in cache:
+        text = ngettext(forms[0], forms[1], count) % {"n": count}
+        if cache is None:
+            return text
+        cache[key] = text
+    return cache[key]
+
+
+def _plural_catalogue() -> None:  # pragma: no cover - only here for makemessages
+    ngettext("%(n)s foyer adhérent", "%(n)s foyers adhérents", 1)
+    ngettext("%(n)s foyer intéressé", "%(n)s foyers intéressés", 1)
+    ngettext("peut fournir %(n)s part", "peut fournir %(n)s parts", 1)
+
+
+def format_km(distance_m: float, cache: dict | None = None) -> str:
+    """'à 12 km', 'à 4,3 km', 'à moins de 100 m'."""
+    return format_km_code(km_code(distance_m), cache)
+
+
+# A distance as it is shown, as an integer: -1 under 100 m, tenths of a km under 10 km
+# (0–100: 9.96 km shows as "10,0"), 1000 + whole km beyond. Equal codes, equal text.
+def km_code(distance_m: float) -> int:
+    if distance_m < 100:
+        return -1
+    km = distance_m / 1000.0
+    if km < 10:
+        return round(float(f"{km:.1f}") * 10)  # Python's correctly rounded formatting decides
+    return 1000 + int(f"{km:.0f}")
+
+
+def km_codes(distance_m: np.ndarray) -> np.ndarray:
+    """`km_code` of many distances (numpy, the same codes; near a rounding tie, `km_code` itself)."""
+    distance_m = np.asarray(distance_m, dtype=np.float64)
+    km = distance_m / 1000.0
+    tenths = km * 10.0
+    codes = np.where(km < 10, np.rint(tenths), 1000 + np.rint(km))  # rint: half to even, like format()
+    codes = np.where(distance_m < 100, -1, codes)
+    fraction = tenths - np.floor(tenths)
+    doubtful = np.flatnonzero((km < 10) & (distance_m >= 100) & (np.abs(fraction - 0.5) < 1e-6))
+    codes = codes.astype(np.int64)
+    for i in doubtful.tolist():
+        codes[i] = km_code(float(distance_m[i]))
+    return codes
+
+
+def format_km_code(code: int, cache: dict | None = None) -> str:
+    if code < 0:
+        return translated(UNDER_100_M, cache)
+    number = f"{code / 10:.1f}" if code < 1000 else str(code - 1000)
+    return translated(AT_KM, cache) % {"km": number.replace(".", ",")}
+
+
+def de(name: str) -> str:
+    """French partitive after 'producteur': "d'œufs", "de légumes"."""
+    word = name[:1].lower() + name[1:]
+    if word[:1] in "aeiouyéèêàâîïôœh":
+        return f"d'{word}"
+    return f"de {word}"
+
+
+def _names(mask: int, product_names: dict[int, str]) -> list[str]:
+    return [product_names[bit] for bit in sorted(product_names) if mask & (1 << bit)]
+
+
+def _weekday_list(mask: int) -> str:
+    days = [WEEKDAY_NAMES[d] for d in mask_to_weekdays(mask)]
+    return _(" ou le ").join(days)
+
+
+@dataclass
+class ReasonContext:
+    """Names needed to state the reasons: product names by bit, AMAP names by id.
+
+    `cache` keeps phrases that many rows share (the bulk path states a million reasons).
+    """
+
+    product_names: dict[int, str]
+    amap_names: dict[int, str] = field(default_factory=dict)
+    annonce_amap_id: int | None = None  # for AMAP annonces: the publishing AMAP
+    cache: dict = field(default_factory=dict)
+    synergy_radius_m: float = field(default_factory=synergy_radius_m)
+
+
+def product_phrases(kind: str, products: int, partnered: int, listed: int, declared: int, ctx) -> tuple[str, ...]:
+    key = ("products", kind, products, partnered & products, listed & products, declared & products)
+    cached = ctx.cache.get(key)
+    if cached is not None:
+        return cached
+    phrases = []
+    if kind == FARM_SEEKS_AMAP:
+        for bit in sorted(ctx.product_names):
+            if not products & (1 << bit):
+                continue
+            name = ctx.product_names[bit]
+            if declared & (1 << bit):
+                phrases.append(_("cherche un producteur %(de)s (annonce publiée)") % {"de": de(name)})
+            elif partnered & (1 << bit):
+                phrases.append(_("a déjà un producteur %(de)s") % {"de": de(name)})
+            elif listed & (1 << bit):
+                phrases.append(
+                    _("%(name)s parmi ses produits, mais aucun producteur partenaire enregistré") % {"name": name}
+                )
+            else:
+                phrases.append(_("aucun producteur %(de)s actuellement") % {"de": de(name)})
+    else:
+        names = _names(products & listed & ~partnered, ctx.product_names)
+        if names:
+            phrases.append(_("produit : %(names)s") % {"names": ", ".join(n.lower() for n in names)})
+        for name in _names(products & listed & partnered, ctx.product_names):
+            phrases.append(_("vous livre déjà : %(name)s") % {"name": name.lower()})
+    result = tuple(phrases)
+    ctx.cache[key] = result
+    return result
+
+
+def weekday_phrase(days: int, need_days: int, ctx) -> str:
+    key = ("days", days, need_days)
+    cached = ctx.cache.get(key)
+    if cached is None:
+        if days == 0:
+            cached = _("jour de livraison non renseigné")
+        elif days & need_days == ALL_DAYS:
+            cached = _("jour de livraison à convenir")
+        else:
+            cached = _("livraison le %(days)s compatible") % {"days": _weekday_list(days & need_days)}
+        ctx.cache[key] = cached
+    return cached
+
+
+DELIVERS_YOU = gettext_noop("vous livrez déjà « %(name)s » %(where)s")
+DELIVERS = gettext_noop("livre déjà « %(name)s » %(where)s")
+DELIVERS_THIS = gettext_noop("vous livrez déjà cette AMAP")
+DELIVERS_YOURS = gettext_noop("livre déjà votre AMAP")
+RADIUS_UNKNOWN = gettext_noop("rayon de livraison non renseigné")
+PUBLISHED_AMAP = gettext_noop("a publié une annonce « AMAP cherche paysan »")
+PUBLISHED_FARM = gettext_noop("a publié une annonce « Paysan cherche AMAP »")
+OPENNESS_PHRASES = {
+    OPENNESS["open"]: gettext_noop("accepte de nouveaux membres"),
+    OPENNESS["waiting_list"]: gettext_noop("a une liste d'attente"),
+    OPENNESS["full"]: gettext_noop("complète"),
+}
+
+
+def reasons_from_values(
+    *,
+    kind: str,
+    products: int,
+    need_days: int,
+    distance_m: float,
+    org_id: int,
+    annonce_id: int,
+    weekdays: int,
+    listed: int,
+    partnered: int,
+    declared: int,
+    size: float,
+    openness: float,
+    synergy_m: float,
+    synergy_amap: int,
+    ctx: ReasonContext,
+    reach_m: float = math.inf,
+) -> list[str]:
+    """The French sentences that explain one candidate's score; each states a fact."""
+    _key, tail = reasons_after_distance(
+        kind=kind,
+        products=products,
+        need_days=need_days,
+        org_id=org_id,
+        annonce_id=annonce_id,
+        weekdays=weekdays,
+        listed=listed,
+        partnered=partnered,
+        declared=declared,
+        size=size,
+        openness=openness,
+        synergy_m=synergy_m,
+        synergy_amap=synergy_amap,
+        ctx=ctx,
+        reach_m=reach_m,
+    )
+    return [format_km(distance_m, ctx.cache), *tail]
+
+
+def reasons_after_distance(
+    *,
+    kind: str,
+    products: int,
+    need_days: int,
+    org_id: int,
+    annonce_id: int,
+    weekdays: int,
+    listed: int,
+    partnered: int,
+    declared: int,
+    size: float,
+    openness: float,
+    synergy_m: float,
+    synergy_amap: int,
+    ctx: ReasonContext,
+    reach_m: float = math.inf,
+) -> tuple[tuple, tuple[str, ...]]:
+    """(key, sentences): every reason but the distance, in this order (the bulk path keeps it too):
+    radius unknown, products, weekday, tour, size, openness, reciprocal annonce."""
+    cache = ctx.cache
+    where = format_km(synergy_m, cache) if synergy_m <= ctx.synergy_radius_m else None  # inf: no tour
+    parts = (
+        radius_phrases(reach_m, cache),
+        product_phrases(kind, products, partnered, listed, declared, ctx),
+        (weekday_phrase(weekdays, need_days, ctx),),
+        synergy_phrases(
+            kind,
+            where=where,
+            synergy_amap=synergy_amap,
+            is_candidate=synergy_amap == org_id,
+            is_annonce_amap=synergy_amap == ctx.annonce_amap_id,
+            ctx=ctx,
+        ),
+        size_phrases(kind, size=size, is_annonce=bool(annonce_id), cache=cache),
+        openness_phrases(kind, openness=openness, is_annonce=bool(annonce_id), cache=cache),
+        published_phrases(kind, is_annonce=bool(annonce_id), cache=cache),
+    )
+    sentences = tuple(text for part in parts for text in part)
+    return parts, sentences
+
+
+def radius_phrases(reach_m: float, cache: dict | None = None) -> tuple[str, ...]:
+    # A farm that never stated how far it delivers: no cut, ranked by distance.
+    return (translated(RADIUS_UNKNOWN, cache),) if math.isnan(reach_m) else ()
+
+
+def synergy_phrases(
+    kind: str, *, where: str | None, synergy_amap: int, is_candidate: bool, is_annonce_amap: bool, ctx
+) -> tuple[str, ...]:
+    """The tour sentence; `where` is the delivery point's distance as shown (None: beyond the synergy radius)."""
+    if where is None:
+        return ()
+    cache = ctx.cache
+    if kind == FARM_SEEKS_AMAP and is_candidate:
+        return (translated(DELIVERS_THIS, cache),)
+    if kind == AMAP_SEEKS_FARM and is_annonce_amap:
+        return (translated(DELIVERS_YOURS, cache),)
+    name = ctx.amap_names.get(synergy_amap, "")
+    template = translated(DELIVERS_YOU if kind == FARM_SEEKS_AMAP else DELIVERS, cache)
+    return (template % {"name": name, "where": where},)
+
+
+def size_phrases(kind: str, *, size: float, is_annonce: bool, cache: dict | None = None) -> tuple[str, ...]:
+    if math.isnan(size):
+        return ()
+    households = FOYERS_INTERESSES if is_annonce else FOYERS_ADHERENTS
+    forms = households if kind == FARM_SEEKS_AMAP else PARTS
+    return (translated_plural(forms, int(size), cache),)
+
+
+def openness_phrases(kind: str, *, openness: float, is_annonce: bool, cache: dict | None = None) -> tuple[str, ...]:
+    phrase = OPENNESS_PHRASES.get(openness) if kind == FARM_SEEKS_AMAP and not is_annonce else None
+    return (translated(phrase, cache),) if phrase else ()
+
+
+def published_phrases(kind: str, *, is_annonce: bool, cache: dict | None = None) -> tuple[str, ...]:
+    if not is_annonce:
+        return ()
+    return (translated(PUBLISHED_AMAP if kind == FARM_SEEKS_AMAP else PUBLISHED_FARM, cache),)
+
+
+def reasons_for(need: Need, table: CandidateTable, row: int, ctx: ReasonContext) -> list[str]:
+    """`reasons_from_values` for one row of a candidate table (the annonce's Need is scalar)."""
+    return reasons_from_values(
+        kind=need.kind,
+        products=int(need.products_mask),
+        need_days=int(need.weekdays_mask),
+        distance_m=float(table.distance_m[row]),
+        org_id=int(table.org_id[row]),
+        annonce_id=int(table.annonce_id[row]),
+        weekdays=int(table.weekdays[row]),
+        listed=int(table.product_mask[row]),
+        partnered=int(table.partnered_mask[row]),
+        declared=int(table.declared_mask[row]),
+        size=float(table.size[row]),
+        openness=float(table.openness[row]),
+        synergy_m=float(table.synergy_m[row]),
+        synergy_amap=int(table.synergy_amap[row]),
+        ctx=ctx,
+        reach_m=float(table.reach_m[row]),
+    )
+
+
+def distance_and_drive(distance_text: str, drive_text: str) -> str:
+    """The first reason: the distance as shown, then the drive time ("à 12 km, 18 min de route (estimation)")."""
+    return f"{distance_text}, {drive_text}"
