@@ -24,11 +24,9 @@ Rules worth knowing:
   the quantities from a date on, possibly to nothing.
 """
 
+from ..models import MAX_INSTALMENTS, MAX_PRODUCT_QUANTITY, MAX_SEASON_DAYS
 from .common import LIVE_STATUSES
 from .contracts import (
-    MAX_INSTALMENTS,
-    MAX_PRODUCT_QUANTITY,
-    MAX_SEASON_DAYS,
     contract_close,
     contract_create,
     contract_publish,

@@ -17,6 +17,7 @@ from directory.models import Farm, ProductCategory
 
 from .. import calendars
 from ..models import (
+    MAX_PRODUCT_QUANTITY,
     AcademicCalendar,
     CalendarException,
     Contract,
@@ -36,107 +37,47 @@ from .common import (
 )
 from .subscriptions import waiting_list_promote
 
-MAX_SEASON_DAYS = 731  # two years: a longer "season" is a typing error
-MAX_INSTALMENTS = 12
-MAX_PRODUCT_QUANTITY = 1000
-
-
-# Fields a référent sets on a draft contract (besides products and exceptions).
-_DRAFT_FIELDS = {
-    "title",
-    "description",
-    "commitments",
-    "season_start",
-    "season_end",
-    "weekday",
-    "frequency",
-    "exclude_public_holidays",
-    "academic_calendar",
-    "delivery_start",
-    "delivery_end",
-    "delivery_place",
-    "capacity_shares",
-    "instalments_max",
-    "payment_methods",
-    "payment_payee",
-    "subscription_deadline",
-    "referent",
-    "partnership",
-}
-# Once members may have subscribed, only these may change (capacity upwards only; a new référent
-# takes over the running of the contract, what members signed stays as it is).
-_OPEN_FIELDS = {"description", "commitments", "capacity_shares", "referent"}
+_DRAFT_FIELDS = set(Contract.EDITABLE_FIELDS)
+_OPEN_FIELDS = set(Contract.OPEN_EDITABLE_FIELDS)
 
 
 # --------------------------------------------------------------------------------------------
 # Contract templates
 
 
-def _clean_contract_fields(fields: dict[str, Any], *, amap) -> dict[str, Any]:
-    """Validated values for the contract fields present in `fields` (others untouched)."""
-    cleaned: dict[str, Any] = {}
-    if "title" in fields:
-        cleaned["title"] = _text(fields["title"], field="title", max_length=200, required=True)
-    for name in ("description", "commitments"):
+def _parse_contract_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """The values of `fields` as the model's types (others untouched); the rules are the model's."""
+    parsed: dict[str, Any] = {}
+    for name in ("title", "description", "commitments", "delivery_place", "payment_payee"):
         if name in fields:
-            cleaned[name] = _text(fields[name], field=name, max_length=20000)
-    if "delivery_place" in fields:
-        cleaned["delivery_place"] = _text(fields["delivery_place"], field="delivery_place", max_length=300)
-    if "payment_payee" in fields:
-        cleaned["payment_payee"] = _text(fields["payment_payee"], field="payment_payee", max_length=200)
+            parsed[name] = "" if fields[name] is None else str(fields[name]).strip()
     for name in ("season_start", "season_end"):
         if name in fields:
-            cleaned[name] = _as_date(fields[name], field=name)
+            parsed[name] = _as_date(fields[name], field=name)
     if "subscription_deadline" in fields:
         value = fields["subscription_deadline"]
-        cleaned["subscription_deadline"] = (
+        parsed["subscription_deadline"] = (
             None if value in (None, "") else _as_date(value, field="subscription_deadline")
         )
-    if "weekday" in fields:
-        weekday = _as_int(fields["weekday"], field="weekday", label=_("Jour de distribution"))
-        if not 1 <= weekday <= 7:
-            raise ValidationError({"weekday": [_("Les jours vont de 1 (lundi) à 7 (dimanche).")]})
-        cleaned["weekday"] = weekday
+    for name, label in (
+        ("weekday", _("Jour de distribution")),
+        ("capacity_shares", _("Nombre de parts")),
+        ("instalments_max", _("Nombre de versements")),
+    ):
+        if name in fields:
+            parsed[name] = _as_int(fields[name], field=name, label=label)
     if "frequency" in fields:
-        if fields["frequency"] not in Contract.Frequency.values:
-            raise ValidationError(
-                {
-                    "frequency": [
-                        _("Fréquence inconnue : choisissez chaque semaine, toutes les deux semaines ou chaque mois.")
-                    ]
-                }
-            )
-        cleaned["frequency"] = fields["frequency"]
+        parsed["frequency"] = fields["frequency"]
     if "exclude_public_holidays" in fields:
-        cleaned["exclude_public_holidays"] = bool(fields["exclude_public_holidays"])
-    if "capacity_shares" in fields:
-        capacity = _as_int(fields["capacity_shares"], field="capacity_shares", label=_("Nombre de parts"))
-        if capacity < 1:
-            raise ValidationError({"capacity_shares": [_("Il faut au moins une part.")]})
-        if capacity > 100000:
-            raise ValidationError({"capacity_shares": [_("100 000 parts au plus.")]})
-        cleaned["capacity_shares"] = capacity
-    if "instalments_max" in fields:
-        count = _as_int(fields["instalments_max"], field="instalments_max", label=_("Nombre de versements"))
-        if not 1 <= count <= MAX_INSTALMENTS:
-            raise ValidationError({"instalments_max": [_("De 1 à %(max)s versements.") % {"max": MAX_INSTALMENTS}]})
-        cleaned["instalments_max"] = count
+        parsed["exclude_public_holidays"] = bool(fields["exclude_public_holidays"])
     if "payment_methods" in fields:
         methods = fields["payment_methods"]
         if isinstance(methods, str):
             methods = [methods]
-        methods = list(dict.fromkeys(methods or []))
-        unknown = [str(method) for method in methods if method not in PaymentMethod.values]
-        if unknown:
-            raise ValidationError(
-                {"payment_methods": [_("Moyen de paiement inconnu : %(value)s.") % {"value": ", ".join(unknown)}]}
-            )
-        if not methods:
-            raise ValidationError({"payment_methods": [_("Proposez au moins un moyen de paiement.")]})
-        cleaned["payment_methods"] = methods
+        parsed["payment_methods"] = list(dict.fromkeys(methods or []))
     for name in ("delivery_start", "delivery_end"):
         if name in fields:
-            cleaned[name] = _as_time(fields[name], field=name)
+            parsed[name] = _as_time(fields[name], field=name)
     if "academic_calendar" in fields:
         academic = fields["academic_calendar"]
         if academic is not None and not isinstance(academic, AcademicCalendar):
@@ -145,39 +86,16 @@ def _clean_contract_fields(fields: dict[str, Any], *, amap) -> dict[str, Any]:
             ).first()
             if academic is None:
                 raise ValidationError({"academic_calendar": [_("Calendrier universitaire inconnu.")]})
-        if academic is not None and academic.amap_id not in (None, amap.pk):
-            raise ValidationError({"academic_calendar": [_("Ce calendrier universitaire est celui d'une autre AMAP.")]})
-        cleaned["academic_calendar"] = academic
+        parsed["academic_calendar"] = academic
     if "partnership" in fields:
-        cleaned["partnership"] = fields["partnership"]
+        parsed["partnership"] = fields["partnership"]
     if "farm" in fields:
         if not isinstance(fields["farm"], Farm):
             raise ValidationError({"farm": [_("Choisissez une ferme.")]})
-        cleaned["farm"] = fields["farm"]
+        parsed["farm"] = fields["farm"]
     if "referent" in fields and fields["referent"] is not None:
-        cleaned["referent"] = fields["referent"]
-    return cleaned
-
-
-def _check_contract_consistency(contract: Contract) -> None:
-    """Rules across fields, on the contract as it would be saved."""
-    if contract.season_end <= contract.season_start:
-        raise ValidationError({"season_end": [_("La fin de la saison doit être après son début.")]})
-    if (contract.season_end - contract.season_start).days > MAX_SEASON_DAYS:
-        raise ValidationError({"season_end": [_("Une saison dure deux ans au plus.")]})
-    if contract.subscription_deadline and contract.subscription_deadline > contract.season_end:
-        raise ValidationError(
-            {"subscription_deadline": [_("La date limite de souscription est après la fin de la saison.")]}
-        )
-    if contract.delivery_start and contract.delivery_end and contract.delivery_end <= contract.delivery_start:
-        raise ValidationError({"delivery_end": [_("La distribution doit finir après son début.")]})
-    if not contract.payment_methods:
-        contract.payment_methods = [PaymentMethod.CHEQUE]
-    partnership = contract.partnership
-    if partnership is not None and (partnership.amap_id != contract.amap_id or partnership.farm_id != contract.farm_id):
-        raise ValidationError({"partnership": [_("Ce partenariat ne lie pas cette AMAP à cette ferme.")]})
-    if contract.referent_id is None or not contract.amap.manager_roles.filter(user_id=contract.referent_id).exists():
-        raise ValidationError({"referent": [_("Le ou la référent·e doit faire partie de l'équipe de l'AMAP.")]})
+        parsed["referent"] = fields["referent"]
+    return parsed
 
 
 def _clean_products(products: Any) -> list[dict[str, Any]]:
@@ -328,9 +246,10 @@ def contract_create(
         "capacity_shares": capacity_shares,
         **options,
     }
-    cleaned = _clean_contract_fields(fields, amap=amap)
-    contract = Contract(amap=amap, referent=referent or user, created_by=user, **cleaned)
-    _check_contract_consistency(contract)
+    contract = Contract(amap=amap, referent=referent or user, created_by=user, **_parse_contract_fields(fields))
+    if "payment_methods" not in options:
+        contract.payment_methods = [PaymentMethod.CHEQUE]
+    contract.full_clean()
     product_specs = _clean_products(products)
     exception_rows = _clean_exceptions(exceptions, season_start=contract.season_start, season_end=contract.season_end)
     contract.save()
@@ -361,7 +280,7 @@ def contract_update(*, user, contract: Contract, **fields) -> Contract:
                 {name: [_("Ne se modifie plus une fois le contrat ouvert aux souscriptions.")] for name in frozen}
             )
 
-    cleaned = _clean_contract_fields(fields, amap=contract.amap)
+    cleaned = _parse_contract_fields(fields)
     old_capacity = contract.capacity_shares
     if contract.status != Contract.Status.DRAFT and cleaned.get("capacity_shares", old_capacity) < old_capacity:
         raise ValidationError(
@@ -369,7 +288,7 @@ def contract_update(*, user, contract: Contract, **fields) -> Contract:
         )
     for name, value in cleaned.items():
         setattr(contract, name, value)
-    _check_contract_consistency(contract)
+    contract.full_clean()
     contract.save()
 
     if contract.status == Contract.Status.DRAFT:

@@ -25,7 +25,6 @@ from .common import (
     _mail_on_commit,
     _require_member_or_manager,
     _short_date,
-    _text,
 )
 
 POSTPONE_GRACE_DAYS = 31  # a delivery may be postponed up to a month after the season ends
@@ -41,8 +40,6 @@ def absence_declare(
 ) -> Absence:
     """The member will not come to this delivery; someone may collect their share (updates if declared)."""
     _require_member_or_manager(user, subscription)
-    substitute_name = _text(substitute_name, field="substitute_name", max_length=200)
-    note = _text(note, field="note", max_length=300)
     if delivery.contract_id != subscription.contract_id:
         raise ValidationError({"delivery": [_("Cette distribution n'est pas celle de ce contrat.")]})
     if subscription.status not in Subscription.HOLDING_STATUSES:
@@ -51,9 +48,13 @@ def absence_declare(
         raise ValidationError({"delivery": [_("Cette distribution est passée ou annulée.")]})
     if not subscription.items.filter(delivery=delivery).exists():
         raise ValidationError({"delivery": [_("Vous ne recevez rien à cette distribution.")]})
-    absence, _created = Absence.objects.update_or_create(
-        subscription=subscription, delivery=delivery, defaults={"substitute_name": substitute_name, "note": note}
+    absence = Absence.objects.filter(subscription=subscription, delivery=delivery).first() or Absence(
+        subscription=subscription, delivery=delivery
     )
+    absence.substitute_name = str(substitute_name or "").strip()
+    absence.note = str(note or "").strip()
+    absence.full_clean()
+    absence.save()
     return absence
 
 
@@ -91,7 +92,7 @@ def delivery_mark(
         raise PermissionDenied(
             _("Seuls les référents, les administrateurs de l'AMAP et la ferme gèrent les distributions.")
         )
-    note = _text(note, field="note", max_length=300)
+    note = str(note or "").strip()
     marks = (Delivery.Status.DONE, Delivery.Status.POSTPONED, Delivery.Status.CANCELLED)
     if status not in marks:
         raise ValidationError({"status": [_("Statut attendu : effectuée, reportée ou annulée.")]})
@@ -138,6 +139,7 @@ def delivery_mark(
 
     delivery.status = status
     delivery.note = note
+    delivery.full_clean()
     delivery.save(update_fields=["status", "date", "note", "updated_at"])
     _evidence(
         kind="delivery.marked",
