@@ -19,6 +19,7 @@ from django.template.loader import render_to_string
 from django.utils import formats, translation
 from django.utils.translation import gettext as _
 
+from . import charter as default_charter
 from .models import Charter, ContractDocument, Delivery, Subscription, SubscriptionItem
 
 PDF_TEMPLATE = "contracts/pdf/contract.html"
@@ -28,8 +29,8 @@ UNFREEZABLE_STATUSES = (Subscription.Status.WAITING, Subscription.Status.CANCELL
 def charter_current() -> Charter:
     """The charter version offered for signature.
 
-    If the table is empty (a fresh database flushed by a test, say), the summary loaded by
-    migration 0002 is put back, so there is always a charter to accept.
+    If the table is empty (a fresh database flushed by a test, say), the default summary
+    (`contracts.charter`, the text migration 0002 loaded) is put back, so there is always a charter to accept.
     """
     charter = Charter.objects.filter(is_current=True).first()
     if charter is not None:
@@ -42,15 +43,12 @@ def charter_current() -> Charter:
                 ]
             }
         )
-    import importlib
-
-    default = importlib.import_module("contracts.migrations.0002_charter")
     charter, _created = Charter.objects.get_or_create(
-        version=default.VERSION,
+        version=default_charter.VERSION,
         defaults={
-            "title": default.TITLE,
-            "text": default.TEXT,
-            "published_on": default.PUBLISHED_ON,
+            "title": default_charter.TITLE,
+            "text": default_charter.TEXT,
+            "published_on": default_charter.PUBLISHED_ON,
             "is_current": True,
         },
     )

@@ -14,7 +14,16 @@ from django.utils.translation import gettext_lazy as _
 
 from directory.models import Amap, Farm, ProductCategory, Weekday
 
-from .models import AcademicCalendar, CalendarException, Contract, Delivery, PaymentMethod, Subscription
+from .models import (
+    MAX_CAPACITY_SHARES,
+    MAX_INSTALMENTS,
+    AcademicCalendar,
+    CalendarException,
+    Contract,
+    Delivery,
+    PaymentMethod,
+    Subscription,
+)
 
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 TIME_INPUT = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
@@ -105,9 +114,11 @@ class ContractForm(forms.Form):
     delivery_start = forms.TimeField(label=_("Début de distribution"), required=False, widget=TIME_INPUT)
     delivery_end = forms.TimeField(label=_("Fin de distribution"), required=False, widget=TIME_INPUT)
     capacity_shares = forms.IntegerField(
-        label=_("Nombre de parts"), min_value=1, max_value=100_000, help_text=_("Au-delà, liste d'attente.")
+        label=_("Nombre de parts"), min_value=1, max_value=MAX_CAPACITY_SHARES, help_text=_("Au-delà, liste d'attente.")
     )
-    instalments_max = forms.IntegerField(label=_("Nombre maximal de versements"), min_value=1, max_value=12, initial=1)
+    instalments_max = forms.IntegerField(
+        label=_("Nombre maximal de versements"), min_value=1, max_value=MAX_INSTALMENTS, initial=1
+    )
     payment_methods = forms.MultipleChoiceField(
         label=_("Moyens de paiement acceptés"),
         choices=PaymentMethod.choices,
@@ -205,24 +216,8 @@ class ContractForm(forms.Form):
     def initial_from(contract: Contract) -> dict:
         initial = {
             field: getattr(contract, field)
-            for field in (
-                "title",
-                "season_start",
-                "season_end",
-                "weekday",
-                "frequency",
-                "exclude_public_holidays",
-                "delivery_place",
-                "delivery_start",
-                "delivery_end",
-                "capacity_shares",
-                "instalments_max",
-                "payment_methods",
-                "payment_payee",
-                "subscription_deadline",
-                "description",
-                "commitments",
-            )
+            for field in Contract.EDITABLE_FIELDS
+            if field not in Contract.EDITABLE_RELATIONS
         }
         initial["referent"] = contract.referent_id
         initial["academic_calendar"] = contract.academic_calendar_id
@@ -243,7 +238,7 @@ class ContractForm(forms.Form):
 class ContractOpenForm(forms.Form):
     """What may still change once a contract is open: its texts, more shares, the référent."""
 
-    capacity_shares = forms.IntegerField(label=_("Nombre de parts"), min_value=1, max_value=100_000)
+    capacity_shares = forms.IntegerField(label=_("Nombre de parts"), min_value=1, max_value=MAX_CAPACITY_SHARES)
     referent = forms.ModelChoiceField(label=_("Référent·e"), queryset=None, empty_label=None)
     description = forms.CharField(label=_("Présentation"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
     commitments = forms.CharField(

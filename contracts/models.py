@@ -18,12 +18,50 @@ import hashlib
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from directory.models import Weekday
+
+MAX_SEASON_DAYS = 731  # two years: a longer "season" is a typing error
+MAX_INSTALMENTS = 12
+MAX_CAPACITY_SHARES = 100_000
+MAX_TEXT_LENGTH = 20_000  # a contract's presentation and commitments
+MAX_PRODUCT_QUANTITY = 1000
+
+
+class HouseMessagesMixin:
+    """Field errors in the words people read on this site, looked up by (field, code) then by code.
+
+    Django's generic messages stay for any error not listed in `FIELD_MESSAGES`.
+    """
+
+    FIELD_MESSAGES: dict = {
+        "blank": _("Ce champ est obligatoire."),
+        "max_length": _("%(limit_value)s caractères au plus."),
+    }
+
+    def clean_fields(self, exclude=None):
+        try:
+            super().clean_fields(exclude=exclude)
+        except ValidationError as error:
+            raise ValidationError(
+                {
+                    name: list(dict.fromkeys(self._house_message(name, item) for item in errors))
+                    for name, errors in error.error_dict.items()
+                }
+            ) from None
+
+    def _house_message(self, name: str, error: ValidationError) -> str:
+        message = self.FIELD_MESSAGES.get((name, error.code), self.FIELD_MESSAGES.get(error.code))
+        if message is None:
+            return error.messages[0]
+        if callable(message):
+            return message(self)
+        return str(message) % (error.params or {})
 
 
 class Charter(models.Model):
@@ -122,8 +160,55 @@ class ContractQuerySet(models.QuerySet):
         return self.filter(amap_id=amap_id)
 
 
-class Contract(models.Model):
+class Contract(HouseMessagesMixin, models.Model):
     """The contract template of one AMAP ↔ farm partnership for one season."""
+
+    # What a référent sets on a draft contract (besides products and calendar exceptions): the
+    # one list forms, serializers and services share.
+    EDITABLE_FIELDS = (
+        "title",
+        "description",
+        "commitments",
+        "season_start",
+        "season_end",
+        "weekday",
+        "frequency",
+        "exclude_public_holidays",
+        "delivery_place",
+        "delivery_start",
+        "delivery_end",
+        "capacity_shares",
+        "instalments_max",
+        "payment_methods",
+        "payment_payee",
+        "subscription_deadline",
+        # Relations: chosen among the AMAP's calendars, team and partnerships.
+        "academic_calendar",
+        "referent",
+        "partnership",
+    )
+    EDITABLE_RELATIONS = ("academic_calendar", "referent", "partnership")
+    # Once members may have subscribed, only these may change (capacity upwards only; a new référent
+    # takes over the running of the contract, what members signed stays as it is).
+    OPEN_EDITABLE_FIELDS = ("description", "commitments", "capacity_shares", "referent")
+
+    FIELD_MESSAGES = {
+        **HouseMessagesMixin.FIELD_MESSAGES,
+        ("weekday", "invalid_choice"): _("Les jours vont de 1 (lundi) à 7 (dimanche)."),
+        ("frequency", "invalid_choice"): _(
+            "Fréquence inconnue : choisissez chaque semaine, toutes les deux semaines ou chaque mois."
+        ),
+        ("capacity_shares", "min_value"): _("Il faut au moins une part."),
+        ("weekday", "min_value"): _("Les jours vont de 1 (lundi) à 7 (dimanche)."),
+        ("weekday", "max_value"): _("Les jours vont de 1 (lundi) à 7 (dimanche)."),
+        ("capacity_shares", "max_value"): _("100 000 parts au plus."),
+        ("instalments_max", "min_value"): lambda contract: _("De 1 à %(max)s versements.") % {"max": MAX_INSTALMENTS},
+        ("payment_methods", "blank"): _("Proposez au moins un moyen de paiement."),
+        ("payment_methods", "item_invalid"): lambda contract: (
+            _("Moyen de paiement inconnu : %(value)s.")
+            % {"value": ", ".join(str(m) for m in contract.payment_methods if m not in PaymentMethod.values)}
+        ),
+    }
 
     class Status(models.TextChoices):
         DRAFT = "draft", _("brouillon")
@@ -228,6 +313,39 @@ class Contract(models.Model):
     def __str__(self) -> str:
         return f"{self.title} — {self.amap} / {self.farm}"
 
+    def clean(self):
+        """Rules across fields and limits the columns do not state, with the messages people read."""
+        errors: dict[str, str] = {}
+        for name in ("description", "commitments"):
+            if len(getattr(self, name) or "") > MAX_TEXT_LENGTH:
+                errors[name] = _("%(limit_value)s caractères au plus.") % {"limit_value": MAX_TEXT_LENGTH}
+        if isinstance(self.capacity_shares, int) and MAX_CAPACITY_SHARES < self.capacity_shares <= 2**31 - 1:
+            errors["capacity_shares"] = _("100 000 parts au plus.")
+        if isinstance(self.instalments_max, int) and self.instalments_max > MAX_INSTALMENTS:
+            errors["instalments_max"] = _("De 1 à %(max)s versements.") % {"max": MAX_INSTALMENTS}
+        start, end = self.season_start, self.season_end
+        if start and end:
+            if end <= start:
+                errors["season_end"] = _("La fin de la saison doit être après son début.")
+            elif (end - start).days > MAX_SEASON_DAYS:
+                errors["season_end"] = _("Une saison dure deux ans au plus.")
+            if self.subscription_deadline and self.subscription_deadline > end:
+                errors["subscription_deadline"] = _("La date limite de souscription est après la fin de la saison.")
+        if self.delivery_start and self.delivery_end and self.delivery_end <= self.delivery_start:
+            errors["delivery_end"] = _("La distribution doit finir après son début.")
+        academic = self.academic_calendar
+        if academic is not None and academic.amap_id not in (None, self.amap_id):
+            errors["academic_calendar"] = _("Ce calendrier universitaire est celui d'une autre AMAP.")
+        partnership = self.partnership
+        if partnership is not None and (partnership.amap_id != self.amap_id or partnership.farm_id != self.farm_id):
+            errors["partnership"] = _("Ce partenariat ne lie pas cette AMAP à cette ferme.")
+        if self.amap_id is None:
+            pass  # the field's own error says it
+        elif self.referent_id is None or not self.amap.manager_roles.filter(user_id=self.referent_id).exists():
+            errors["referent"] = _("Le ou la référent·e doit faire partie de l'équipe de l'AMAP.")
+        if errors:
+            raise ValidationError(errors)
+
 
 class CalendarException(models.Model):
     """A date taken out of a contract's calendar (farm closure or a date the AMAP chose)."""
@@ -281,7 +399,7 @@ class ContractProduct(models.Model):
         return f"{self.name} ({self.unit_price} €)"
 
 
-class Delivery(models.Model):
+class Delivery(HouseMessagesMixin, models.Model):
     """One date of a contract's calendar."""
 
     class Status(models.TextChoices):
@@ -433,7 +551,7 @@ class SubscriptionItem(models.Model):
         return f"{self.quantity} × {self.product.name} le {self.delivery.date:%d/%m/%Y}"
 
 
-class Absence(models.Model):
+class Absence(HouseMessagesMixin, models.Model):
     """A member away on a delivery date; someone else may collect the share."""
 
     subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="absences")

@@ -2,8 +2,9 @@
 
 - **Access and portability** (RGPD art. 15 and 20): `member_data_export()` gives the account,
   every subscription with its quantities per delivery, totals and instalments, the signatures'
-  metadata (the member's own IP address and browser, not the farmer's), absences, and the
-  e-mail alerts; `member_data_export_csv()` gives the same as a zip of CSV files.
+  metadata (the member's own IP address and browser, not the farmer's), absences, and what
+  other apps registered in `accounts.privacy` (the e-mail alerts);
+  `member_data_export_csv()` gives the same as a zip of CSV files.
 - **Erasure** (RGPD art. 17): `member_erasure()` deletes what nothing requires to keep and
   anonymises the account. Exceptions, each stated in the report:
   - a contract signed by both parties is a supporting document the farm keeps ten years
@@ -30,12 +31,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+
+from accounts.privacy import personal_data
 
 from .evidence import evidence_append
 from .models import Absence, Signature, Subscription, SubscriptionItem
@@ -135,21 +137,9 @@ def _signature_data(signature: Signature, *, own: bool) -> dict[str, Any]:
     return data
 
 
-def _alerts_data(user) -> list[dict[str, Any]]:
-    # Alerts belong to matching; read through the app registry (contracts does not import matching).
-    if not apps.is_installed("matching"):
-        return []
-    searches = apps.get_model("matching", "SavedSearch").objects.filter(user=user).prefetch_related("products")
-    return [
-        {
-            "target": search.target,
-            "place": search.place,
-            "radius_km": search.radius_km,
-            "products": sorted(product.name for product in search.products.all()),
-            "created_at": _json(search.created_at),
-        }
-        for search in searches.order_by("created_at", "pk")
-    ]
+def _registered_data(user) -> dict[str, Any]:
+    """What other apps hold about the person (alerts…), under the keys they registered."""
+    return {entry.name: entry.export(user) for entry in personal_data() if entry.export is not None}
 
 
 def member_data_export(*, user) -> dict[str, Any]:
@@ -211,7 +201,7 @@ def member_data_export(*, user) -> dict[str, Any]:
             "last_login": _json(user.last_login),
         },
         "subscriptions": subscriptions,
-        "alerts": _alerts_data(user),
+        **_registered_data(user),
     }
 
 
@@ -330,10 +320,9 @@ def member_data_export_csv(*, user) -> bytes:
             for a in s["absences"]
         ],
     )
-    files["alertes.csv"] = _csv(
-        ["type", "lieu", "rayon_km", "produits", "creee_le"],
-        [[a["target"], a["place"], a["radius_km"], ", ".join(a["products"]), a["created_at"]] for a in data["alerts"]],
-    )
+    for entry in personal_data():
+        if entry.csv is not None and entry.name in data:
+            files[entry.csv.filename] = _csv(list(entry.csv.header), [entry.csv.row(row) for row in data[entry.name]])
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, content in files.items():
@@ -485,23 +474,14 @@ def member_erasure(*, user, commit: bool = True) -> ErasureReport:
     for contract in sorted(freed_contracts, key=lambda c: c.pk):
         waiting_list_promote(contract=contract)
 
-    alerts = _alerts_data(user)
-    if alerts:
-        report.deleted.append(
-            ErasureLine(
-                _("%(count)d alerte(s) e-mail") % {"count": len(alerts)},
-                _("Supprimées : elles ne servaient qu'à vous prévenir."),
-            )
-        )
-    if apps.is_installed("matching"):
-        messages = apps.get_model("matching", "Message").objects.filter(author=user).count()
-        if messages:
-            report.kept.append(
-                ErasureLine(
-                    _("%(count)d message(s) dans des conversations") % {"count": messages},
-                    _("Conservés pour vos correspondants, sans votre nom ni votre adresse e-mail."),
-                )
-            )
+    # Other apps' data (alerts, messages): counted before the account is anonymised.
+    for entry in personal_data():
+        if entry.count is None or entry.erasure_note is None:
+            continue
+        count = entry.count(user)
+        if count:
+            note = entry.erasure_note(count)
+            (report.kept if note.kept else report.deleted).append(ErasureLine(note.what, note.reason))
     user_anonymise(user=user)
     report.account_anonymised = True
     report.deleted.append(

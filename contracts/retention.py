@@ -38,12 +38,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import CharField, Exists, OuterRef, Q, Value
 from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
+
+from accounts.privacy import personal_data
 
 from .evidence import evidence_append, evidence_redact_many
 from .models import (
@@ -385,10 +386,10 @@ def user_anonymise(*, user) -> None:
     user.groups.clear()
     user.user_permissions.clear()
     SignatureChallenge.objects.filter(user=user).delete()
-    # Alerts (matching) are pure personal data (a place, an e-mail digest): they go. Looked up
-    # through the app registry: contracts does not import matching.
-    if apps.is_installed("matching"):
-        apps.get_model("matching", "SavedSearch").objects.filter(user=user).delete()
+    # What other apps registered as going with the account (alerts: a place, an e-mail digest).
+    for entry in personal_data():
+        if entry.erase is not None:
+            entry.erase(user)
 
 
 @transaction.atomic

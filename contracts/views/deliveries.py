@@ -1,0 +1,197 @@
+"""Deliveries (distribution sheet, preparation list, done / postponed / cancelled) and summaries
+(per contract, AMAP, farm)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts import permissions
+from directory.models import Amap, Farm
+
+from .. import exports, selectors, services
+from ..forms import (
+    SUMMARY_BY,
+    DeliveryMarkForm,
+    SummaryForm,
+)
+from ..models import Delivery
+from .access import (
+    _attachment,
+    _contract,
+    _delivery,
+    _error_text,
+)
+
+# --------------------------------------------------------------------------------------------
+# Deliveries: distribution sheet, preparation list, done / postponed / cancelled
+
+
+@login_required
+@require_GET
+def delivery_sheet(request, pk: int):
+    delivery = _delivery(request, pk)
+    context = {
+        "delivery": delivery,
+        "contract": delivery.contract,
+        "rows": selectors.distribution_sheet(delivery=delivery),
+        "preparation": selectors.preparation_list(delivery=delivery),
+    }
+    return render(request, "contracts/delivery_sheet.html", context)
+
+
+@login_required
+@require_GET
+def delivery_sheet_pdf(request, pk: int):
+    delivery = _delivery(request, pk)
+    pdf = exports.distribution_sheet_pdf(delivery=delivery)
+    return _attachment(pdf, content_type="application/pdf", filename=f"distribution-{delivery.date:%Y-%m-%d}.pdf")
+
+
+@login_required
+@require_GET
+def delivery_preparation(request, pk: int):
+    delivery = _delivery(request, pk)
+    context = {
+        "delivery": delivery,
+        "contract": delivery.contract,
+        "preparation": selectors.preparation_list(delivery=delivery),
+    }
+    return render(request, "contracts/delivery_preparation.html", context)
+
+
+@login_required
+@require_GET
+def delivery_preparation_pdf(request, pk: int):
+    delivery = _delivery(request, pk)
+    pdf = exports.preparation_list_pdf(delivery=delivery)
+    return _attachment(pdf, content_type="application/pdf", filename=f"preparation-{delivery.date:%Y-%m-%d}.pdf")
+
+
+@login_required
+@require_POST
+def delivery_mark(request, pk: int):
+    delivery = _delivery(request, pk)
+    if not permissions.can_mark_delivery(request.user, delivery.contract):
+        raise PermissionDenied(_("Seul·es les responsables du contrat et la ferme changent l'état d'une distribution."))
+    form = DeliveryMarkForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+    else:
+        data = form.cleaned_data
+        try:
+            services.delivery_mark(
+                user=request.user,
+                delivery=delivery,
+                status=data["status"],
+                new_date=data.get("new_date"),
+                note=data.get("note") or "",
+            )
+        except ValidationError as error:
+            messages.error(request, _error_text(error))
+        else:
+            messages.success(
+                request,
+                _("Distribution du %(date)s : %(status)s.")
+                % {
+                    "date": delivery.scheduled_date.strftime("%d/%m/%Y"),
+                    "status": Delivery.Status(data["status"]).label,
+                },
+            )
+    return redirect("contracts:contract_deliveries", pk=delivery.contract_id)
+
+
+# --------------------------------------------------------------------------------------------
+# Summaries (contract, AMAP, farm)
+
+
+def _summary_page(request, *, scope: dict, title: str, back_url: str, export_route: str, route_args: list, fmt=None):
+    form = SummaryForm(request.GET or None)
+    if form.is_bound and not form.is_valid():
+        if fmt is not None:
+            raise Http404
+        return render(
+            request,
+            "contracts/summary.html",
+            {"form": form, "title": title, "back_url": back_url, "summary": None},
+        )
+    data = form.cleaned_data if form.is_bound else {"by": "date", "start": None, "end": None}
+    params = {"by": data["by"], "start": data.get("start"), "end": data.get("end")}
+    if fmt == "csv":
+        content = exports.summary_csv(**scope, **params)
+        return _attachment(content, content_type="text/csv; charset=utf-8", filename=f"bilan-{data['by']}.csv")
+    if fmt == "pdf":
+        content = exports.summary_pdf(**scope, **params)
+        return _attachment(content, content_type="application/pdf", filename=f"bilan-{data['by']}.pdf")
+    if fmt is not None:
+        raise Http404
+    summary = selectors.summary(**scope, **params)
+    query = request.GET.urlencode()
+    context = {
+        "form": form,
+        "title": title,
+        "back_url": back_url,
+        "summary": summary,
+        "table": [(row.label, row.cells(summary.columns), row.quantity, row.amount) for row in summary.rows],
+        "total_cells": summary.totals.cells(summary.columns),
+        "by": data["by"],
+        "by_label": SUMMARY_BY[data["by"]],
+        "csv_url": reverse(export_route, args=[*route_args, "csv"]) + (f"?{query}" if query else ""),
+        "pdf_url": reverse(export_route, args=[*route_args, "pdf"]) + (f"?{query}" if query else ""),
+    }
+    return render(request, "contracts/summary.html", context)
+
+
+@login_required
+@require_GET
+def contract_summary(request, pk: int, fmt: str | None = None):
+    contract = _contract(request, pk, need="team")
+    return _summary_page(
+        request,
+        scope={"contract": contract},
+        title=_("Bilan du contrat « %(title)s »") % {"title": contract.title},
+        back_url=reverse("contracts:contract_detail", args=[contract.pk]),
+        export_route="contracts:contract_summary_export",
+        route_args=[contract.pk],
+        fmt=fmt,
+    )
+
+
+@login_required
+@require_GET
+def amap_summary(request, pk: int, fmt: str | None = None):
+    amap = get_object_or_404(Amap, pk=pk)
+    if not permissions.can_manage_amap(request.user, amap):
+        raise PermissionDenied(_("Réservé aux administrateur·rices de l'AMAP."))
+    return _summary_page(
+        request,
+        scope={"amap": amap},
+        title=_("Bilan des contrats de %(name)s") % {"name": amap.name},
+        back_url=reverse("contracts:contract_list"),
+        export_route="contracts:amap_summary_export",
+        route_args=[amap.pk],
+        fmt=fmt,
+    )
+
+
+@login_required
+@require_GET
+def farm_summary(request, pk: int, fmt: str | None = None):
+    farm = get_object_or_404(Farm, pk=pk)
+    if not permissions.can_manage_farm(request.user, farm):
+        raise PermissionDenied(_("Réservé aux gestionnaires de la ferme."))
+    return _summary_page(
+        request,
+        scope={"farm": farm},
+        title=_("Bilan des contrats de %(name)s") % {"name": farm.name},
+        back_url=reverse("contracts:contract_list"),
+        export_route="contracts:farm_summary_export",
+        route_args=[farm.pk],
+        fmt=fmt,
+    )
