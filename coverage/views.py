@@ -17,7 +17,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from cartography.builders import map_parts
+from cartography.builders import inlined_assets, map_parts
 from directory.models import Network
 from directory.services_networks import network_create
 
@@ -231,19 +231,14 @@ def network_coverage_download(request, slug: str, filename: str):
 
 def standalone_report(result: dict, *, mode: str | None = None) -> str:
     """One self-contained HTML file (map, charts and figures inlined; works offline)."""
-    from cartography.builders import inline_css, read_static  # the inliner of Leaflet and its icons
-
     m = _build_map(result, mode)
     parts = map_parts(m)
     # Replace the page's <link>/<script src> tags by the files themselves.
     own_header = re.sub(r"<link [^>]*>|<script src=[^>]*></script>", "", parts["header"])
-    assets = m.atlas_assets
-    styles = "\n".join(f"<style>\n{inline_css(path)}\n</style>" for path in assets["css"])
-    scripts = "\n".join(f"<script>\n{read_static(path)}\n</script>" for path in assets["js"])
     context = coverage_sections(result)
     context.update(
         {
-            "map_assets": styles + "\n" + scripts + "\n" + own_header,
+            "map_assets": inlined_assets(m) + "\n" + own_header,
             "map_html": parts["html"],
             "map_script": parts["script"].replace("</script", "<\\/script"),
             "network_name": result["network"]["name"],
