@@ -87,7 +87,7 @@ def _dashboard(label: str, network, ctx) -> None:
     report(f"coverage.dashboard_{label}_cached_p95", percentile(cached, 95), "s")
 
     # A directory change: one more AMAP in the territory's largest commune.
-    from directory.coverage import coverage_for_network
+    from coverage.figures import coverage_for_network
 
     before = coverage_for_network(network=network, radius_km=RADIUS_KM)["figures"]["amaps"]
     place = (
@@ -146,7 +146,7 @@ def run(ctx) -> None:
 
     from django.core.cache import cache
 
-    from directory.coverage import coverage_for_network
+    from coverage.figures import coverage_for_network
     from directory.models import Network
 
     national = _network("bench-coverage-national", "Réseau national (mesure)", level=Network.Level.NATIONAL)

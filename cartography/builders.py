@@ -24,6 +24,7 @@ Signatures (all keyword-only; `center` is `(lat, lon)`):
   `{% include "maps/_map.html" with map=parts %}` (header = CSS/JS links, html = the map div,
   script = the JavaScript that draws it).
 - `standalone_html(m) -> str`: one HTML file with Leaflet inlined (for `export_map`).
+- `inlined_assets(m) -> str`: the map's CSS and JS as inline elements (for other offline files).
 - `embed_snippet(*, network_slug, base_url) -> str`: the `<iframe>` a network pastes in its site.
 """
 
@@ -317,17 +318,23 @@ def standalone_html(m: folium.Map, *, title: str = "AMAP Atlas") -> str:
     """A self-contained HTML page: Leaflet, plugins and styles inlined, works from a file."""
     figure = m.get_root()
     figure.render()
-    assets = getattr(m, "atlas_assets", {"css": _CSS_CORE, "js": _JS_CORE + _JS_ATLAS})
-    styles = "\n".join(f"<style>\n{inline_css(path)}\n</style>" for path in assets["css"])
-    scripts = "\n".join(f"<script>\n{read_static(path)}\n</script>" for path in assets["js"])
     return (
         '<!doctype html>\n<html lang="fr">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{html_lib.escape(title)}</title>\n{styles}\n{_own_header(figure)}\n"
+        f"<title>{html_lib.escape(title)}</title>\n{inlined_assets(m)}\n{_own_header(figure)}\n"
         "<style>html, body { height: 100%; margin: 0; }</style>\n"
-        f"{scripts}\n</head>\n<body>\n{figure.html.render()}\n<script>\n{figure.script.render()}\n</script>\n"
+        f"</head>\n<body>\n{figure.html.render()}\n<script>\n{figure.script.render()}\n</script>\n"
         "</body>\n</html>\n"
     )
+
+
+def inlined_assets(m: folium.Map) -> str:
+    """The map's stylesheets and scripts (Leaflet, plugins, ours) inlined as `<style>`/`<script>`
+    elements, for files that must open offline (`standalone_html`, a standalone report)."""
+    assets = getattr(m, "atlas_assets", {"css": _CSS_CORE, "js": _JS_CORE + _JS_ATLAS})
+    styles = "\n".join(f"<style>\n{inline_css(path)}\n</style>" for path in assets["css"])
+    scripts = "\n".join(f"<script>\n{read_static(path)}\n</script>" for path in assets["js"])
+    return styles + "\n" + scripts
 
 
 def _static_path(path: str) -> Path:
@@ -390,6 +397,7 @@ __all__ = [
     "build_place_map",
     "build_results_map",
     "embed_snippet",
+    "inlined_assets",
     "map_parts",
     "standalone_html",
 ]

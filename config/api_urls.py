@@ -5,6 +5,7 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("geo.api_urls")),
     path("", include("directory.api_urls")),
+    path("", include("coverage.api_urls")),
     path("", include("matching.api_urls")),
     path("", include("contracts.api_urls")),
 ]

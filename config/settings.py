@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "directory",
     "matching",
     "maps",
+    "coverage",
     "contracts",
 ]
 

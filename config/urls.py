@@ -12,6 +12,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("maps.urls")),
     path("", include("directory.urls")),
+    path("", include("coverage.urls")),
     path("comptes/", include("accounts.urls")),
     path("", include("matching.urls")),
     path("contrats/", include("contracts.urls")),

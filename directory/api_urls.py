@@ -1,6 +1,6 @@
 """Directory endpoints under /api/v1/."""
 
-from django.urls import include, path
+from django.urls import path
 
 from . import api
 
@@ -16,5 +16,4 @@ urlpatterns = [
         api.ProductCategoryViewSet.as_view({"get": "list"}),
         name="api-product-category-list",
     ),
-    path("", include("directory.api_coverage")),  # networks/<slug>/coverage/ and white-zones/
 ]

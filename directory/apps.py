@@ -5,9 +5,3 @@ from django.utils.translation import gettext_lazy as _
 class DirectoryConfig(AppConfig):
     name = "directory"
     verbose_name = _("Annuaire")
-
-    def ready(self):
-        # Any change to AMAPs, farms, partnerships or networks invalidates cached coverage.
-        from .coverage import connect_signals
-
-        connect_signals()

@@ -1,4 +1,4 @@
-from django.urls import include, path
+from django.urls import path
 
 from . import views
 
@@ -9,5 +9,4 @@ urlpatterns = [
     path("amap/<int:pk>/", views.amap_detail, name="amap_detail"),
     path("ferme/<int:pk>/", views.farm_detail, name="farm_detail"),
     path("reseau/<slug:slug>/", views.network_detail, name="network_detail"),
-    path("", include("directory.urls_coverage")),  # coverage dashboard, downloads, new network
 ]

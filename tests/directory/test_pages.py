@@ -431,7 +431,7 @@ def test_network_page_lists_amaps_farms_territory_and_embed(client, db):
     embed = re.search(r'<textarea id="embed-code"[^>]*>(.*?)</textarea>', page, re.S).group(1)
     assert "<iframe" in embed and "amap-gironde" in embed
     assert "leaflet" in page.lower()
-    assert reverse("directory:network_coverage", args=["amap-gironde"]) in page
+    assert reverse("coverage:network_coverage", args=["amap-gironde"]) in page
 
 
 def test_network_lists_are_paginated(client, db):

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.gis.geos import Point
 
 from directory.services_networks import network_create
-from tests.directory.test_coverage import SQUARE_AROUND_DIJON, gironde_network, load_gironde_amaps
+from tests.coverage.test_coverage import SQUARE_AROUND_DIJON, gironde_network, load_gironde_amaps
 from tests.factories import FarmFactory, commune
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db]

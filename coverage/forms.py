@@ -3,10 +3,10 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from directory.models import Network, ProductCategory
 from geo.models import Department, Region
 
-from . import coverage
-from .models import Network, ProductCategory
+from . import figures
 
 
 class DecimalCommaFloatField(forms.FloatField):
@@ -22,12 +22,12 @@ class CoverageForm(forms.Form):
     radius_km = DecimalCommaFloatField(
         label=_("Rayon (km)"),
         required=False,
-        initial=coverage.RADIUS_KM_DEFAULT,
-        min_value=coverage.RADIUS_KM_MIN,
-        max_value=coverage.RADIUS_KM_MAX,
+        initial=figures.RADIUS_KM_DEFAULT,
+        min_value=figures.RADIUS_KM_MIN,
+        max_value=figures.RADIUS_KM_MAX,
         error_messages={
             "invalid": _("Le rayon doit être un nombre de kilomètres, par exemple 10 ou 7,5."),
-            # Same bounds as coverage.RADIUS_KM_MIN / RADIUS_KM_MAX, written the French way.
+            # Same bounds as figures.RADIUS_KM_MIN / RADIUS_KM_MAX, written the French way.
             "min_value": _("Le rayon doit être d'au moins 0,5 km."),
             "max_value": _("Le rayon ne peut pas dépasser 50 km."),
         },
@@ -44,9 +44,9 @@ class CoverageForm(forms.Form):
     min_population = forms.IntegerField(
         label=_("Zones blanches à partir de (habitants)"),
         required=False,
-        initial=coverage.MIN_POPULATION_DEFAULT,
+        initial=figures.MIN_POPULATION_DEFAULT,
         min_value=0,
-        max_value=coverage.MIN_POPULATION_MAX,
+        max_value=figures.MIN_POPULATION_MAX,
         error_messages={
             "invalid": _("Le seuil de population doit être un nombre entier d'habitants."),
             "min_value": _("Le seuil de population ne peut pas être négatif."),
@@ -69,11 +69,11 @@ class CoverageForm(forms.Form):
         """Validated values with the defaults filled in (call after is_valid())."""
         data = self.cleaned_data
         return {
-            "radius_km": data.get("radius_km") if data.get("radius_km") is not None else coverage.RADIUS_KM_DEFAULT,
+            "radius_km": data.get("radius_km") if data.get("radius_km") is not None else figures.RADIUS_KM_DEFAULT,
             "product": data["product"].slug if data.get("product") else None,
             "min_population": data.get("min_population")
             if data.get("min_population") is not None
-            else coverage.MIN_POPULATION_DEFAULT,
+            else figures.MIN_POPULATION_DEFAULT,
             "mode": data.get("carte") or None,  # None: distances, or population when no AMAP yet
         }
 

@@ -18,7 +18,7 @@ from folium.template import Template
 
 from cartography.builders import build_network_map
 
-from . import coverage
+from . import exports, figures, selectors
 
 # AMAP markers drawn inline up to this many; beyond, the choropleth speaks for itself.
 MARKER_LIMIT = 3000
@@ -186,7 +186,7 @@ def population_classes() -> list[tuple[float, str, str]]:
 def choropleth_legend(result: dict, mode: str) -> tuple[str, list[tuple[float, str, str]]]:
     """(layer name, classes) of the choropleth for this mode and territory size."""
     radius = result["params"]["radius_km"]
-    by_commune = len(result["communes"]["code"]) <= coverage.COMMUNE_CHOROPLETH_MAX
+    by_commune = len(result["communes"]["code"]) <= figures.COMMUNE_CHOROPLETH_MAX
     if mode == "density":
         return _("AMAP pour 100 000 habitants"), density_classes()
     if mode == "population":
@@ -201,7 +201,7 @@ def choropleth_legend(result: dict, mode: str) -> tuple[str, list[tuple[float, s
 def choropleth_features(result: dict, *, mode: str) -> dict:
     """The choropleth as a FeatureCollection dict (communes, or départements when too many)."""
     _name, classes = choropleth_legend(result, mode)
-    if len(result["communes"]["code"]) <= coverage.COMMUNE_CHOROPLETH_MAX:
+    if len(result["communes"]["code"]) <= figures.COMMUNE_CHOROPLETH_MAX:
         features = []
         for row, geometry in _commune_shapes(result):
             if mode == "distance":
@@ -220,7 +220,7 @@ def choropleth_features(result: dict, *, mode: str) -> dict:
             features.append({"type": "Feature", "geometry": geometry, "properties": properties})
         return {"type": "FeatureCollection", "features": features}
     # National scale: one polygon per département.
-    geometries = coverage.department_geometries([d["code"] for d in result["departments"]])
+    geometries = selectors.department_geometries([d["code"] for d in result["departments"]])
     features = []
     for row in result["departments"]:
         if row["code"] not in geometries:
@@ -264,7 +264,7 @@ def build_coverage_map(*, result: dict, mode: str | None = None, height: str = "
     if bounds:
         m.fit_bounds(bounds)
 
-    by_commune = len(result["communes"]["code"]) <= coverage.COMMUNE_CHOROPLETH_MAX
+    by_commune = len(result["communes"]["code"]) <= figures.COMMUNE_CHOROPLETH_MAX
     layer_name, classes = choropleth_legend(result, mode)
     choropleth = folium.GeoJson(
         choropleth_features(result, mode=mode),
@@ -291,7 +291,7 @@ def build_coverage_map(*, result: dict, mode: str | None = None, height: str = "
     choropleth.add_to(m)
 
     extra = []
-    zones = json.loads(coverage.white_zones_geojson(result))
+    zones = json.loads(exports.white_zones_geojson(result))
     if not result["figures"]["amaps"]:
         # Without any AMAP the whole territory is one group: outline the largest communes only.
         zones["features"] = [f for f in zones["features"] if f["properties"]["kind"] == "commune"]
@@ -354,8 +354,8 @@ def build_coverage_map(*, result: dict, mode: str | None = None, height: str = "
 
 def _commune_shapes(result: dict):
     """(commune row, GeoJSON geometry dict) for each commune of the territory with an outline."""
-    rows = coverage.commune_rows(result)
-    geometries = coverage.cached_commune_geometries(result, [r["code"] for r in rows])
+    rows = exports.commune_rows(result)
+    geometries = exports.cached_commune_geometries(result, [r["code"] for r in rows])
     for row in rows:
         if row["code"] in geometries:
             yield row, json.loads(geometries[row["code"]])

@@ -8,9 +8,10 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from directory import coverage
+from coverage import figures
+from coverage.territory import TerritoryError
+from coverage.views import standalone_report
 from directory.models import Network, ProductCategory
-from directory.views_coverage import standalone_report
 
 
 class Command(BaseCommand):
@@ -18,9 +19,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--network", required=True, help="identifiant (slug) du réseau")
-        parser.add_argument("--radius-km", type=float, default=coverage.RADIUS_KM_DEFAULT)
+        parser.add_argument("--radius-km", type=float, default=figures.RADIUS_KM_DEFAULT)
         parser.add_argument("--product", default=None, help="identifiant d'un produit (facultatif)")
-        parser.add_argument("--min-population", type=int, default=coverage.MIN_POPULATION_DEFAULT)
+        parser.add_argument("--min-population", type=int, default=figures.MIN_POPULATION_DEFAULT)
         parser.add_argument(
             "--map",
             choices=["distance", "density", "population"],
@@ -34,9 +35,9 @@ class Command(BaseCommand):
         if network is None:
             raise CommandError(f"Réseau inconnu : {options['network']}")
         radius = options["radius_km"]
-        if not (coverage.RADIUS_KM_MIN <= radius <= coverage.RADIUS_KM_MAX):
+        if not (figures.RADIUS_KM_MIN <= radius <= figures.RADIUS_KM_MAX):
             raise CommandError(
-                f"Le rayon doit être compris entre {coverage.RADIUS_KM_MIN:g} et {coverage.RADIUS_KM_MAX:g} km "
+                f"Le rayon doit être compris entre {figures.RADIUS_KM_MIN:g} et {figures.RADIUS_KM_MAX:g} km "
                 f"(reçu {radius:g})."
             )
         product = options["product"]
@@ -45,10 +46,10 @@ class Command(BaseCommand):
         if options["min_population"] < 0:
             raise CommandError("Le seuil de population ne peut pas être négatif.")
         try:
-            result = coverage.coverage_for_network(
+            result = figures.coverage_for_network(
                 network=network, radius_km=radius, product=product, min_population=options["min_population"]
             )
-        except coverage.TerritoryError as error:
+        except TerritoryError as error:
             raise CommandError(str(error)) from error
         output = Path(options["output"])
         if output.parent and not output.parent.exists():

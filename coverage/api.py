@@ -9,29 +9,30 @@ import json
 
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
-from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import coverage
-from .api import BAD_REQUEST, PUBLIC_THROTTLES
-from .models import Network, ProductCategory
+from directory.api import BAD_REQUEST, PUBLIC_THROTTLES
+from directory.models import Network, ProductCategory
+
+from . import exports, figures
+from .territory import TerritoryError
 
 
 class CoverageQuerySerializer(serializers.Serializer):
     radius_km = serializers.FloatField(
         required=False,
-        default=coverage.RADIUS_KM_DEFAULT,
-        min_value=coverage.RADIUS_KM_MIN,
-        max_value=coverage.RADIUS_KM_MAX,
+        default=figures.RADIUS_KM_DEFAULT,
+        min_value=figures.RADIUS_KM_MIN,
+        max_value=figures.RADIUS_KM_MAX,
         help_text="Rayon en km autour des lieux de livraison des AMAP (0,5 à 50 ; 10 par défaut).",
         error_messages={
             "invalid": "le rayon doit être un nombre de kilomètres",
-            "min_value": f"le rayon doit être d'au moins {coverage.RADIUS_KM_MIN} km",
-            "max_value": f"le rayon ne peut pas dépasser {coverage.RADIUS_KM_MAX:g} km",
+            "min_value": f"le rayon doit être d'au moins {figures.RADIUS_KM_MIN} km",
+            "max_value": f"le rayon ne peut pas dépasser {figures.RADIUS_KM_MAX:g} km",
         },
     )
     product = serializers.SlugField(
@@ -42,9 +43,9 @@ class CoverageQuerySerializer(serializers.Serializer):
     )
     min_population = serializers.IntegerField(
         required=False,
-        default=coverage.MIN_POPULATION_DEFAULT,
+        default=figures.MIN_POPULATION_DEFAULT,
         min_value=0,
-        max_value=coverage.MIN_POPULATION_MAX,
+        max_value=figures.MIN_POPULATION_MAX,
         help_text="Seuil de population des zones blanches (communes et groupes de communes voisines).",
     )
 
@@ -82,8 +83,8 @@ def _params(serializer_class, request) -> dict:
 
 def _coverage(network: Network, **params) -> dict:
     try:
-        return coverage.coverage_for_network(network=network, **params)
-    except coverage.TerritoryError as error:
+        return figures.coverage_for_network(network=network, **params)
+    except TerritoryError as error:
         raise serializers.ValidationError({"territory": [str(error)]}) from error
 
 
@@ -130,7 +131,7 @@ class NetworkCoverageView(APIView):
         network = get_object_or_404(Network, slug=slug)
         params = _params(CoverageQuerySerializer, request)
         result = _coverage(network, **params)
-        return Response(coverage.coverage_public(result))
+        return Response(exports.coverage_public(result))
 
 
 class NetworkWhiteZonesView(APIView):
@@ -159,16 +160,10 @@ class NetworkWhiteZonesView(APIView):
         params = _params(WhiteZonesQuerySerializer, request)
         kind = params.pop("kind")
         result = _coverage(network, **params)
-        text = coverage.white_zones_geojson(result)
+        text = exports.white_zones_geojson(result)
         if kind != "all":
             collection = json.loads(text)
             wanted = "commune" if kind == "communes" else "group"
             collection["features"] = [f for f in collection["features"] if f["properties"]["kind"] == wanted]
             text = json.dumps(collection)
         return HttpResponse(text, content_type="application/geo+json")
-
-
-urlpatterns = [
-    path("networks/<slug:slug>/coverage/", NetworkCoverageView.as_view(), name="api-network-coverage"),
-    path("networks/<slug:slug>/white-zones/", NetworkWhiteZonesView.as_view(), name="api-network-white-zones"),
-]

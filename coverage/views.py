@@ -3,8 +3,6 @@ creation of emerging networks (staff only)."""
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from urllib.parse import urlencode
 
@@ -19,13 +17,15 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from cartography.builders import map_parts
+from cartography.builders import inlined_assets, map_parts
+from directory.models import Network
+from directory.services_networks import network_create
 
-from . import coverage, coverage_charts
-from .coverage_maps import build_coverage_map, default_mode
-from .forms_coverage import CoverageForm, NetworkCreateForm
-from .models import Network
-from .services_networks import network_create
+from . import charts, exports, figures
+from .cache import CACHE_TIMEOUT
+from .forms import CoverageForm, NetworkCreateForm
+from .maps import build_coverage_map, default_mode
+from .territory import TerritoryError
 
 TABLE_LIMIT = 20
 
@@ -91,7 +91,7 @@ def coverage_sections(result: dict) -> dict:
                 "id": "share-product",
             }
         )
-    curve = coverage_charts.coverage_curve_svg(
+    curve = charts.coverage_curve_svg(
         curve=result["curve"],
         radius_km=radius,
         title=_("Part de la population à moins de X km d'une AMAP"),
@@ -100,13 +100,13 @@ def coverage_sections(result: dict) -> dict:
     )
     departments = sorted(result["departments"], key=lambda d: (-d["amaps"], d["code"]))
     bars = [(f"{d['code']} {d['name']}", d["amaps"]) for d in departments[:30]]
-    department_chart = coverage_charts.horizontal_bars_svg(
+    department_chart = charts.horizontal_bars_svg(
         bars=bars,
         chart_id="chart-departments",
         title=_("AMAP par département"),
         description=_("Nombre d'AMAP actives dans chaque département du territoire."),
     )
-    years_chart = coverage_charts.years_svg(
+    years_chart = charts.years_svg(
         years=result["history"]["years"],
         title=_("AMAP créées chaque année"),
         description=_("Créations par année et AMAP ouvertes au 31 décembre (%(n)s AMAP datées).")
@@ -143,7 +143,7 @@ def _map_parts(result: dict, mode: str | None) -> dict:
     parts = cache.get(key)
     if parts is None:
         parts = map_parts(_build_map(result, mode))
-        cache.set(key, parts, coverage.CACHE_TIMEOUT)
+        cache.set(key, parts, CACHE_TIMEOUT)
     return parts
 
 
@@ -154,7 +154,7 @@ def network_coverage(request, slug: str):
     form = CoverageForm(request.GET or None)
     context = {"network": network, "form": form}
     if form.is_bound and not form.is_valid():
-        return render(request, "directory/coverage/dashboard.html", context, status=400)
+        return render(request, "coverage/dashboard.html", context, status=400)
     if not form.is_bound:
         defaults = CoverageForm(data={})
         defaults.is_valid()
@@ -163,34 +163,34 @@ def network_coverage(request, slug: str):
         params = form.params()
     mode = params.pop("mode")
     try:
-        result = coverage.coverage_for_network(network=network, **params)
-    except coverage.TerritoryError as error:
+        result = figures.coverage_for_network(network=network, **params)
+    except TerritoryError as error:
         context["territory_error"] = str(error)
-        return render(request, "directory/coverage/dashboard.html", context)
+        return render(request, "coverage/dashboard.html", context)
     context.update(coverage_sections(result))
     context["map"] = _map_parts(result, mode)
     if not form.is_bound:
         form.initial["carte"] = mode or default_mode(result)
     query = urlencode({k: v for k, v in request.GET.items() if k in form.fields and v})
     context["downloads"] = [
-        (_("Communes (CSV)"), reverse("directory:network_coverage_download", args=[slug, "communes.csv"]), query),
+        (_("Communes (CSV)"), reverse("coverage:network_coverage_download", args=[slug, "communes.csv"]), query),
         (
             _("Communes (GeoJSON)"),
-            reverse("directory:network_coverage_download", args=[slug, "communes.geojson"]),
+            reverse("coverage:network_coverage_download", args=[slug, "communes.geojson"]),
             query,
         ),
         (
             _("Zones blanches (GeoJSON)"),
-            reverse("directory:network_coverage_download", args=[slug, "zones-blanches.geojson"]),
+            reverse("coverage:network_coverage_download", args=[slug, "zones-blanches.geojson"]),
             query,
         ),
         (
             _("Rapport autonome (HTML)"),
-            reverse("directory:network_coverage_download", args=[slug, "rapport.html"]),
+            reverse("coverage:network_coverage_download", args=[slug, "rapport.html"]),
             query,
         ),
     ]
-    return render(request, "directory/coverage/dashboard.html", context)
+    return render(request, "coverage/dashboard.html", context)
 
 
 DOWNLOADS = {"communes.csv", "communes.geojson", "zones-blanches.geojson", "rapport.html"}
@@ -208,20 +208,20 @@ def network_coverage_download(request, slug: str, filename: str):
     params = form.params()
     mode = params.pop("mode")
     try:
-        result = coverage.coverage_for_network(network=network, **params)
-    except coverage.TerritoryError as error:
+        result = figures.coverage_for_network(network=network, **params)
+    except TerritoryError as error:
         return HttpResponse(str(error), status=400, content_type="text/plain; charset=utf-8")
     stem = f"couverture-{network.slug}-{result['params']['radius_km']:g}km"
     if filename == "communes.csv":
-        response = HttpResponse(communes_csv(result), content_type="text/csv; charset=utf-8")
+        response = HttpResponse(exports.communes_csv(result), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{stem}-communes.csv"'
         return response
     if filename == "communes.geojson":
-        response = HttpResponse(coverage.communes_geojson(result), content_type="application/geo+json")
+        response = HttpResponse(exports.communes_geojson(result), content_type="application/geo+json")
         response["Content-Disposition"] = f'attachment; filename="{stem}-communes.geojson"'
         return response
     if filename == "zones-blanches.geojson":
-        response = HttpResponse(coverage.white_zones_geojson(result), content_type="application/geo+json")
+        response = HttpResponse(exports.white_zones_geojson(result), content_type="application/geo+json")
         response["Content-Disposition"] = f'attachment; filename="{stem}-zones-blanches.geojson"'
         return response
     response = HttpResponse(standalone_report(result, mode=mode), content_type="text/html; charset=utf-8")
@@ -229,74 +229,22 @@ def network_coverage_download(request, slug: str, filename: str):
     return response
 
 
-CSV_COLUMNS = [
-    ("code", "code_insee"),
-    ("name", "commune"),
-    ("department", "departement"),
-    ("population", "population_2023"),
-    ("nearest_km", "distance_amap_km"),
-    ("nearest_amap", "amap_la_plus_proche"),
-    ("covered", "couverte_point_de_reference"),
-    ("area_share", "part_surface_couverte"),
-    ("amaps", "amap"),
-    ("amaps_per_100k", "amap_pour_100000_hab"),
-    ("farms", "fermes"),
-    ("product_nearest_km", "distance_amap_produit_km"),
-]
-
-
-def communes_csv(result: dict) -> str:
-    """One row per commune; the radius, product and methods are stated in the header comment."""
-    output = io.StringIO()
-    params = result["params"]
-    output.write(
-        "# "
-        + _("Couverture du réseau %(name)s à %(r)s km ; méthode : %(method)s ; produit : %(product)s ; %(date)s")
-        % {
-            "name": result["network"]["name"],
-            "r": f"{params['radius_km']:g}",
-            "method": result["methods"]["reference_point"],
-            "product": params["product_name"] or "—",
-            "date": result["generated_at"],
-        }
-        + "\n"
-    )
-    rows = coverage.commune_rows(result)
-    columns = [(key, header) for key, header in CSV_COLUMNS if key != "product_nearest_km" or params["product"]]
-    writer = csv.writer(output, lineterminator="\n")
-    writer.writerow([header for _key, header in columns])
-    for row in rows:
-        values = []
-        for key, _header in columns:
-            value = row.get(key)
-            if isinstance(value, bool):
-                value = "oui" if value else "non"
-            values.append("" if value is None else value)
-        writer.writerow(values)
-    return output.getvalue()
-
-
 def standalone_report(result: dict, *, mode: str | None = None) -> str:
     """One self-contained HTML file (map, charts and figures inlined; works offline)."""
-    from cartography.builders import inline_css, read_static  # the inliner of Leaflet and its icons
-
     m = _build_map(result, mode)
     parts = map_parts(m)
     # Replace the page's <link>/<script src> tags by the files themselves.
     own_header = re.sub(r"<link [^>]*>|<script src=[^>]*></script>", "", parts["header"])
-    assets = m.atlas_assets
-    styles = "\n".join(f"<style>\n{inline_css(path)}\n</style>" for path in assets["css"])
-    scripts = "\n".join(f"<script>\n{read_static(path)}\n</script>" for path in assets["js"])
     context = coverage_sections(result)
     context.update(
         {
-            "map_assets": styles + "\n" + scripts + "\n" + own_header,
+            "map_assets": inlined_assets(m) + "\n" + own_header,
             "map_html": parts["html"],
             "map_script": parts["script"].replace("</script", "<\\/script"),
             "network_name": result["network"]["name"],
         }
     )
-    return render_to_string("directory/coverage/report.html", context)
+    return render_to_string("coverage/report.html", context)
 
 
 @staff_member_required
@@ -326,6 +274,6 @@ def network_new(request):
                 for message in messages:
                     form.add_error(target, message)
         else:
-            return redirect("directory:network_coverage", slug=network.slug)
+            return redirect("coverage:network_coverage", slug=network.slug)
     status = 400 if request.method == "POST" else 200
-    return render(request, "directory/coverage/network_new.html", {"form": form}, status=status)
+    return render(request, "coverage/network_new.html", {"form": form}, status=status)

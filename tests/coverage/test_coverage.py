@@ -14,14 +14,15 @@ import pytest
 from django.conf import settings
 from django.contrib.gis.geos import MultiPolygon, Point, Polygon
 from django.core.cache import cache
-from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.urls import reverse
 from pyproj import Geod
 
-from directory import coverage
+from coverage.exports import commune_rows
+from coverage.figures import coverage_for_network
+from coverage.territory import TerritoryError
 from directory.models import Amap, Network
-from directory.services_networks import network_create, territory_from_geojson
+from directory.services_networks import network_create
 from geo.models import Commune, Department, Region
 from tests.factories import (
     BORDEAUX,
@@ -109,14 +110,14 @@ def test_gironde_reference_point_coverage_matches_an_independent_computation():
     amaps = load_gironde_amaps(network)
     expected = independent_gironde_shares(amaps, (5, 10, 20))
     for radius in (5, 10, 20):
-        result = coverage.coverage_for_network(network=network, radius_km=radius)
+        result = coverage_for_network(network=network, radius_km=radius)
         figure = result["reference_point"]
         assert figure["method_label"] == "point de référence de la commune"
         assert figure["share"] == pytest.approx(expected[radius], abs=1e-6), radius
     # SOURCE.txt of the data set: ~80 % of Gironde residents within 5 km, ~92 % within 10 km.
     assert expected[5] == pytest.approx(0.80, abs=0.01)
     assert expected[10] == pytest.approx(0.92, abs=0.01)
-    result = coverage.coverage_for_network(network=network, radius_km=10)
+    result = coverage_for_network(network=network, radius_km=10)
     assert result["figures"]["amaps"] == 105  # 108 in the file: 2 "fermé", 1 "désabonné"
     assert result["figures"]["population"] == 1_690_493  # INSEE 2023, the 534 communes of Gironde
     assert result["figures"]["amaps_per_100k"] == pytest.approx(105 / 1_690_493 * 1e5, abs=0.01)
@@ -176,7 +177,7 @@ def small_directory():
 
 
 def test_network_figures_on_constructed_directory(small_directory):
-    result = coverage.coverage_for_network(network=small_directory, radius_km=5)
+    result = coverage_for_network(network=small_directory, radius_km=5)
     figures = result["figures"]
     # Bordeaux + Libourne + the member across the border; neither the closed one nor Périgueux.
     assert figures["amaps"] == 3 and figures["amaps_members"] == 1
@@ -188,14 +189,14 @@ def test_network_figures_on_constructed_directory(small_directory):
     department = next(d for d in result["departments"] if d["code"] == "33")
     assert department["amaps"] == 2 and department["name"] == "Gironde"
     # Bordeaux is covered by the AMAP on its own square; Arcachon (closed AMAP) is not.
-    rows = {r["code"]: r for r in coverage.commune_rows(result)}
+    rows = {r["code"]: r for r in commune_rows(result)}
     assert rows["33063"]["covered"] and rows["33063"]["nearest_amap"] == "AMAP Bordeaux"
     assert not rows["33009"]["covered"] and rows["33009"]["nearest_km"] > 40
     assert rows["33063"]["amaps"] == 1
 
 
 def test_product_gaps_follow_active_partnerships_then_declared_products(small_directory):
-    result = coverage.coverage_for_network(network=small_directory, radius_km=5, product="oeufs")
+    result = coverage_for_network(network=small_directory, radius_km=5, product="oeufs")
     gaps = {row["slug"]: row for row in result["product_gaps"]}
     # Œufs: Bordeaux (partnership) and Libourne (declared, no partnership) → 2 AMAPs.
     assert gaps["oeufs"]["amaps"] == 2
@@ -206,12 +207,12 @@ def test_product_gaps_follow_active_partnerships_then_declared_products(small_di
     assert 0 < gaps["pain"]["share"] < result["reference_point"]["share"]
     assert gaps["pain"]["largest_missing"][0]["name"] == "Bordeaux"
     assert result["selected_product"]["slug"] == "oeufs"
-    rows = {r["code"]: r for r in coverage.commune_rows(result)}
+    rows = {r["code"]: r for r in commune_rows(result)}
     assert rows["33063"]["product_nearest_km"] < 1
 
 
 def test_opportunities_farms_without_partner_and_amaps_lacking_common_products(small_directory):
-    result = coverage.coverage_for_network(network=small_directory, radius_km=10)
+    result = coverage_for_network(network=small_directory, radius_km=10)
     opportunities = result["opportunities"]
     assert [f["name"] for f in opportunities["farms_without_partner"]] == ["Ferme sans AMAP"]
     free = opportunities["farms_without_partner"][0]
@@ -225,7 +226,7 @@ def test_opportunities_farms_without_partner_and_amaps_lacking_common_products(s
 
 
 def test_history_counts_amaps_by_creation_and_closure_dates(small_directory):
-    result = coverage.coverage_for_network(network=small_directory, radius_km=5)
+    result = coverage_for_network(network=small_directory, radius_km=5)
     history = {y["year"]: y for y in result["history"]["years"]}
     assert min(history) == 2010
     assert history[2010]["active"] == 1 and history[2010]["created"] == 1
@@ -237,30 +238,30 @@ def test_history_counts_amaps_by_creation_and_closure_dates(small_directory):
 
 
 def test_cache_is_reused_then_refreshed_when_the_directory_changes(small_directory):
-    first = coverage.coverage_for_network(network=small_directory, radius_km=5)
-    again = coverage.coverage_for_network(network=small_directory, radius_km=5)
+    first = coverage_for_network(network=small_directory, radius_km=5)
+    again = coverage_for_network(network=small_directory, radius_km=5)
     assert again["generated_at"] == first["generated_at"] and again["cache_key"] == first["cache_key"]
     AmapFactory(name="AMAP Arcachon", location=ARCACHON, commune=commune("33009"))
-    refreshed = coverage.coverage_for_network(network=small_directory, radius_km=5)
+    refreshed = coverage_for_network(network=small_directory, radius_km=5)
     assert refreshed["cache_key"] != first["cache_key"]
     assert refreshed["figures"]["amaps"] == first["figures"]["amaps"] + 1
     # A change through a many-to-many (products) also invalidates.
     amap = Amap.objects.get(name="AMAP Arcachon")
     amap.products.add(product("miel"))
-    assert coverage.coverage_for_network(network=small_directory, radius_km=5)["cache_key"] != refreshed["cache_key"]
+    assert coverage_for_network(network=small_directory, radius_km=5)["cache_key"] != refreshed["cache_key"]
     # So does a bulk write, which sends no signal.
-    key = coverage.coverage_for_network(network=small_directory, radius_km=5)["cache_key"]
+    key = coverage_for_network(network=small_directory, radius_km=5)["cache_key"]
     Amap.objects.bulk_create([Amap(name="AMAP importée", location=BORDEAUX, commune=commune("33063"))])
-    assert coverage.coverage_for_network(network=small_directory, radius_km=5)["cache_key"] != key
+    assert coverage_for_network(network=small_directory, radius_km=5)["cache_key"] != key
 
 
 def test_network_without_territory_is_refused_and_national_network_covers_france():
     lost = NetworkFactory(level=Network.Level.REGIONAL)
-    with pytest.raises(coverage.TerritoryError, match="n'a pas de territoire"):
-        coverage.coverage_for_network(network=lost)
+    with pytest.raises(TerritoryError, match="n'a pas de territoire"):
+        coverage_for_network(network=lost)
     national = NetworkFactory(slug="miramap", level=Network.Level.NATIONAL)
     AmapFactory(location=BORDEAUX)
-    result = coverage.coverage_for_network(network=national, radius_km=10)
+    result = coverage_for_network(network=national, radius_km=10)
     assert result["network"]["territory"]["everywhere"]
     assert len(result["regions"]) == 18 and result["figures"]["communes"] > 34_000
     assert result["area_weighted"] is None and "point de référence" in result["area_weighted_note"]
@@ -285,7 +286,7 @@ def test_network_create_from_a_geojson_polygon_and_its_dashboard_without_amap():
     assert network.status == Network.Status.EMERGING and network.slug == "reseau-amap-bourgogne-nord"
     assert network.custom_territory.valid and network.custom_territory.srid == 4326
     FarmFactory(name="Ferme de Dijon", location=Point(5.04, 47.32, srid=4326), commune=commune("21231"))
-    result = coverage.coverage_for_network(network=network, radius_km=10)
+    result = coverage_for_network(network=network, radius_km=10)
     assert result["figures"]["amaps"] == 0 and result["reference_point"]["share"] == 0
     assert result["figures"]["population"] > 200_000 and result["figures"]["farms"] == 1
     # The largest communes without an AMAP: Dijon first.
@@ -293,41 +294,8 @@ def test_network_create_from_a_geojson_polygon_and_its_dashboard_without_amap():
     assert result["white_zones"]["communes"][0]["nearest_km"] is None
 
 
-def test_network_create_repairs_a_bow_tie_and_refuses_bad_territories():
-    bow_tie = {"type": "Polygon", "coordinates": [[[4.8, 47.2], [5.2, 47.45], [5.2, 47.2], [4.8, 47.45], [4.8, 47.2]]]}
-    repaired = territory_from_geojson(source=bow_tie)
-    assert repaired.valid and len(repaired) == 2
-    cases = {
-        "pas du json": "JSON invalide",
-        json.dumps({"type": "Point", "coordinates": [5, 47]}): "doit être un polygone",
-        json.dumps({"type": "Polygon", "coordinates": [[[5, 47], [5, 47], [5, 47], [5, 47]]]}): "sans surface",
-        json.dumps(
-            {
-                "type": "Polygon",
-                "coordinates": [[[850000, 6700000], [860000, 6700000], [860000, 6710000], [850000, 6700000]]],
-            }
-        ): "Lambert-93",  # noqa: E501
-        json.dumps(
-            {"type": "Polygon", "coordinates": [[[-40, 30], [-39, 30], [-39, 31], [-40, 30]]]}
-        ): "aucune commune",
-        json.dumps(
-            {"type": "Polygon", "coordinates": [[[47.2, 4.8], [47.45, 4.8], [47.45, 5.2], [47.2, 4.8]]]}
-        ): "inversées",
-        json.dumps({"type": "FeatureCollection", "features": []}): "aucune géométrie",
-    }
-    for source, message in cases.items():
-        with pytest.raises(ValidationError, match=message):
-            territory_from_geojson(source=source)
-    with pytest.raises(ValidationError) as error:
-        network_create(name="", department_codes=["999"])
-    assert set(error.value.message_dict) == {"name", "departments"}
-    with pytest.raises(ValidationError) as error:
-        network_create(name="Réseau sans territoire")
-    assert "territory" in error.value.message_dict
-
-
 def test_network_creation_page_is_for_staff_and_explains_errors(client):
-    url = reverse("directory:network_new")
+    url = reverse("coverage:network_new")
     assert client.get(url).status_code == 302  # to the login page
     client.force_login(UserFactory(is_staff=True))
     response = client.post(url, {"name": "Réseau CVL", "level": "regional", "status": "emerging"})
@@ -344,7 +312,7 @@ def test_network_creation_page_is_for_staff_and_explains_errors(client):
     assert response.status_code == 302
     network = Network.objects.get(name="Réseau AMAP Centre-Val de Loire")
     assert list(network.regions.values_list("code", flat=True)) == ["24"]
-    assert response["Location"] == reverse("directory:network_coverage", args=[network.slug])
+    assert response["Location"] == reverse("coverage:network_coverage", args=[network.slug])
     page = client.get(response["Location"])
     assert page.status_code == 200
     assert "Aucune AMAP active" in page.content.decode()
@@ -354,7 +322,7 @@ def test_network_creation_page_is_for_staff_and_explains_errors(client):
 
 
 def test_dashboard_shows_figures_map_and_charts(client, small_directory):
-    response = client.get(reverse("directory:network_coverage", args=[small_directory.slug]), {"radius_km": "7,5"})
+    response = client.get(reverse("coverage:network_coverage", args=[small_directory.slug]), {"radius_km": "7,5"})
     assert response.status_code == 200
     html = response.content.decode()
     for expected in (
@@ -383,13 +351,13 @@ def test_dashboard_shows_figures_map_and_charts(client, small_directory):
     ],
 )
 def test_dashboard_answers_bad_values_with_the_form_in_french(client, small_directory, query, message):
-    response = client.get(reverse("directory:network_coverage", args=[small_directory.slug]), query)
+    response = client.get(reverse("coverage:network_coverage", args=[small_directory.slug]), query)
     assert response.status_code == 400
     assert message in response.content.decode()
 
 
 def test_downloads_csv_and_geojson(client, small_directory):
-    base = reverse("directory:network_coverage", args=[small_directory.slug])
+    base = reverse("coverage:network_coverage", args=[small_directory.slug])
     response = client.get(base + "communes.csv", {"radius_km": 5, "product": "pain"})
     assert response.status_code == 200 and "attachment" in response["Content-Disposition"]
     lines = response.content.decode().splitlines()
@@ -454,6 +422,6 @@ def test_region_and_multipolygon_territories_are_the_union():
     square = Polygon.from_bbox((-0.60, 44.82, -0.55, 44.86))
     network.custom_territory = MultiPolygon(square, srid=4326)
     network.save()
-    result = coverage.coverage_for_network(network=network, radius_km=10)
+    result = coverage_for_network(network=network, radius_km=10)
     departments = {d["code"] for d in result["departments"]}
     assert {"21", "25", "39", "58", "70", "71", "89", "90", "03", "33"} == departments
