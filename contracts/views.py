@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import permissions
+from accounts.form_errors import apply_errors
 from directory.models import Amap, Farm
 
 from . import calendars, documents, exports, ics, privacy, selectors, services, signing
@@ -94,14 +95,6 @@ def _own_subscription(request, pk: int) -> Subscription:
 def _posted(request):
     """The POST data to bind a form to, even when empty (an empty submission shows its errors)."""
     return request.POST if request.method == "POST" else None
-
-
-def _apply_errors(form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, errors in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, error.messages)
 
 
 def _error_text(error: ValidationError) -> str:
@@ -210,7 +203,7 @@ def _contract_form_page(request, *, amap: Amap, contract: Contract | None):
                 services.contract_update(user=request.user, contract=contract, products=formset.products(), **fields)
                 messages.success(request, _("Contrat enregistré."))
         except ValidationError as error:
-            _apply_errors(form, error)
+            apply_errors(form, error)
         else:
             return redirect("contracts:contract_detail", pk=contract.pk)
     context = {"form": form, "formset": formset, "amap": amap, "contract": contract}
@@ -244,7 +237,7 @@ def contract_edit(request, pk: int):
         try:
             services.contract_update(user=request.user, contract=contract, **form.cleaned_data)
         except ValidationError as error:
-            _apply_errors(form, error)
+            apply_errors(form, error)
         else:
             messages.success(request, _("Contrat enregistré."))
             return redirect("contracts:contract_detail", pk=contract.pk)
@@ -541,7 +534,7 @@ def subscription_create(request, pk: int):
         try:
             subscription = services.subscription_create(user=request.user, contract=contract, **form.service_fields())
         except ValidationError as error:
-            _apply_errors(form, error)
+            apply_errors(form, error)
         else:
             if subscription.status == Subscription.Status.WAITING:
                 messages.info(request, _("Le contrat est complet : vous êtes sur la liste d'attente."))
@@ -582,7 +575,7 @@ def subscription_edit(request, pk: int):
         try:
             services.subscription_set_quantities(user=request.user, subscription=subscription, **fields)
         except ValidationError as error:
-            _apply_errors(form, error)
+            apply_errors(form, error)
         else:
             messages.success(request, _("Quantités enregistrées."))
             return redirect("contracts:subscription_detail", pk=subscription.pk)
@@ -638,7 +631,7 @@ def subscription_amend(request, pk: int):
                 pattern=form.cleaned_data["pattern"],
             )
         except ValidationError as error:
-            _apply_errors(form, error)
+            apply_errors(form, error)
         else:
             messages.success(
                 request, _("Avenant préparé : il remplacera le contrat actuel une fois signé par les deux parties.")
@@ -737,7 +730,7 @@ def _sign_page(request, pk: int, *, role: str):
             try:
                 signing.signature_request_code(user=user, subscription=subscription, role=role, charter_accepted=True)
             except ValidationError as error:
-                _apply_errors(request_form, error)
+                apply_errors(request_form, error)
             else:
                 messages.success(
                     request, _("Un code vous a été envoyé par e-mail. Saisissez-le ci-dessous pour signer.")
@@ -754,7 +747,7 @@ def _sign_page(request, pk: int, *, role: str):
                     user_agent=request.META.get("HTTP_USER_AGENT", "")[:500],
                 )
             except ValidationError as error:
-                _apply_errors(code_form, error)
+                apply_errors(code_form, error)
             else:
                 if role == Signature.Role.MEMBER:
                     messages.success(request, _("Contrat signé. La ferme va le contresigner."))
@@ -807,7 +800,7 @@ def subscription_absences(request, pk: int):
                 note=data["note"],
             )
         except ValidationError as error:
-            _apply_errors(form, error)
+            apply_errors(form, error)
         else:
             messages.success(request, _("Absence enregistrée."))
             return redirect("contracts:subscription_absences", pk=subscription.pk)
@@ -895,7 +888,7 @@ def my_data_erase(request):
         try:
             report = privacy.member_erasure(user=request.user)
         except ValidationError as error:
-            _apply_errors(form, error)
+            apply_errors(form, error)
         else:
             logout(request)
             return render(request, "contracts/my_data_erased.html", {"report": report})
