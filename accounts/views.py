@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods
 from directory.models import Amap, Farm
 
 from . import permissions, services
+from .form_errors import apply_errors
 from .forms import AmapForm, FarmForm, SignupForm
 
 
@@ -43,14 +44,6 @@ def dashboard(request):
     return render(request, "accounts/dashboard.html", context)
 
 
-def _apply_errors(form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, errors in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, error.messages)
-
-
 def _organisation_form(request, *, form_class, instance, save, template, kind):
     form = form_class(request.POST or None, instance=instance)
     if instance is not None and request.method != "POST":
@@ -61,7 +54,7 @@ def _organisation_form(request, *, form_class, instance, save, template, kind):
         try:
             obj = save(user=request.user, data=data, candidate=form.place_candidate if moved else None, **kind)
         except ValidationError as error:
-            _apply_errors(form, error)
+            apply_errors(form, error)
         else:
             messages.success(request, _("Enregistré."))
             return obj

@@ -93,18 +93,9 @@ def bench_in_process(points: list[tuple[float, float]], *, label: str, ctx) -> d
     from directory.models import Amap
 
     # The selector's own building blocks, to time the same query in the naive order.
-    from directory.selectors import (
-        _AMAPS,
-        _ORIGIN,
-        _nearest_query,
-        _nearest_sql,
-        _with_commune,
-        _with_related_lists,
-        amap_features_near,
-        amaps_filtered,
-        amaps_near,
-        shortlist_size,
-    )
+    from directory.selectors import amap_features_near, amaps_filtered, amaps_near, shortlist_size
+    from directory.selectors.filtered import _with_commune, _with_related_lists
+    from directory.selectors.nearest import _AMAPS, _ORIGIN, _nearest_query, _nearest_sql
 
     figures: dict[str, float] = {}
     # Steady state, as a running site is: the directory's pages in PostgreSQL's cache (the tables

@@ -94,7 +94,6 @@ class ContractViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     serializer_class = ContractSerializer
     permission_classes = [permissions.IsAuthenticated]
     throttle_classes = [UserRateThrottle]
-    filter_backends: list = []
     lookup_value_regex = r"[0-9]+"
 
     def get_queryset(self):
@@ -176,7 +175,6 @@ class SubscriptionViewSet(
     serializer_class = SubscriptionSerializer
     permission_classes = [permissions.IsAuthenticated]
     throttle_classes = [UserRateThrottle]
-    filter_backends: list = []
     lookup_value_regex = r"[0-9]+"
 
     def get_queryset(self):

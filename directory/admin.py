@@ -86,8 +86,22 @@ class NetworkAdmin(AtlasGISAdmin):
         return obj.amap_total
 
 
+class _DirectoryEntryAdmin(AtlasGISAdmin):
+    """An AMAP's or a farm's form with where the entry came from at the end, as an editor reads it."""
+
+    # DirectoryEntry's fields come first in the model (an abstract base's fields always do).
+    PROVENANCE = ("source", "external_id", "is_demo")
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        readonly = set(self.get_readonly_fields(request, obj))
+        edited = [name for name in fields if name not in readonly and name not in self.PROVENANCE]
+        provenance = [name for name in fields if name in self.PROVENANCE and name not in readonly]
+        return [*edited, *provenance, *(name for name in fields if name in readonly)]
+
+
 @admin.register(Amap)
-class AmapAdmin(AtlasGISAdmin):
+class AmapAdmin(_DirectoryEntryAdmin):
     list_display = (
         "name",
         "commune",
@@ -134,7 +148,7 @@ class AmapAdmin(AtlasGISAdmin):
 
 
 @admin.register(Farm)
-class FarmAdmin(AtlasGISAdmin):
+class FarmAdmin(_DirectoryEntryAdmin):
     list_display = (
         "name",
         "commune",

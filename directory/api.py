@@ -1,6 +1,7 @@
 """The directory's public REST API (/api/v1/amaps/, farms/, networks/, product-categories/).
 
 Views parse the query with `directory.search`, call the selectors, serialize: no rule lives here.
+The search endpoints' query parameters are documented here for the OpenAPI schema.
 """
 
 import json
@@ -8,7 +9,7 @@ from urllib.parse import urlencode
 
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination, LimitOffsetPagination
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
@@ -18,9 +19,18 @@ from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 from rest_framework.viewsets import GenericViewSet, ReadOnlyModelViewSet
 
 from . import selectors
-from .filters import AMAP_LIST_PARAMETERS, AMAP_PARAMETERS, FARM_LIST_PARAMETERS, FARM_PARAMETERS
 from .models import Amap, Farm, ProductCategory
-from .search import MAX_LIMIT, SearchParams, parse_search_params
+from .search import (
+    AMAP_PARAMETERS,
+    DEFAULT_LIMIT,
+    FARM_PARAMETERS,
+    MAX_BBOX_SPAN_DEG,
+    MAX_LIMIT,
+    MAX_OFFSET,
+    MAX_RADIUS_KM,
+    SearchParams,
+    parse_search_params,
+)
 from .serializers import (
     AmapDetailSerializer,
     AmapFeatureSerializer,
@@ -48,6 +58,67 @@ class PublicUserThrottle(_LiveRateMixin, UserRateThrottle):
 
 
 PUBLIC_THROTTLES = [PublicAnonThrottle, PublicUserThrottle]
+
+
+# --- The search endpoints' query parameters, as the OpenAPI schema documents them --------------
+# Parsing and limits live in `directory.search` (shared with the search pages). No django-filter
+# FilterSet: it filters a QuerySet, while a nearest search is a ranked list built in two stages
+# (index shortlist, then exact distance) and the pages need the very same parsing without one.
+
+
+def _query(name: str, type_, description: str, examples: list[OpenApiExample] | None = None) -> OpenApiParameter:
+    return OpenApiParameter(
+        name, type_, OpenApiParameter.QUERY, required=False, description=description, examples=examples or []
+    )
+
+
+_DOCS: dict[str, OpenApiParameter] = {
+    "near": _query(
+        "near",
+        OpenApiTypes.STR,
+        "Point de départ `longitude,latitude` (WGS84, point décimal), en France ou outre-mer. "
+        "Avec `near`, les résultats sont triés par distance géodésique croissante (`distance_m`, en mètres) ; "
+        "sans `near`, par nom puis identifiant (pages stables).",
+        [OpenApiExample("Bordeaux", value="-0.5792,44.8378")],
+    ),
+    "radius_km": _query(
+        "radius_km",
+        OpenApiTypes.DOUBLE,
+        f"Rayon de recherche autour de `near`, en kilomètres (0 < rayon ≤ {int(MAX_RADIUS_KM)}). Demande `near`.",
+    ),
+    "bbox": _query(
+        "bbox",
+        OpenApiTypes.STR,
+        "Rectangle `minlon,minlat,maxlon,maxlat` (WGS84), bords compris ; "
+        f"au plus {int(MAX_BBOX_SPAN_DEG)} degrés de côté.",
+        [OpenApiExample("Gironde", value="-1.27,44.19,0.32,45.58")],
+    ),
+    "products": _query(
+        "products",
+        OpenApiTypes.STR,
+        "Identifiants de catégories de produits séparés par des virgules (voir `/api/v1/product-categories/`) ; "
+        "seuls les résultats qui proposent **tous** ces produits sont gardés.",
+        [OpenApiExample("Légumes et œufs", value="legumes,oeufs")],
+    ),
+    "weekday": _query("weekday", OpenApiTypes.INT, "Jour de distribution : 1 = lundi … 7 = dimanche."),
+    "accepting": _query(
+        "accepting",
+        OpenApiTypes.BOOL,
+        "`true` : seulement les AMAP qui accueillent de nouveaux membres ; `false` : les autres "
+        "(liste d'attente, complet, non précisé).",
+    ),
+    "network": _query("network", OpenApiTypes.STR, "Identifiant d'un réseau (voir `/api/v1/networks/`)."),
+    "limit": _query(
+        "limit", OpenApiTypes.INT, f"Nombre de résultats par page (défaut {DEFAULT_LIMIT}, 1 à {MAX_LIMIT})."
+    ),
+    "offset": _query(
+        "offset", OpenApiTypes.INT, f"Nombre de résultats à sauter (0 à {MAX_OFFSET}) ; voir le lien `next`."
+    ),
+}
+
+AMAP_LIST_PARAMETERS = [_DOCS[name] for name in AMAP_PARAMETERS]
+FARM_LIST_PARAMETERS = [_DOCS[name] for name in FARM_PARAMETERS]
+
 BAD_REQUEST = OpenApiResponse(
     response=OpenApiTypes.OBJECT,
     description='Paramètre invalide : `{"<paramètre>": ["<raison>"]}`, par exemple '
@@ -158,7 +229,6 @@ class _SearchViewSet(GenericViewSet):
     throttle_classes = PUBLIC_THROTTLES
     pagination_class = SearchPagination
     renderer_classes = [SearchRenderer, BrowsableAPIRenderer]
-    filter_backends: list = []
     parameters: tuple[str, ...] = ()
     list_serializer_class = None
     detail_serializer_class = None
@@ -260,7 +330,6 @@ class NetworkPagination(LimitOffsetPagination):
 class NetworkViewSet(ReadOnlyModelViewSet):
     throttle_classes = PUBLIC_THROTTLES
     pagination_class = NetworkPagination
-    filter_backends: list = []
     lookup_field = "slug"
 
     def get_queryset(self):
@@ -276,4 +345,3 @@ class ProductCategoryViewSet(ReadOnlyModelViewSet):
     queryset = ProductCategory.objects.order_by("position", "name", "pk")
     throttle_classes = PUBLIC_THROTTLES
     pagination_class = None
-    filter_backends: list = []

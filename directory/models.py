@@ -97,24 +97,57 @@ class Network(models.Model):
         return self.name
 
 
-class AmapQuerySet(models.QuerySet):
+class DirectoryEntryQuerySet(models.QuerySet):
+    def in_department(self, code: str):
+        return self.filter(commune__department_id=code)
+
+    def offering(self, product_slugs: list[str]):
+        return self.filter(products__slug__in=product_slugs).distinct()
+
+
+class DirectoryEntry(models.Model):
+    """What AMAPs and farms share: a name, and where the entry came from.
+
+    `source` and `external_id` name the entry in the list it was imported from, so that a
+    re-import updates it instead of adding a twin (unique together when the id is known).
+    """
+
+    name = models.CharField(_("nom"), max_length=200)
+    source = models.CharField(_("source"), max_length=60, default="manual")
+    external_id = models.CharField(_("identifiant dans la source"), max_length=100, blank=True)
+    is_demo = models.BooleanField(_("donnée de démonstration"), default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["name", "pk"]
+        # The maps' data version (maps.selectors.data_version) reads the latest change.
+        indexes = [models.Index(fields=["updated_at"], name="%(class)s_updated_at_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "external_id"],
+                condition=~Q(external_id=""),
+                name="%(class)s_unique_source_external_id",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AmapQuerySet(DirectoryEntryQuerySet):
     def active(self):
         return self.filter(status=Amap.Status.ACTIVE)
 
     def accepting_members(self):
         return self.filter(accepting_members=Amap.Accepting.OPEN)
 
-    def in_department(self, code: str):
-        return self.filter(commune__department_id=code)
-
     def delivering_on(self, weekday: int):
         return self.filter(delivery_weekdays__contains=[weekday])
 
-    def offering(self, product_slugs: list[str]):
-        return self.filter(products__slug__in=product_slugs).distinct()
 
-
-class Amap(models.Model):
+class Amap(DirectoryEntry):
     class Status(models.TextChoices):
         ACTIVE = "active", _("active")
         CREATING = "creating", _("en création")
@@ -139,7 +172,6 @@ class Amap(models.Model):
         MONTHLY = "monthly", _("chaque mois")
         OTHER = "other", _("autre")
 
-    name = models.CharField(_("nom"), max_length=200)
     status = models.CharField(_("statut"), max_length=20, choices=Status.choices, default=Status.ACTIVE)
     kind = models.CharField(_("type"), max_length=20, choices=Kind.choices, default=Kind.CLASSIC)
     description = models.TextField(_("présentation"), blank=True)
@@ -190,30 +222,18 @@ class Amap(models.Model):
     closed_on = models.DateField(_("date de fermeture"), null=True, blank=True)
     rna_id = models.CharField(_("numéro RNA"), max_length=10, blank=True)
 
-    source = models.CharField(_("source"), max_length=60, default="manual")
-    external_id = models.CharField(_("identifiant dans la source"), max_length=100, blank=True)
-    is_demo = models.BooleanField(_("donnée de démonstration"), default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
     objects = AmapQuerySet.as_manager()
 
-    class Meta:
+    class Meta(DirectoryEntry.Meta):
         verbose_name = _("AMAP")
         verbose_name_plural = _("AMAP")
-        ordering = ["name", "pk"]
         indexes = [
+            *DirectoryEntry.Meta.indexes,
             models.Index(fields=["status", "accepting_members"], name="amap_status_accepting_idx"),
             GinIndex(fields=["delivery_weekdays"], name="amap_weekdays_gin"),
-            # The maps' data version (maps.selectors.data_version) reads the latest change.
-            models.Index(fields=["updated_at"], name="amap_updated_at_idx"),
         ]
         constraints = [
-            models.UniqueConstraint(
-                fields=["source", "external_id"],
-                condition=~Q(external_id=""),
-                name="amap_unique_source_external_id",
-            ),
+            *DirectoryEntry.Meta.constraints,
             models.CheckConstraint(
                 condition=Q(delivery_end__isnull=True)
                 | Q(delivery_start__isnull=True)
@@ -225,9 +245,6 @@ class Amap(models.Model):
                 name="amap_closed_after_founded",
             ),
         ]
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class AmapManager(models.Model):
@@ -254,15 +271,12 @@ class AmapManager(models.Model):
         return f"{self.user} ({self.get_role_display()}, {self.amap})"
 
 
-class FarmQuerySet(models.QuerySet):
+class FarmQuerySet(DirectoryEntryQuerySet):
     def active(self):
         return self.filter(is_active=True)
 
-    def producing(self, product_slugs: list[str]):
-        return self.filter(products__slug__in=product_slugs).distinct()
 
-
-class Farm(models.Model):
+class Farm(DirectoryEntry):
     class Label(models.TextChoices):
         ORGANIC = "ab", _("Agriculture biologique")
         NATURE_PROGRES = "nature_progres", _("Nature & Progrès")
@@ -271,7 +285,6 @@ class Farm(models.Model):
         CONVERSION = "conversion", _("en conversion bio")
         PEASANT = "paysan", _("agriculture paysanne")
 
-    name = models.CharField(_("nom"), max_length=200)
     description = models.TextField(_("présentation"), blank=True)
     is_active = models.BooleanField(_("en activité"), default=True)
 
@@ -320,26 +333,13 @@ class Farm(models.Model):
     phone = models.CharField(_("téléphone"), max_length=30, blank=True)
     website = models.URLField(_("site web"), max_length=500, blank=True)
 
-    source = models.CharField(_("source"), max_length=60, default="manual")
-    external_id = models.CharField(_("identifiant dans la source"), max_length=100, blank=True)
-    is_demo = models.BooleanField(_("donnée de démonstration"), default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
     objects = FarmQuerySet.as_manager()
 
-    class Meta:
+    class Meta(DirectoryEntry.Meta):
         verbose_name = _("ferme")
         verbose_name_plural = _("fermes")
-        ordering = ["name", "pk"]
-        # The maps' data version (maps.selectors.data_version) reads the latest change.
-        indexes = [models.Index(fields=["updated_at"], name="farm_updated_at_idx")]
         constraints = [
-            models.UniqueConstraint(
-                fields=["source", "external_id"],
-                condition=~Q(external_id=""),
-                name="farm_unique_source_external_id",
-            ),
+            *DirectoryEntry.Meta.constraints,
             # Either both points are known, or neither.
             models.CheckConstraint(
                 condition=Q(location__isnull=True, public_location__isnull=True)
@@ -347,9 +347,6 @@ class Farm(models.Model):
                 name="farm_public_location_with_location",
             ),
         ]
-
-    def __str__(self) -> str:
-        return self.name
 
     def save(self, *args, **kwargs):
         self.public_location = self.compute_public_location()

@@ -195,6 +195,7 @@ PARSERS = {
     "limit": parse_limit,
     "offset": parse_offset,
 }
+AMAP_PARAMETERS = ("near", "radius_km", "bbox", "products", "weekday", "accepting", "network", "limit", "offset")
 FARM_PARAMETERS = ("near", "radius_km", "bbox", "products", "network", "limit", "offset")
 
 

@@ -9,9 +9,9 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from cartography.builders import build_network_map, build_place_map, build_results_map, embed_snippet, map_parts
 from geo.coordinates import geodesic_distance_m
 from geo.geocoding import Candidate, GeocodingError, geocode
-from cartography.builders import build_network_map, build_place_map, build_results_map, embed_snippet, map_parts
 
 from . import selectors
 from .forms import SearchForm

@@ -76,7 +76,6 @@ class CommuneSearchView(GenericAPIView):
     throttle_classes = [AnonRateThrottle, UserRateThrottle]
     pagination_class = CommunePagination
     serializer_class = CommuneSearchResultSerializer
-    filter_backends: list = []
     queryset = Commune.objects.none()  # the search runs in the in-memory gazetteer
 
     @extend_schema(

@@ -16,10 +16,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_GET
 
+from cartography.builders import build_directory_map, build_network_map, map_parts
 from directory.models import Network, ProductCategory, Weekday
 
 from . import selectors
-from cartography.builders import build_directory_map, build_network_map, map_parts
 from .selectors import MapFilterError, MapFilters, parse_map_filters
 
 LAYERS = ("amaps", "farms")

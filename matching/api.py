@@ -191,7 +191,6 @@ class AnnonceViewSet(
     serializer_class = AnnonceSerializer
     permission_classes = [permissions.IsAuthenticatedOrReadOnly]
     throttle_classes = [AnonRateThrottle, UserRateThrottle]
-    filter_backends: list = []
 
     def get_queryset(self):
         if self.action == "list":

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import permissions
+from accounts.form_errors import apply_errors
 from directory.models import Amap, Farm
 
 from . import services
@@ -152,14 +153,6 @@ def _publisher(request):
     return None
 
 
-def _apply_errors(form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, errors in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, error.messages)
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def annonce_create(request):
@@ -190,7 +183,7 @@ def annonce_create(request):
                 **data,
             )
         except ValidationError as error:
-            _apply_errors(form, error)
+            apply_errors(form, error)
         else:
             messages.success(request, _("Annonce publiée. Voici les correspondances les mieux placées."))
             return redirect(annonce)
@@ -223,7 +216,7 @@ def annonce_edit(request, pk: int):
         try:
             services.annonce_update(user=request.user, annonce=annonce, products=products, **data)
         except ValidationError as error:
-            _apply_errors(form, error)
+            apply_errors(form, error)
         else:
             messages.success(request, _("Annonce modifiée."))
             return redirect(annonce)
@@ -352,7 +345,7 @@ def alerts(request):
                 products=data["products"],
             )
         except ValidationError as error:
-            _apply_errors(form, error)
+            apply_errors(form, error)
         else:
             messages.success(request, _("Alerte créée : vous recevrez les nouveautés par e-mail."))
             return redirect("matching:alerts")

@@ -59,14 +59,6 @@ def _posted(request):
     return request.POST if request.method == "POST" else None
 
 
-def _apply_errors(form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, errors in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, error.messages)
-
-
 def _error_text(error: ValidationError) -> str:
     return " ".join(error.messages)
 

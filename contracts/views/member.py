@@ -15,12 +15,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from accounts.form_errors import apply_errors
+
 from .. import ics, privacy, selectors
 from ..forms import (
     ErasureForm,
 )
 from .access import (
-    _apply_errors,
     _attachment,
     _posted,
 )
@@ -82,7 +83,7 @@ def my_data_erase(request):
         try:
             report = privacy.member_erasure(user=request.user)
         except ValidationError as error:
-            _apply_errors(form, error)
+            apply_errors(form, error)
         else:
             logout(request)
             return render(request, "contracts/my_data_erased.html", {"report": report})

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import permissions
+from accounts.form_errors import apply_errors
 from directory.models import Amap, Farm
 
 from .. import calendars, selectors, services
@@ -25,7 +26,6 @@ from ..forms import (
 )
 from ..models import Contract, Subscription
 from .access import (
-    _apply_errors,
     _contract,
     _error_text,
     _posted,
@@ -122,7 +122,7 @@ def _contract_form_page(request, *, amap: Amap, contract: Contract | None):
                 services.contract_update(user=request.user, contract=contract, products=formset.products(), **fields)
                 messages.success(request, _("Contrat enregistré."))
         except ValidationError as error:
-            _apply_errors(form, error)
+            apply_errors(form, error)
         else:
             return redirect("contracts:contract_detail", pk=contract.pk)
     context = {"form": form, "formset": formset, "amap": amap, "contract": contract}
@@ -156,7 +156,7 @@ def contract_edit(request, pk: int):
         try:
             services.contract_update(user=request.user, contract=contract, **form.cleaned_data)
         except ValidationError as error:
-            _apply_errors(form, error)
+            apply_errors(form, error)
         else:
             messages.success(request, _("Contrat enregistré."))
             return redirect("contracts:contract_detail", pk=contract.pk)

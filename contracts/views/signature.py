@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import permissions
+from accounts.form_errors import apply_errors
 
 from .. import documents, selectors, signing
 from ..forms import (
@@ -21,7 +22,6 @@ from ..forms import (
 )
 from ..models import Signature, SignatureChallenge, Subscription
 from .access import (
-    _apply_errors,
     _client_ip,
     _posted,
     _subscription,
@@ -59,7 +59,7 @@ def _sign_page(request, pk: int, *, role: str):
             try:
                 signing.signature_request_code(user=user, subscription=subscription, role=role, charter_accepted=True)
             except ValidationError as error:
-                _apply_errors(request_form, error)
+                apply_errors(request_form, error)
             else:
                 messages.success(
                     request, _("Un code vous a été envoyé par e-mail. Saisissez-le ci-dessous pour signer.")
@@ -76,7 +76,7 @@ def _sign_page(request, pk: int, *, role: str):
                     user_agent=request.META.get("HTTP_USER_AGENT", "")[:500],
                 )
             except ValidationError as error:
-                _apply_errors(code_form, error)
+                apply_errors(code_form, error)
             else:
                 if role == Signature.Role.MEMBER:
                     messages.success(request, _("Contrat signé. La ferme va le contresigner."))

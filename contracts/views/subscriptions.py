@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import permissions
+from accounts.form_errors import apply_errors
 
 from .. import documents, selectors, services
 from ..forms import (
@@ -21,7 +22,6 @@ from ..forms import (
 )
 from ..models import Absence, Contract, Delivery, Subscription
 from .access import (
-    _apply_errors,
     _attachment,
     _contract,
     _error_text,
@@ -60,7 +60,7 @@ def subscription_create(request, pk: int):
         try:
             subscription = services.subscription_create(user=request.user, contract=contract, **form.service_fields())
         except ValidationError as error:
-            _apply_errors(form, error)
+            apply_errors(form, error)
         else:
             if subscription.status == Subscription.Status.WAITING:
                 messages.info(request, _("Le contrat est complet : vous êtes sur la liste d'attente."))
@@ -101,7 +101,7 @@ def subscription_edit(request, pk: int):
         try:
             services.subscription_set_quantities(user=request.user, subscription=subscription, **fields)
         except ValidationError as error:
-            _apply_errors(form, error)
+            apply_errors(form, error)
         else:
             messages.success(request, _("Quantités enregistrées."))
             return redirect("contracts:subscription_detail", pk=subscription.pk)
@@ -157,7 +157,7 @@ def subscription_amend(request, pk: int):
                 pattern=form.cleaned_data["pattern"],
             )
         except ValidationError as error:
-            _apply_errors(form, error)
+            apply_errors(form, error)
         else:
             messages.success(
                 request, _("Avenant préparé : il remplacera le contrat actuel une fois signé par les deux parties.")
@@ -245,7 +245,7 @@ def subscription_absences(request, pk: int):
                 note=data["note"],
             )
         except ValidationError as error:
-            _apply_errors(form, error)
+            apply_errors(form, error)
         else:
             messages.success(request, _("Absence enregistrée."))
             return redirect("contracts:subscription_absences", pk=subscription.pk)

@@ -12,7 +12,8 @@ from django.test.utils import CaptureQueriesContext
 from pyproj import Geod
 
 from directory.models import Amap, Network, ProductCategory
-from directory.selectors import _AMAPS, _nearest_query, amap_features_near, amaps_near, farms_near, shortlist_size
+from directory.selectors import amap_features_near, amaps_near, farms_near, shortlist_size
+from directory.selectors.nearest import _AMAPS, _nearest_query
 from geo.models import Commune
 from tests.factories import BORDEAUX, MERIGNAC, AmapFactory, FarmFactory, NetworkFactory
 

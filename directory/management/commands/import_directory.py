@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from directory.importers import FIELD_ALIASES, KINDS, directory_import
+from directory.importing import FIELD_ALIASES, KINDS, directory_import, mapping_from_options
 
 
 class Command(BaseCommand):
@@ -32,12 +32,10 @@ class Command(BaseCommand):
         parser.add_argument("--commit", action="store_true", help="enregistrer (sinon : simulation)")
 
     def handle(self, *args, file: Path, kind: str, source: str | None, map: list[str], encoding, commit, **options):
-        mapping = {}
-        for item in map:
-            target, sep, column = item.partition("=")
-            if not sep or not target.strip() or not column.strip():
-                raise CommandError(f"--map attend CHAMP=COLONNE, par exemple --map nom=Nom_AMAP (reçu « {item} »)")
-            mapping[target.strip()] = column.strip()
+        try:
+            mapping = mapping_from_options(map)
+        except ValueError as error:
+            raise CommandError(str(error)) from error
         source = source or file.stem
         report = directory_import(
             path=file, kind=kind, source=source, mapping=mapping, encoding=encoding, commit=commit

@@ -4,9 +4,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from cartography.builders import build_network_map, standalone_html
 from directory.models import Network
 from maps import selectors
-from cartography.builders import build_network_map, standalone_html
 
 # A standalone file carries its points inline; beyond this it gets too heavy for a browser.
 MAX_EXPORT_POINTS = 20_000

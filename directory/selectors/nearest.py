@@ -1,4 +1,4 @@
-"""Reads on the directory: the one search that serves the pages and the API.
+"""The nearest search: the one search that serves the pages and the API.
 
 Nearest-N walks the GiST index with the KNN operator (`<->`, sphere distances) to shortlist,
 then ranks and displays by exact geodesic distance (WGS84 ellipsoid), in one SQL statement
@@ -6,202 +6,30 @@ then ranks and displays by exact geodesic distance (WGS84 ellipsoid), in one SQL
 row and is never used here.
 """
 
+from __future__ import annotations
+
 import datetime
 import functools
 import json
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 import psycopg
-from django.contrib.gis.db.models import GeometryField
-from django.contrib.gis.geos import Point, Polygon
-from django.contrib.gis.measure import D
-from django.contrib.postgres.aggregates import JSONBAgg
+from django.contrib.gis.geos import Point
 from django.db import DEFAULT_DB_ALIAS, connection
-from django.db.models import DEFERRED, Count, Exists, OuterRef, Prefetch, QuerySet, Subquery
-from django.db.models.functions import Cast, Coalesce, JSONObject
+from django.db.models import DEFERRED
 from django.urls import get_script_prefix, reverse
 
 from geo.models import Commune
 
-from .models import Amap, Farm, Network, ProductCategory
+from ..models import Amap, Farm
+from .filtered import NetworkRef, ProductRef
 
 # PostGIS's `<->` on geography measures on a sphere of mean radius; the exact distance is on
 # the WGS84 ellipsoid. Between two points the two differ by less than 0.6 % (flattening
 # 1/298 ≈ 0.34 % plus the mean-radius choice); we allow 1 % to stay clear of that bound.
 SPHERE_ERROR = 0.01
 MAX_SHORTLIST_ROUNDS = 6
-
-
-# Filters on related rows are EXISTS on the link table against the related id (a one-row
-# subquery on the slug): rows stay unique and, unlike a join on the slug, the planner then
-# keeps walking the location index in KNN order and checks each row as it comes.
-
-
-def _with_products(queryset: QuerySet, products: list[str]) -> QuerySet:
-    """Rows offering every listed product."""
-    through = queryset.model.products.through
-    owner = "amap_id" if queryset.model is Amap else "farm_id"
-    for slug in products:
-        category_id = Subquery(ProductCategory.objects.filter(slug=slug).order_by().values("id")[:1])
-        queryset = queryset.filter(
-            Exists(through.objects.filter(**{owner: OuterRef("pk"), "productcategory_id": category_id}))
-        )
-    return queryset
-
-
-def _with_network(queryset: QuerySet, network: str) -> QuerySet:
-    through = queryset.model.networks.through
-    owner = "amap_id" if queryset.model is Amap else "farm_id"
-    network_id = Subquery(Network.objects.filter(slug=network).order_by().values("id")[:1])
-    return queryset.filter(Exists(through.objects.filter(**{owner: OuterRef("pk"), "network_id": network_id})))
-
-
-def _in_bbox(queryset: QuerySet, field: str, bbox: tuple[float, float, float, float]) -> QuerySet:
-    # A viewport is a lon/lat rectangle; a geography polygon would have great-circle edges
-    # that bulge north of the lines of latitude, so compare as planar lon/lat geometry.
-    return queryset.annotate(_bbox_point=Cast(field, GeometryField(srid=4326))).filter(
-        _bbox_point__coveredby=Polygon.from_bbox(bbox)
-    )
-
-
-def amaps_filtered(
-    *,
-    point: Point | None = None,
-    radius_km: float | None = None,
-    products: list[str] | None = None,
-    weekday: int | None = None,
-    accepting: bool | None = None,
-    network: str | None = None,
-    bbox: tuple[float, float, float, float] | None = None,
-    include_inactive: bool = False,
-) -> QuerySet[Amap]:
-    """AMAPs matching the filters, unordered. `radius_km` needs `point`; products must all be offered."""
-    amaps = Amap.objects.all() if include_inactive else Amap.objects.active()
-    if radius_km is not None:
-        if point is None:
-            raise ValueError("radius_km needs a point")
-        amaps = amaps.filter(location__dwithin=(point, D(km=radius_km)))  # geography: true metres
-    if products:
-        amaps = _with_products(amaps, products)
-    if weekday is not None:
-        amaps = amaps.delivering_on(weekday)
-    if accepting is True:
-        amaps = amaps.accepting_members()
-    elif accepting is False:
-        amaps = amaps.exclude(accepting_members=Amap.Accepting.OPEN)
-    if network:
-        amaps = _with_network(amaps, network)
-    if bbox is not None:
-        amaps = _in_bbox(amaps, "location", bbox)
-    return amaps
-
-
-def farms_filtered(
-    *,
-    point: Point | None = None,
-    radius_km: float | None = None,
-    products: list[str] | None = None,
-    network: str | None = None,
-    bbox: tuple[float, float, float, float] | None = None,
-    include_inactive: bool = False,
-) -> QuerySet[Farm]:
-    """Farms matching the filters, unordered; every spatial test uses the masked public point.
-
-    The exact `location` is deferred: it is private and never needed for a public answer.
-    """
-    farms = (Farm.objects.all() if include_inactive else Farm.objects.active()).defer("location")
-    if point is not None or bbox is not None:
-        farms = farms.exclude(public_location=None)
-    if radius_km is not None:
-        if point is None:
-            raise ValueError("radius_km needs a point")
-        farms = farms.filter(public_location__dwithin=(point, D(km=radius_km)))
-    if products:
-        farms = _with_products(farms, products)
-    if network:
-        farms = _with_network(farms, network)
-    if bbox is not None:
-        farms = _in_bbox(farms, "public_location", bbox)
-    return farms
-
-
-def _with_commune(queryset: QuerySet) -> QuerySet:
-    # Joined in the search query itself (one row each, by primary key); the outline is large
-    # and never shown in a result list.
-    return queryset.select_related("commune").defer("commune__geom", "commune__point", "commune__search_name")
-
-
-@dataclass(frozen=True, slots=True)
-class ProductRef:
-    """A product as a result list shows it (`str()` is its name)."""
-
-    slug: str
-    name: str
-    family: str
-
-    def __str__(self) -> str:
-        return self.name
-
-
-@dataclass(frozen=True, slots=True)
-class NetworkRef:
-    """A network as a result list shows it (`str()` is its name)."""
-
-    slug: str
-    name: str
-
-    def __str__(self) -> str:
-        return self.name
-
-
-@functools.cache
-def _related_lists(model) -> JSONObject:
-    """Each row's products and networks as one JSON document, for `model` (Amap or Farm).
-
-    Built once per model: annotate() resolves a copy each time, and building these querysets
-    costs a search as much as running it.
-    """
-    owner_field = "amap_id" if model is Amap else "farm_id"
-    products = (
-        model.products.through.objects.filter(**{owner_field: OuterRef("pk")})
-        .order_by()
-        .values(owner_field)
-        .annotate(
-            rows=JSONBAgg(
-                JSONObject(
-                    slug="productcategory__slug", name="productcategory__name", family="productcategory__family"
-                ),
-                order_by=("productcategory__position", "productcategory__name"),
-            )
-        )
-        .values("rows")
-    )
-    networks = (
-        model.networks.through.objects.filter(**{owner_field: OuterRef("pk")})
-        .order_by()
-        .values(owner_field)
-        .annotate(rows=JSONBAgg(JSONObject(slug="network__slug", name="network__name"), order_by=("network__name",)))
-        .values("rows")
-    )
-    return JSONObject(products=Subquery(products), networks=Subquery(networks))
-
-
-def _with_related_lists(queryset: QuerySet) -> QuerySet:
-    """The products and networks of each row computed in the search query itself.
-
-    Postgres evaluates these subqueries only for the rows the LIMIT lets through, and the
-    results need no second and third round trip nor Django's per-object prefetch machinery
-    (which cost more than the nearest search itself).
-    """
-    return queryset.annotate(related_lists=_related_lists(queryset.model))
-
-
-def _attach_related_lists(rows: list) -> None:
-    """`product_list` and `network_list` on each row: what a result list shows."""
-    for row in rows:
-        related = row.related_lists
-        row.product_list = [ProductRef(**product) for product in related["products"] or ()]
-        row.network_list = [NetworkRef(**network) for network in related["networks"] or ()]
 
 
 # --- Nearest search: one SQL statement behind the pages and the API ----------------------------
@@ -235,7 +63,7 @@ _FILTERS = {
         "EXISTS (SELECT FROM {table}_networks AS link WHERE link.{owner} = place.id"
         " AND link.network_id = (SELECT id FROM directory_network WHERE slug = %(network)s))"
     ),
-    # A viewport is a lon/lat rectangle, compared as planar lon/lat geometry (see _in_bbox).
+    # A viewport is a lon/lat rectangle, compared as planar lon/lat geometry (see filtered._in_bbox).
     "bbox": (
         "ST_CoveredBy(place.{location}::geometry,"
         " ST_MakeEnvelope(%(min_lon)s, %(min_lat)s, %(max_lon)s, %(max_lat)s, 4326))"
@@ -331,9 +159,30 @@ ORDER BY ranked.rank
 """
 
 
+class NearFilters(TypedDict, total=False):
+    """The filters of a nearest search of farms; AMAPs have two more (`AmapNearFilters`)."""
+
+    radius_km: float | None
+    products: list[str] | None
+    network: str | None
+    bbox: tuple[float, float, float, float] | None
+    include_inactive: bool
+
+
+class AmapNearFilters(NearFilters, total=False):
+    weekday: int | None
+    accepting: bool | None
+
+
+# What a result list shows of each row, read back from its Feature's properties.
+_AMAP_FIELDS = ("name", "status", "kind", "accepting_members", "address", "postal_code", "delivery_weekdays")
+_AMAP_FIELDS += ("delivery_frequency", "delivery_notes", "website", "is_demo")
+_FARM_FIELDS = ("name", "is_active", "product_details", "labels", "delivery_radius_km", "website", "is_demo")
+
+
 @dataclass(frozen=True)
 class _Layer:
-    """What the nearest statement needs to know about a searchable table."""
+    """What the nearest search needs to know about a searchable table."""
 
     table: str
     location: str  # the point searched, measured and published
@@ -342,6 +191,10 @@ class _Layer:
     always: str  # what every result satisfies, whatever the filters
     properties: str
     detail_url: str  # URL name of the public page
+    model: type[Amap] | type[Farm]
+    filters: frozenset[str]  # the keyword filters this table accepts
+    fields: tuple[str, ...]  # the model fields a result list shows, read from the properties
+    times: tuple[str, ...] = ()  # those of `fields` that are times of day (ISO text in JSON)
 
 
 _AMAPS = _Layer(
@@ -352,6 +205,10 @@ _AMAPS = _Layer(
     always="TRUE",
     properties=_AMAP_PROPERTIES,
     detail_url="directory:amap_detail",
+    model=Amap,
+    filters=frozenset(AmapNearFilters.__annotations__),
+    fields=(*_AMAP_FIELDS, "delivery_start", "delivery_end"),
+    times=("delivery_start", "delivery_end"),
 )
 # Farms are searched, measured and shown at their masked public point; the exact one is private.
 _FARMS = _Layer(
@@ -362,6 +219,9 @@ _FARMS = _Layer(
     always="place.public_location IS NOT NULL",
     properties=_FARM_PROPERTIES,
     detail_url="directory:farm_detail",
+    model=Farm,
+    filters=frozenset(NearFilters.__annotations__),
+    fields=_FARM_FIELDS,
 )
 
 
@@ -507,64 +367,29 @@ def shortlist_size(needed: int) -> int:
     return needed + needed // 2 + 5
 
 
+def _features_near(layer: _Layer, *, point: Point, limit: int, offset: int, **filters) -> list[Found]:
+    unknown = set(filters) - layer.filters
+    if unknown:
+        raise TypeError(f"{layer.model.__name__} searches take no filter {', '.join(sorted(unknown))}")
+    return _nearest(layer, point=point, limit=limit, offset=offset, **filters)
+
+
 def amap_features_near(
-    *,
-    point: Point,
-    limit: int = 10,
-    offset: int = 0,
-    radius_km: float | None = None,
-    products: list[str] | None = None,
-    weekday: int | None = None,
-    accepting: bool | None = None,
-    network: str | None = None,
-    bbox: tuple[float, float, float, float] | None = None,
-    include_inactive: bool = False,
+    *, point: Point, limit: int = 10, offset: int = 0, **filters: Unpack[AmapNearFilters]
 ) -> list[Found]:
     """The AMAPs nearest `point` by true geodesic distance: the one search of the API and the pages.
 
     One query whatever `limit` is. The API publishes the features as they are; the pages get
     the same results as model instances through `amaps_near`.
     """
-    return _nearest(
-        _AMAPS,
-        point=point,
-        limit=limit,
-        offset=offset,
-        radius_km=radius_km,
-        products=products,
-        weekday=weekday,
-        accepting=accepting,
-        network=network,
-        bbox=bbox,
-        include_inactive=include_inactive,
-    )
+    return _features_near(_AMAPS, point=point, limit=limit, offset=offset, **filters)
 
 
 def farm_features_near(
-    *,
-    point: Point,
-    limit: int = 10,
-    offset: int = 0,
-    radius_km: float | None = None,
-    products: list[str] | None = None,
-    network: str | None = None,
-    bbox: tuple[float, float, float, float] | None = None,
-    include_inactive: bool = False,
+    *, point: Point, limit: int = 10, offset: int = 0, **filters: Unpack[NearFilters]
 ) -> list[Found]:
     """The farms whose PUBLIC (masked) point is nearest `point`, `distance_m` measured to that point."""
-    return _nearest(
-        _FARMS,
-        point=point,
-        limit=limit,
-        offset=offset,
-        radius_km=radius_km,
-        products=products,
-        weekday=None,
-        accepting=None,
-        network=network,
-        bbox=bbox,
-        include_inactive=include_inactive,
-    )
+    return _features_near(_FARMS, point=point, limit=limit, offset=offset, **filters)
 
 
 def _as_model(model, found: Found, fields: dict):
@@ -589,163 +414,35 @@ def _as_model(model, found: Found, fields: dict):
 
 
 _COMMUNE_FIELDS = ("code", "name", "department_id")
-_AMAP_FIELDS = ("name", "status", "kind", "accepting_members", "address", "postal_code", "delivery_weekdays")
-_AMAP_FIELDS += ("delivery_frequency", "delivery_notes", "website", "is_demo")
-_FARM_FIELDS = ("name", "is_active", "product_details", "labels", "delivery_radius_km", "website", "is_demo")
 
 
 def _time(text: str | None) -> datetime.time | None:
     return None if text is None else datetime.time.fromisoformat(text)
 
 
-def amaps_near(*, point: Point, limit: int = 10, offset: int = 0, **filters) -> list[Amap]:
+def _near(layer: _Layer, *, point: Point, limit: int, offset: int, **filters) -> list:
+    """`_features_near` as `layer.model` instances for templates (see `amaps_near`)."""
+    rows = []
+    for found in _features_near(layer, point=point, limit=limit, offset=offset, **filters):
+        properties = found.feature["properties"]
+        fields = {name: properties[name] for name in layer.fields}
+        fields[layer.location] = Point(found.feature["geometry"]["coordinates"], srid=4326)
+        for name in layer.times:
+            fields[name] = _time(fields[name])
+        rows.append(_as_model(layer.model, found, fields))
+    return rows
+
+
+def amaps_near(*, point: Point, limit: int = 10, offset: int = 0, **filters: Unpack[AmapNearFilters]) -> list[Amap]:
     """`amap_features_near` (same arguments, same results) as Amap instances, for templates.
 
     Each has `distance_m` (exact metres), its commune, `product_list` and `network_list` (use
     these in result lists: `products.all()` would query once per AMAP) and `feature`. Fields no
     result list shows (description, contacts…) are deferred.
     """
-    amaps = []
-    for found in amap_features_near(point=point, limit=limit, offset=offset, **filters):
-        properties = found.feature["properties"]
-        fields = {name: properties[name] for name in _AMAP_FIELDS}
-        fields["location"] = Point(found.feature["geometry"]["coordinates"], srid=4326)
-        fields["delivery_start"] = _time(properties["delivery_start"])
-        fields["delivery_end"] = _time(properties["delivery_end"])
-        amaps.append(_as_model(Amap, found, fields))
-    return amaps
+    return _near(_AMAPS, point=point, limit=limit, offset=offset, **filters)
 
 
-def farms_near(*, point: Point, limit: int = 10, offset: int = 0, **filters) -> list[Farm]:
+def farms_near(*, point: Point, limit: int = 10, offset: int = 0, **filters: Unpack[NearFilters]) -> list[Farm]:
     """`farm_features_near` as Farm instances; the exact `location` is never read (deferred: private)."""
-    farms = []
-    for found in farm_features_near(point=point, limit=limit, offset=offset, **filters):
-        fields = {name: found.feature["properties"][name] for name in _FARM_FIELDS}
-        fields["public_location"] = Point(found.feature["geometry"]["coordinates"], srid=4326)
-        farms.append(_as_model(Farm, found, fields))
-    return farms
-
-
-def amaps_page(*, limit: int = 10, offset: int = 0, **filters) -> list[Amap]:
-    """AMAPs matching the filters without a point, by name (`distance_m` is None)."""
-    ordered = _with_related_lists(_with_commune(amaps_filtered(**filters))).order_by("name", "pk")  # stable pages
-    amaps = list(ordered[offset : offset + limit])
-    for amap in amaps:
-        amap.distance_m = None
-    _attach_related_lists(amaps)
-    return amaps
-
-
-def farms_page(*, limit: int = 10, offset: int = 0, **filters) -> list[Farm]:
-    """Farms matching the filters without a point, by name (`distance_m` is None)."""
-    ordered = _with_related_lists(_with_commune(farms_filtered(**filters))).order_by("name", "pk")  # stable pages
-    farms = list(ordered[offset : offset + limit])
-    for farm in farms:
-        farm.distance_m = None
-    _attach_related_lists(farms)
-    return farms
-
-
-def networks_with_counts() -> QuerySet[Network]:
-    """Networks with `amap_count` (active AMAPs) and `farm_count` (active farms), by name.
-
-    Each count is its own correlated subquery: joining both relations at once would multiply
-    a network's AMAPs by its farms before counting.
-    """
-    amap_links = (
-        Amap.networks.through.objects.filter(network_id=OuterRef("pk"), amap__status=Amap.Status.ACTIVE)
-        .order_by()
-        .values("network_id")
-        .annotate(n=Count("*"))
-        .values("n")
-    )
-    farm_links = (
-        Farm.networks.through.objects.filter(network_id=OuterRef("pk"), farm__is_active=True)
-        .order_by()
-        .values("network_id")
-        .annotate(n=Count("*"))
-        .values("n")
-    )
-    return (
-        Network.objects.defer("custom_territory")
-        .annotate(
-            amap_count=Coalesce(Subquery(amap_links), 0),
-            farm_count=Coalesce(Subquery(farm_links), 0),
-        )
-        .prefetch_related("regions", "departments")
-        .order_by("name", "pk")  # stable pages
-    )
-
-
-# --- Detail pages (public pages helper) ------------------------------------------------------
-
-
-def amap_detail(*, pk: int) -> Amap | None:
-    """One AMAP (closed ones too: the page says so) with its products, networks and active partners."""
-    from .models import Partnership
-
-    active_partnerships = Prefetch(
-        "partnerships",
-        queryset=Partnership.objects.active()
-        .select_related("product")
-        .prefetch_related(Prefetch("farm", queryset=Farm.objects.defer("location")))
-        .order_by("farm__name", "product__position", "pk"),
-        to_attr="active_partnerships",
-    )
-    return (
-        Amap.objects.select_related("commune__department")
-        .defer("commune__geom")
-        .prefetch_related("products", "networks", active_partnerships)
-        .filter(pk=pk)
-        .first()
-    )
-
-
-def farm_detail(*, pk: int) -> Farm | None:
-    """One farm without its exact location (deferred: private), with the AMAPs it supplies."""
-    from .models import Partnership
-
-    active_partnerships = Prefetch(
-        "partnerships",
-        queryset=Partnership.objects.active()
-        .select_related("amap__commune", "product")
-        .defer("amap__commune__geom")
-        .order_by("amap__name", "amap__pk", "product__position"),
-        to_attr="active_partnerships",
-    )
-    return (
-        Farm.objects.defer("location", "commune__geom")
-        .select_related("commune__department")
-        .prefetch_related("products", "networks", active_partnerships)
-        .filter(pk=pk)
-        .first()
-    )
-
-
-def network_detail(*, slug: str):
-    """One network with its départements and régions."""
-    from .models import Network
-
-    return (
-        Network.objects.prefetch_related("regions", "departments").defer("custom_territory").filter(slug=slug).first()
-    )
-
-
-def network_amaps(*, network) -> QuerySet[Amap]:
-    """A network's AMAPs, closed ones included (shown as closed), by name."""
-    return (
-        network.amaps.select_related("commune")
-        .defer("commune__geom")
-        .prefetch_related("products")
-        .order_by("name", "pk")  # stable pages
-    )
-
-
-def network_farms(*, network) -> QuerySet[Farm]:
-    """A network's farms without their exact location (private), by name."""
-    return (
-        network.farms.defer("location", "commune__geom")
-        .select_related("commune")
-        .prefetch_related("products")
-        .order_by("name", "pk")  # stable pages
-    )
+    return _near(_FARMS, point=point, limit=limit, offset=offset, **filters)

@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 
 from directory.models import Farm
 
-from .test_importers import import_gironde, read_rows
+from .support import import_gironde, read_rows
 
 pytestmark = pytest.mark.django_db
 

@@ -1,0 +1,62 @@
+"""Partnership rows: an AMAP and a farm already imported from the same source, products, dates."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .. import parsing
+from ..models import Amap, Farm, ProductCategory
+from ..services import partnership_upsert
+from .base import Importer, Prepared, RowContext
+
+
+class PartnershipImporter(Importer):
+    kind = "partnership"
+
+    def prepare_row(self, ctx: RowContext, *, seen: dict[str, int]) -> Prepared | None:
+        amap_id, farm_id = ctx.get("amap_id"), ctx.get("producteur_id")
+        if not amap_id:
+            ctx.error("amap_id", "identifiant d'AMAP vide")
+        if not farm_id:
+            ctx.error("producteur_id", "identifiant de producteur vide")
+        fields: dict[str, Any] = {}
+        for name, key in (("depuis", "since"), ("jusqu_au", "until")):
+            text = ctx.get(name)
+            fields[key] = parsing.parse_date(text)
+            if text and fields[key] is None:
+                ctx.error(name, f"date « {text} » illisible (attendu AAAA-MM-JJ ou JJ/MM/AAAA)")
+        if fields["since"] and fields["until"] and fields["until"] < fields["since"]:
+            ctx.error("jusqu_au", "la date de fin précède la date de début")
+        active_text = parsing.fold(ctx.get("actif"))
+        fields["is_active"] = active_text not in {"non", "no", "false", "0", "faux", "inactif", "termine", "fini"}
+        products = self.products(ctx, required=False)
+        return Prepared(ctx.row, f"{amap_id}|{farm_id}", fields, products, [amap_id, farm_id])
+
+    def check_links(self, records: Sequence[Prepared]) -> None:
+        self.amaps = {a.external_id: a for a in Amap.objects.filter(source=self.source).exclude(external_id="")}
+        self.farms = {f.external_id: f for f in Farm.objects.filter(source=self.source).exclude(external_id="")}
+        for record in records:
+            amap_id, farm_id = record.links
+            if amap_id not in self.amaps:
+                self.report.error(
+                    record.row, self.columns["amap_id"], f"AMAP « {amap_id} » inconnue dans la source « {self.source} »"
+                )
+            if farm_id not in self.farms:
+                self.report.error(
+                    record.row,
+                    self.columns["producteur_id"],
+                    f"producteur « {farm_id} » inconnu dans la source « {self.source} »",
+                )
+
+    def write(self, records: Sequence[Prepared]) -> None:
+        categories = {c.slug: c for c in ProductCategory.objects.all()}
+        for record in records:
+            amap, farm = self.amaps[record.links[0]], self.farms[record.links[1]]
+            slugs = record.product_slugs or list(farm.products.values_list("slug", flat=True)) or ["autres"]
+            for slug in slugs:
+                result = partnership_upsert(
+                    amap=amap, farm=farm, product=categories[slug], source=self.source, **record.fields
+                )
+                label = f"partenariat « {amap.name} » ↔ « {farm.name} » ({categories[slug].name})"
+                self.record_outcome("partnership", label, record.row, result.outcome, result.changed)
