@@ -7,6 +7,9 @@ class DirectoryConfig(AppConfig):
     verbose_name = _("Annuaire")
 
     def ready(self):
+        from . import dashboard
+
+        dashboard.register()  # « Mes fermes », « Mes AMAP » in accounts' dashboard
         # Any change to AMAPs, farms, partnerships or networks invalidates cached coverage.
         from .coverage import connect_signals
 

@@ -22,6 +22,7 @@ from typing import NamedTuple
 from django.conf import settings
 from django.contrib.gis.db.models import GeometryField
 from django.contrib.gis.geos import Point
+from django.core.exceptions import ValidationError
 from django.db.models import FloatField, Func
 from django.db.models.functions import Cast
 from django.utils.translation import gettext as _
@@ -318,6 +319,17 @@ def geocode(text: str, *, limit: int = 10) -> list[Candidate]:
     if matches is None:
         matches = _fuzzy(gazetteer, key, pool=None)
     return _candidates(gazetteer, matches, limit=limit)
+
+
+def place_geocode(*, text: str, field: str) -> Candidate:
+    """The best candidate for a place typed by a person, or ValidationError on `field` (for forms and services)."""
+    try:
+        candidates = geocode(text, limit=1)
+    except GeocodingError as error:
+        raise ValidationError({field: [str(error)]}) from error
+    if not candidates:
+        raise ValidationError({field: [_("Lieu introuvable : « %(text)s ».") % {"text": text[:80]}]})
+    return candidates[0]
 
 
 def geocode_parts(*, address: str = "", postal_code: str = "", commune: str = "", limit: int = 5) -> list[Candidate]:

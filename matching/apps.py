@@ -5,3 +5,8 @@ from django.utils.translation import gettext_lazy as _
 class MatchingConfig(AppConfig):
     name = "matching"
     verbose_name = _("Mise en relation")
+
+    def ready(self):
+        from . import dashboard
+
+        dashboard.register()  # annonces, messages, alerts in accounts' dashboard
