@@ -205,7 +205,7 @@ class Amap(models.Model):
         indexes = [
             models.Index(fields=["status", "accepting_members"], name="amap_status_accepting_idx"),
             GinIndex(fields=["delivery_weekdays"], name="amap_weekdays_gin"),
-            # The maps' data version (maps.selectors.data_version) reads the latest change.
+            # The maps' data version (directory.map_data.data_version) reads the latest change.
             models.Index(fields=["updated_at"], name="amap_updated_at_idx"),
         ]
         constraints = [
@@ -332,7 +332,7 @@ class Farm(models.Model):
         verbose_name = _("ferme")
         verbose_name_plural = _("fermes")
         ordering = ["name", "pk"]
-        # The maps' data version (maps.selectors.data_version) reads the latest change.
+        # The maps' data version (directory.map_data.data_version) reads the latest change.
         indexes = [models.Index(fields=["updated_at"], name="farm_updated_at_idx")]
         constraints = [
             models.UniqueConstraint(
