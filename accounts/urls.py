@@ -3,6 +3,7 @@ from django.urls import path, reverse_lazy
 
 from . import views
 
+# The directory adds « Ma ferme » / « Mon AMAP » to this namespace (config/urls.py).
 app_name = "accounts"
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -25,9 +26,4 @@ urlpatterns = [
         name="password_reset_confirm",
     ),
     path("mot-de-passe/change/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
-    path("ferme/nouvelle/", views.farm_edit, name="farm_create"),
-    path("ferme/<int:pk>/", views.farm_edit, name="farm_edit"),
-    path("amap/nouvelle/", views.amap_edit, name="amap_create"),
-    path("amap/<int:pk>/", views.amap_edit, name="amap_edit"),
-    path("amap/<int:pk>/equipe/", views.amap_team, name="amap_team"),
 ]

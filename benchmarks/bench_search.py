@@ -355,7 +355,7 @@ def bench_wrk(points: list[tuple[float, float]], *, label: str, ctx) -> None:
 
 
 def run(ctx) -> None:
-    from fixtures.demo import demo_matches
+    from directory.demo import demo_matches
 
     small = int(ctx.options.get("search_small", 1000))
     large = int(ctx.options.get("search_large", 10_000 if ctx.quick else 100_000))

@@ -108,8 +108,8 @@ def ensure_demo(*, amaps: int, farms: int, seed: int = 1) -> bool:
     """
     from django.core.management import call_command
 
+    from directory.demo import demo_matches
     from directory.models import Amap, Farm
-    from fixtures.demo import demo_matches
 
     if demo_matches(amaps=amaps, farms=farms, seed=seed):
         return False

@@ -4,7 +4,7 @@ Every map loads Leaflet and its plugins from the app's own static files (install
 `scripts/assets.sh` into `static/vendor/`), never from a CDN; tiles come from
 `settings.MAP_TILE_URL` (the only third-party request a map makes; points render without it).
 
-Data comes in two shapes (see `maps.selectors` for the functions that build them in PostGIS):
+Data comes in two shapes (see `directory.map_data` for the functions that build them in PostGIS):
 - a GeoJSON FeatureCollection dict, drawn with client-side clustering (a few thousand points);
 - a vector-tile URL template (`/carte/tuiles/amaps/{z}/{x}/{y}.pbf?...`), grid-clustered by the
   server, for the whole directory (100k points): the page never holds one marker per AMAP.
@@ -17,7 +17,7 @@ Signatures (all keyword-only; `center` is `(lat, lon)`):
 - `build_place_map(*, center, features, zoom=14) -> folium.Map`: one AMAP or farm page.
 - `build_network_map(*, territory=None, amaps=None, farms=None, amap_tiles=None, farm_tiles=None,
   center=None, zoom=None) -> folium.Map`: a network's territory, AMAPs and farms
-  (`maps.selectors.network_map_data(network=...)` returns these keyword arguments).
+  (`directory.map_data.network_map_data(network=...)` returns these keyword arguments).
 - `build_directory_map(*, center, zoom, amap_tiles, farm_tiles, territories_url, ...) -> folium.Map`:
   the map of the movement (`/carte/`) and its embeds.
 - `map_parts(m) -> {"header", "html", "script"}`: strings for a page; render them with

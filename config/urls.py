@@ -3,6 +3,13 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from accounts import urls as accounts_urls
+from directory import urls_manage as directory_manage_urls
+
+# /comptes/ is one namespace, "accounts": the account pages and, from the directory (accounts
+# imports no app above it), « Ma ferme » / « Mon AMAP ».
+accounts_patterns = (accounts_urls.urlpatterns + directory_manage_urls.urlpatterns, accounts_urls.app_name)
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),
@@ -13,7 +20,7 @@ urlpatterns = [
     path("", include("maps.urls")),
     path("", include("directory.urls")),
     path("", include("coverage.urls")),
-    path("comptes/", include("accounts.urls")),
+    path("comptes/", include(accounts_patterns)),
     path("", include("matching.urls")),
     path("contrats/", include("contracts.urls")),
 ]

@@ -29,8 +29,8 @@ from django.test.utils import override_settings
 from django.utils import formats, timezone, translation
 
 from accounts.models import User
+from directory.demo import DEMO_SUFFIX
 from directory.models import Amap, AmapManager, Farm, Partnership, ProductCategory, Weekday
-from fixtures.demo import DEMO_SUFFIX
 
 from . import services, signing
 from .models import Contract, Delivery, Signature, Subscription

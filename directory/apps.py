@@ -5,3 +5,8 @@ from django.utils.translation import gettext_lazy as _
 class DirectoryConfig(AppConfig):
     name = "directory"
     verbose_name = _("Annuaire")
+
+    def ready(self):
+        from . import dashboard
+
+        dashboard.register()  # « Mes fermes », « Mes AMAP » in accounts' dashboard

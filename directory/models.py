@@ -122,7 +122,7 @@ class DirectoryEntry(models.Model):
     class Meta:
         abstract = True
         ordering = ["name", "pk"]
-        # The maps' data version (maps.selectors.data_version) reads the latest change.
+        # The maps' data version (directory.map_data.data_version) reads the latest change.
         indexes = [models.Index(fields=["updated_at"], name="%(class)s_updated_at_idx")]
         constraints = [
             models.UniqueConstraint(

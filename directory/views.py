@@ -15,6 +15,7 @@ from geo.geocoding import Candidate, GeocodingError, geocode
 
 from . import selectors
 from .forms import SearchForm
+from .map_data import network_map_data
 from .models import Amap, Farm, Network
 from .templatetags.directory_pages import delivery_hours, weekdays
 
@@ -118,8 +119,6 @@ def farm_detail(request, pk: int):
 
 
 def network_detail(request, slug: str):
-    from maps.selectors import network_map_data
-
     network = selectors.network_detail(slug=slug)
     if network is None:
         raise Http404(_("Ce réseau n'existe pas."))

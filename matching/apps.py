@@ -10,3 +10,7 @@ class MatchingConfig(AppConfig):
         from . import privacy
 
         privacy.register()
+
+        from . import dashboard
+
+        dashboard.register()  # annonces, messages, alerts in accounts' dashboard

@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 
 from accounts import permissions
 from directory.models import Amap, Farm, Partnership, ProductCategory
-from geo.geocoding import GeocodingError, geocode
+from geo.geocoding import place_geocode
 
 from .models import Annonce, Match, Message, SavedSearch, Thread
 
@@ -36,17 +36,6 @@ MAX_PRODUCTS = 10
 def _site_url(path: str) -> str:
     base = getattr(settings, "SITE_URL", "http://127.0.0.1:8000").rstrip("/")
     return f"{base}{path}"
-
-
-def place_geocode(*, text: str, field: str):
-    """The best candidate for a place typed by a person, or ValidationError on `field`."""
-    try:
-        candidates = geocode(text, limit=1)
-    except GeocodingError as error:
-        raise ValidationError({field: [str(error)]}) from error
-    if not candidates:
-        raise ValidationError({field: [_("Lieu introuvable : « %(text)s ».") % {"text": text[:80]}]})
-    return candidates[0]
 
 
 def _clean_products(products: Sequence[ProductCategory]) -> list[ProductCategory]:

@@ -22,7 +22,7 @@ from .answers import (
 )
 from .gazetteer import reset_gazetteer_cache, warm_up
 from .lat_lon import parse_lat_lon
-from .lookup import commune_codes_matching, geocode, geocode_parts
+from .lookup import commune_codes_matching, geocode, geocode_parts, place_geocode
 
 __all__ = [
     "MAX_QUERY_LENGTH",
@@ -36,6 +36,7 @@ __all__ = [
     "commune_codes_matching",
     "geocode",
     "geocode_parts",
+    "place_geocode",
     "parse_lat_lon",
     "reset_gazetteer_cache",
     "warm_up",

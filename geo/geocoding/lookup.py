@@ -8,6 +8,7 @@ import logging
 import re
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from geo.coordinates import CoordinateError, validate_lon_lat
@@ -216,3 +217,14 @@ def commune_codes_matching(query: str, *, limit: int = 1000) -> list[str]:
         fuzzy = sorted(_fuzzy(gazetteer, key, pool=None), key=lambda m: (-m.score, -m.place.population))
         add(m.place for m in fuzzy)
     return codes[:limit]
+
+
+def place_geocode(*, text: str, field: str) -> Candidate:
+    """The best candidate for a place typed by a person, or ValidationError on `field` (for forms and services)."""
+    try:
+        candidates = geocode(text, limit=1)
+    except GeocodingError as error:
+        raise ValidationError({field: [str(error)]}) from error
+    if not candidates:
+        raise ValidationError({field: [_("Lieu introuvable : « %(text)s ».") % {"text": text[:80]}]})
+    return candidates[0]

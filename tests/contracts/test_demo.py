@@ -191,7 +191,7 @@ def test_demo_refused_without_debug_and_skipped_without_demo_directory(settings)
 
 
 def test_clearing_the_demo_directory_takes_its_contracts_first(demo_directory):
-    from fixtures.demo import clear_demo
+    from directory.demo import clear_demo
 
     call_command("load_demo_contracts", stdout=io.StringIO())
     assert Contract.objects.exists()

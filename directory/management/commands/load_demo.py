@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from directory import demo
 from directory.models import Amap, Farm
-from fixtures import demo
 from geo.models import Commune
 
 

@@ -5,9 +5,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from directory.models import Amap, AmapManager, Farm
+from accounts import permissions
 
-from . import permissions
+from .models import Amap, AmapManager, Farm
 
 _FARM_FIELDS = (
     "name",

@@ -1,0 +1,8 @@
+"""Signals the directory sends, so that apps above it react without the directory importing them."""
+
+from django.dispatch import Signal
+
+# Sent by `directory.demo.clear_demo()` inside its transaction, before any demo row is deleted.
+# A receiver removes its own rows that point at demo AMAPs or farms and returns a dict of
+# counts by kind (e.g. {"contracts": 3}), which `clear_demo` merges into its own.
+demo_clearing = Signal()

@@ -1,0 +1,101 @@
+"""« Ma ferme » and « Mon AMAP »: where managers edit what the directory shows (under /comptes/)."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from accounts import permissions
+
+from . import services_manage as services
+from .forms_manage import AmapForm, FarmForm
+from .models import Amap, Farm
+
+
+def _apply_errors(form, error: ValidationError) -> None:
+    if hasattr(error, "error_dict"):
+        for field, errors in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, error.messages)
+
+
+def _organisation_form(request, *, form_class, instance, save, template, kind):
+    form = form_class(request.POST or None, instance=instance)
+    if instance is not None and request.method != "POST":
+        form.initial["address"] = instance.address
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        moved = instance is None or data.get("address", "") != (instance.address or "")
+        try:
+            obj = save(user=request.user, data=data, candidate=form.place_candidate if moved else None, **kind)
+        except ValidationError as error:
+            _apply_errors(form, error)
+        else:
+            messages.success(request, _("Enregistré."))
+            return obj
+    return render(request, template, {"form": form, "object": instance})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def farm_edit(request, pk: int | None = None):
+    farm = get_object_or_404(Farm, pk=pk) if pk is not None else None
+    if farm is not None and not permissions.can_manage_farm(request.user, farm):
+        raise PermissionDenied(_("Vous ne gérez pas cette ferme."))
+    result = _organisation_form(
+        request,
+        form_class=FarmForm,
+        instance=farm,
+        save=services.farm_save,
+        template="directory/manage/farm_form.html",
+        kind={"farm": farm},
+    )
+    if isinstance(result, Farm):
+        return redirect("accounts:farm_edit", pk=result.pk)
+    return result
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def amap_edit(request, pk: int | None = None):
+    amap = get_object_or_404(Amap, pk=pk) if pk is not None else None
+    if amap is not None and not permissions.can_manage_amap(request.user, amap):
+        raise PermissionDenied(_("Vous ne gérez pas cette AMAP."))
+    result = _organisation_form(
+        request,
+        form_class=AmapForm,
+        instance=amap,
+        save=services.amap_save,
+        template="directory/manage/amap_form.html",
+        kind={"amap": amap},
+    )
+    if isinstance(result, Amap):
+        return redirect("accounts:amap_edit", pk=result.pk)
+    return result
+
+
+@login_required
+@require_http_methods(["POST"])
+def amap_team(request, pk: int):
+    """Add, change or remove a member of the AMAP's team (admins and référents)."""
+    amap = get_object_or_404(Amap, pk=pk)
+    if not permissions.can_manage_amap(request.user, amap):
+        raise PermissionDenied(_("Seuls les administrateur·rices de l'AMAP gèrent son équipe."))
+    try:
+        if request.POST.get("remove"):
+            services.amap_team_remove(user=request.user, amap=amap, person_id=int(request.POST["remove"]))
+            messages.success(request, _("La personne ne fait plus partie de l'équipe."))
+        else:
+            services.amap_team_set(
+                user=request.user, amap=amap, email=request.POST.get("email", ""), role=request.POST.get("role", "")
+            )
+            messages.success(request, _("Équipe mise à jour."))
+    except ValidationError as error:
+        for message in error.messages:
+            messages.error(request, message)
+    except ValueError:
+        messages.error(request, _("Personne inconnue."))
+    return redirect("accounts:amap_edit", pk=amap.pk)

@@ -1,0 +1,36 @@
+"""Matchmaking's sections of « Mon espace »: annonces, messages, alerts and annonces to moderate."""
+
+from accounts.dashboard import register_section
+
+from .selectors import annonces_managed_by, annonces_to_moderate, threads_for
+
+
+def _annonces(*, user) -> dict:
+    return {"annonces": annonces_managed_by(user=user)[:50]}
+
+
+def _threads(*, user) -> dict:
+    return {"threads": threads_for(user=user)[:20]}
+
+
+def _alerts(*, user) -> dict:
+    return {"alerts": user.saved_searches.all()}
+
+
+def _to_moderate(*, user) -> dict:
+    return {"to_moderate": annonces_to_moderate(user=user)[:50]}
+
+
+def register() -> None:
+    for name, position, context in (
+        ("annonces", 40, _annonces),
+        ("threads", 50, _threads),
+        ("alerts", 60, _alerts),
+        ("moderation", 70, _to_moderate),
+    ):
+        register_section(
+            name=f"matching.{name}",
+            position=position,
+            template_name=f"matching/dashboard/{name}.html",
+            context=context,
+        )
