@@ -6,6 +6,7 @@ RUN apt-get update \
     libpango-1.0-0 libpangoft2-1.0-0 \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
+# Runtime set only (tests and tools are in requirements-dev.txt); .dockerignore keeps a dev .env out.
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .

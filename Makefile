@@ -16,24 +16,32 @@ DEMO_SEED ?= 1
 # Development defaults; production sets DEBUG=0, SECRET_KEY and ALLOWED_HOSTS itself.
 export DEBUG ?= 1
 
-.PHONY: help demo test bench lint format setup system venv assets db db-stop migrate reference demo-data serve clean
+.PHONY: help demo test check lint bench format setup system venv assets db db-stop migrate reference demo-data serve clean
 
 help:
 	@echo "make demo   – set up everything (system packages, venv, PostGIS, data) and serve on http://$(HOST):$(PORT)"
-	@echo "make test   – the same set-up, then the whole test suite against real PostGIS"
+	@echo "make test   – make check, then the whole test suite against real PostGIS"
+	@echo "make check  – make lint + no missing migration"
+	@echo "make lint   – ruff check, ruff format --check, lint-imports (import contracts)"
 	@echo "make bench  – benchmarks (prints 'name value unit' lines)"
-	@echo "make lint   – ruff"
 
 system:
 	@bash scripts/system-deps.sh
 
-$(STAMP): requirements.txt
+# One venv for every verb: the runtime set plus tests and tools (requirements-dev.txt includes
+# requirements.txt). The Docker image installs requirements.txt alone.
+$(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
 	@touch $(STAMP)
 
-venv: system $(STAMP)
+# Development settings (DEBUG=1, a random SECRET_KEY) so that `.venv/bin/python manage.py ...`
+# runs as the README shows; written once, never overwritten.
+.env:
+	@bash scripts/dev-env.sh .env
+
+venv: system $(STAMP) .env
 
 assets: venv
 	@bash scripts/assets.sh
@@ -61,16 +69,23 @@ demo: setup demo-data
 	@echo "AMAP Atlas on http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/, admin@example.org / demo)"
 	$(MANAGE) runserver $(HOST):$(PORT)
 
-test: venv assets db
-	$(PY) -m pytest $(PYTEST_ARGS)
+# The checks and the tests see only the environment, never the developer's .env
+# (the same settings on every machine and in CI).
+test check lint: export ATLAS_ENV_FILE :=
 
-bench: setup
-	$(PY) benchmarks/run.py $(BENCH_ARGS)
+test: check assets db
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+
+check: lint db
+	$(MANAGE) makemigrations --check --dry-run
+
+bench: setup
+	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
 format: venv
 	$(VENV)/bin/ruff format .

@@ -8,10 +8,15 @@ from django.utils.translation import gettext_lazy as _
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# Development settings live in .env (`make` writes one: DEBUG=1 and a random key); the
+# environment always wins over it. ATLAS_ENV_FILE names another file, and empty reads none:
+# `make test` and the settings tests use that, so a developer's .env cannot change what they check.
+ENV_FILE = env("ATLAS_ENV_FILE", default=str(BASE_DIR / ".env"))
+if ENV_FILE:
+    environ.Env.read_env(ENV_FILE, overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
-# Development gets a fixed throwaway key; anything else must provide its own.
+# Development without a .env gets a fixed throwaway key; anything else must provide its own.
 SECRET_KEY = env("SECRET_KEY", default="dev-only-insecure-key" if DEBUG else None)
 if not SECRET_KEY:
     raise environ.ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
