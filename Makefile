@@ -16,13 +16,15 @@ DEMO_SEED ?= 1
 # Development defaults; production sets DEBUG=0, SECRET_KEY and ALLOWED_HOSTS itself.
 export DEBUG ?= 1
 
-.PHONY: help demo test bench lint format setup system venv assets db db-stop migrate reference demo-data serve clean
+.PHONY: help demo test bench lint format setup system venv assets db db-stop migrate reference demo-data serve clean backup restore
 
 help:
 	@echo "make demo   – set up everything (system packages, venv, PostGIS, data) and serve on http://$(HOST):$(PORT)"
 	@echo "make test   – the same set-up, then the whole test suite against real PostGIS"
 	@echo "make bench  – benchmarks (prints 'name value unit' lines)"
 	@echo "make lint   – ruff"
+	@echo "make backup – archive the database and MEDIA_ROOT into .var/backups/atlas-YYYYmmdd-HHMMSS.tar"
+	@echo "make restore FILE=… [INTO=base] – restore an archive (a new database, or --replace via RESTORE_ARGS)"
 
 system:
 	@bash scripts/system-deps.sh
@@ -75,6 +77,13 @@ lint: venv
 format: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+backup: venv db
+	$(MANAGE) backup $(BACKUP_ARGS)
+
+restore: venv db
+	@test -n "$(FILE)" || { echo "usage: make restore FILE=.var/backups/atlas-AAAAMMJJ-HHMMSS.tar [INTO=base] [RESTORE_ARGS=--replace]"; exit 2; }
+	$(MANAGE) restore "$(FILE)" $(if $(INTO),--into "$(INTO)") $(RESTORE_ARGS)
 
 clean: db-stop
 	rm -rf .var $(VENV)
