@@ -230,12 +230,14 @@ def backup_create(
         target = _archive_path(directory, stamp)
         partial = Path(work) / target.name
         # Personal data inside: the archive is readable by its owner only.
-        with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as raw:
-            with tarfile.open(fileobj=raw, mode="w") as tar:  # the dump is already compressed
-                tar.add(manifest_path, arcname=MANIFEST_NAME)
-                tar.add(dump, arcname=DUMP_NAME)
-                for path in media:
-                    tar.add(path, arcname=f"{MEDIA_DIR}/{path.relative_to(media_root).as_posix()}")
+        with (
+            os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as raw,
+            tarfile.open(fileobj=raw, mode="w") as tar,  # uncompressed: the dump already is
+        ):
+            tar.add(manifest_path, arcname=MANIFEST_NAME)
+            tar.add(dump, arcname=DUMP_NAME)
+            for path in media:
+                tar.add(path, arcname=f"{MEDIA_DIR}/{path.relative_to(media_root).as_posix()}")
         os.replace(partial, target)  # never a half-written archive under the final name
     return BackupReport(
         path=target, size=target.stat().st_size, tables=len(counts), rows=sum(counts.values()), media_files=len(media)
