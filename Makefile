@@ -16,7 +16,7 @@ DEMO_SEED ?= 1
 # Development defaults; production sets DEBUG=0, SECRET_KEY and ALLOWED_HOSTS itself.
 export DEBUG ?= 1
 
-.PHONY: help demo test check lint bench format setup system venv assets db db-stop migrate reference demo-data serve clean
+.PHONY: help demo test check lint bench format setup system venv assets db db-stop migrate reference demo-data serve clean backup restore
 
 help:
 	@echo "make demo   – set up everything (system packages, venv, PostGIS, data) and serve on http://$(HOST):$(PORT)"
@@ -24,6 +24,8 @@ help:
 	@echo "make check  – make lint + no missing migration"
 	@echo "make lint   – ruff check, ruff format --check, lint-imports (import contracts)"
 	@echo "make bench  – benchmarks (prints 'name value unit' lines)"
+	@echo "make backup – archive the database and MEDIA_ROOT into .var/backups/atlas-YYYYmmdd-HHMMSS.tar"
+	@echo "make restore FILE=… [INTO=base] – restore an archive (a new database, or --replace via RESTORE_ARGS)"
 
 system:
 	@bash scripts/system-deps.sh
@@ -90,6 +92,13 @@ bench: setup
 format: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+backup: venv db
+	$(MANAGE) backup $(BACKUP_ARGS)
+
+restore: venv db
+	@test -n "$(FILE)" || { echo "usage: make restore FILE=.var/backups/atlas-AAAAMMJJ-HHMMSS.tar [INTO=base] [RESTORE_ARGS=--replace]"; exit 2; }
+	$(MANAGE) restore "$(FILE)" $(if $(INTO),--into "$(INTO)") $(RESTORE_ARGS)
 
 clean: db-stop
 	rm -rf .var $(VENV)

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "maps",
     "coverage",
     "contracts",
+    "ops",
 ]
 
 MIDDLEWARE = [
@@ -137,6 +138,10 @@ STORAGES = {
 }
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / ".var" / "media")
 MEDIA_URL = "/media/"
+# Backups (`manage.py backup` / `restore`, ops/backup.py): where archives go, and where pg_dump and
+# pg_restore live when not in /usr/lib/postgresql/<server major>/bin.
+BACKUP_DIR = env.path("BACKUP_DIR", default=BASE_DIR / ".var" / "backups")
+PG_BIN_DIR = env("PG_BIN_DIR", default="")
 
 EMAIL_BACKEND = env(
     "EMAIL_BACKEND",
