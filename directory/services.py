@@ -18,6 +18,7 @@ from geo.masking import LandOutlines, mask_lonlat
 from geo.models import Commune, Department
 
 from .models import COARSE_PRECISIONS, Amap, Farm, Partnership, ProductCategory, farm_mask_seed
+from .signals import farm_points_changed
 
 T = TypeVar("T", bound=models.Model)
 
@@ -250,3 +251,4 @@ def farm_public_points_store(rows: Sequence[tuple[int, float, float]]) -> None:
             ).format(farm=sql.Identifier(Farm._meta.db_table)),
             [ids, lons, lats],
         )
+    farm_points_changed.send(sender=Farm, farm_ids=ids)
