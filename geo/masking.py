@@ -30,6 +30,7 @@ MAX_M = 1500.0
 # A draw lands in the département at least 2 times in 3 except on a spit of land or a small
 # island; 16 misses in a row are then about 1 in 10^8. After them the first draw is kept.
 ATTEMPTS = 16
+LEGACY_CLEARANCE_M = 450.0  # 400 m promised, plus a margin for the plane approximation
 
 Inside = Callable[[float, float], bool]
 
@@ -49,6 +50,20 @@ def mask_offset_v2(*, seed: str, key: str | bytes, attempt: int = 0, min_m: floa
     return bearing, distance
 
 
+def _offset_v1(seed: str, min_m: float = MIN_M, max_m: float = MAX_M) -> tuple[float, float]:
+    """Version 1's offset (unkeyed, retired): what anyone can compute from the public seed."""
+    digest = hashlib.sha256(seed.encode("utf-8")).digest()
+    bearing = int.from_bytes(digest[:4], "big") / 2**32 * 360.0
+    distance = min_m + (max_m - min_m) * (int.from_bytes(digest[4:8], "big") / 2**32) ** 0.5
+    return bearing, distance
+
+
+def _offsets_apart_m(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Length of the difference of two (bearing, distance) offsets, on the local plane (cm-exact at 1.5 km)."""
+    angle = math.radians(a[0] - b[0])
+    return math.sqrt(max(0.0, a[1] ** 2 + b[1] ** 2 - 2 * a[1] * b[1] * math.cos(angle)))
+
+
 def mask_lonlat_v2(
     lon: float,
     lat: float,
@@ -65,16 +80,25 @@ def mask_lonlat_v2(
     """
     if not key:
         raise ValueError("a location mask needs a key (settings.LOCATION_MASK_KEY)")
-    first = None
+    # Version 1's code is public: undoing its offset from a v2 point lands v2 − v1 away from the
+    # farm. A draw within LEGACY_CLEARANCE_M of v1's offset (1 in 10) is redrawn, so that this
+    # guess is never nearer than the 400 m the mask promises (issue 12).
+    legacy = _offset_v1(seed, min_m, max_m)
+    fallback = None
     for attempt in range(ATTEMPTS):
-        bearing, distance = mask_offset_v2(seed=seed, key=key, attempt=attempt, min_m=min_m, max_m=max_m)
-        x, y, _ = GEOD.fwd(lon, lat, bearing, distance)
+        offset = mask_offset_v2(seed=seed, key=key, attempt=attempt, min_m=min_m, max_m=max_m)
+        if _offsets_apart_m(offset, legacy) < LEGACY_CLEARANCE_M:
+            continue
+        x, y, _ = GEOD.fwd(lon, lat, *offset)
         x, y = round(x, 6), round(y, 6)
-        if first is None:
-            first = (x, y)
+        if fallback is None:
+            fallback = (x, y)
         if inside is None or inside(x, y):
             return x, y
-    return first
+    if fallback is None:  # never seen: 16 draws all within 450 m of v1's offset (about 1 in 10^16)
+        x, y, _ = GEOD.fwd(lon, lat, *mask_offset_v2(seed=seed, key=key, min_m=min_m, max_m=max_m))
+        fallback = (round(x, 6), round(y, 6))
+    return fallback
 
 
 def mask_point_v2(point: Point, *, seed: str, key: str | bytes, inside: Inside | None = None, **ring) -> Point:
