@@ -292,6 +292,7 @@ def bench_wrk(points: list[tuple[float, float]], *, label: str, ctx) -> None:
         # Production-like settings; the throttle is raised so that one client can load it.
         "DEBUG": "0",
         "SECRET_KEY": "benchmark-only-not-secret",
+        "LOCATION_MASK_KEY": "benchmark-only-not-secret-either",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SECURE_SSL_REDIRECT": "0",
         "API_THROTTLE_ANON": HUGE_RATE,

@@ -20,6 +20,11 @@ DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env("SECRET_KEY", default="dev-only-insecure-key" if DEBUG else None)
 if not SECRET_KEY:
     raise environ.ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+# Keys the mask of the farms' locations (geo.masking): without a secret, a public point is a hash of
+# public data away from the farmhouse. Never published; to rotate it see the README (« Production »).
+LOCATION_MASK_KEY = env("LOCATION_MASK_KEY", default="dev-only-location-mask-key" if DEBUG else None)
+if not LOCATION_MASK_KEY:
+    raise environ.ImproperlyConfigured("LOCATION_MASK_KEY must be set when DEBUG is off")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 

@@ -8,7 +8,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from geo.masking import mask_point
+from geo.masking import LandOutlines, mask_point
 
 
 class Weekday(models.IntegerChoices):
@@ -276,6 +276,14 @@ class FarmQuerySet(DirectoryEntryQuerySet):
         return self.filter(is_active=True)
 
 
+def farm_mask_seed(*, source: str, external_id: str, name: str, commune_id: str | None) -> str:
+    """What a farm's mask is drawn from: public on purpose, the secret is the key (LOCATION_MASK_KEY)."""
+    return f"{source}:{external_id}" if external_id else f"{name}:{commune_id}"
+
+
+COARSE_PRECISIONS = frozenset({LocationPrecision.COMMUNE, LocationPrecision.POSTAL_CODE})
+
+
 class Farm(DirectoryEntry):
     class Label(models.TextChoices):
         ORGANIC = "ab", _("Agriculture biologique")
@@ -352,16 +360,22 @@ class Farm(DirectoryEntry):
         self.public_location = self.compute_public_location()
         super().save(*args, **kwargs)
 
-    def compute_public_location(self):
-        """The stored public point: the commune's point for coarse locations, else a stable mask."""
+    def compute_public_location(self, *, land: LandOutlines | None = None):
+        """The stored public point: the commune's point for coarse locations, else a stable keyed mask.
+
+        `land`: département outlines loaded once for a batch (default: this process's).
+        """
         if self.location is None:
             return None
-        coarse = {LocationPrecision.COMMUNE, LocationPrecision.POSTAL_CODE}
-        if self.location_precision in coarse:
+        if self.location_precision in COARSE_PRECISIONS:
             # Already no closer than the commune: nothing personal to hide.
             return self.location
-        seed = f"{self.source}:{self.external_id}" if self.external_id else f"{self.name}:{self.commune_id}"
-        return mask_point(self.location, seed=seed)
+        return mask_point(self.location, seed=self.mask_seed(), commune_code=self.commune_id, land=land)
+
+    def mask_seed(self) -> str:
+        return farm_mask_seed(
+            source=self.source, external_id=self.external_id, name=self.name, commune_id=self.commune_id
+        )
 
 
 class PartnershipQuerySet(models.QuerySet):

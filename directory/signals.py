@@ -6,3 +6,7 @@ from django.dispatch import Signal
 # A receiver removes its own rows that point at demo AMAPs or farms and returns a dict of
 # counts by kind (e.g. {"contracts": 3}), which `clear_demo` merges into its own.
 demo_clearing = Signal()
+
+# Sent with `farm_ids` after farms' points were written in bulk (no save(), so no post_save):
+# a key rotation (`farm_remask`). Matching moves those farms' annonces with them.
+farm_points_changed = Signal()

@@ -7,9 +7,10 @@ class MatchingConfig(AppConfig):
     verbose_name = _("Mise en relation")
 
     def ready(self):
-        from . import privacy
+        from . import privacy, services
 
         privacy.register()
+        services.connect_signals()
 
         from . import dashboard
 

@@ -82,10 +82,10 @@ class RecallReport:
 def _distance_baseline(amap: Amap, product_id: int, k: int, *, radius_km: float = math.inf) -> list[int]:
     farms = list(
         Farm.objects.active()
-        .exclude(location=None)
+        .exclude(public_location=None)
         .filter(products__id=product_id)
         .distinct()
-        .values_list("pk", "location")
+        .values_list("pk", "public_location")  # as the engine measures (selectors.Query.origin)
     )
     if not farms:
         return []
@@ -104,7 +104,7 @@ def _engine_no_reach(query: Query, k: int) -> list[int]:
 
 
 def _beyond_reach(amap: Amap, farm: Farm, radius_km: float) -> bool:
-    distance = GEOD.inv(amap.location.x, amap.location.y, farm.location.x, farm.location.y)[2]
+    distance = GEOD.inv(amap.location.x, amap.location.y, farm.public_location.x, farm.public_location.y)[2]
     limit = radius_km if farm.delivery_radius_km is None else min(radius_km, farm.delivery_radius_km)
     return distance > limit * 1000.0
 

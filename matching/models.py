@@ -78,10 +78,11 @@ class Annonce(models.Model):
     radius_km = models.PositiveSmallIntegerField(
         _("distance maximale (km)"), default=30, validators=[MinValueValidator(1), MaxValueValidator(300)]
     )
-    # The point distances are measured from. Farm annonce: the farm's exact (private) point,
-    # never shown; AMAP annonce: the delivery place (the AMAP's by default), public.
+    # Farm annonce: the farm's exact (private) point, never shown nor measured from; AMAP annonce:
+    # the delivery place (the AMAP's by default), public. Matching measures from `public_location`
+    # (the farm's masked point) so that no distance, order or sentence reveals a farmhouse.
     location = models.PointField(_("lieu"), geography=True, srid=4326)  # WGS84, metres in lookups
-    public_location = models.PointField(_("lieu affiché"), geography=True, srid=4326)  # WGS84
+    public_location = models.PointField(_("lieu affiché"), geography=True, srid=4326)  # WGS84, metres in lookups
     delivery_place = models.CharField(_("lieu de livraison"), max_length=300, blank=True)
     commune = models.ForeignKey(
         "geo.Commune",

@@ -170,7 +170,11 @@ class Query:
     """One "who matches?" question: an annonce, or the same fields unsaved (evaluation, previews)."""
 
     kind: str
-    origin: Point  # exact point distances are measured from
+    # The point distances are measured from: always a public one (a farm's masked point). Every
+    # geometry matching uses about a farm is its public point, even in the farm's own view: the
+    # 500–1,500 m mask is small beside 15–100 km radii, and then no distance, order, drive time
+    # or sentence shown to anyone can be traced back to a farmhouse (issue 12's trilateration).
+    origin: Point
     product_ids: list[int]
     weekdays: list[int]
     radius_km: float
@@ -183,7 +187,7 @@ class Query:
     def for_annonce(cls, annonce: Annonce) -> Query:
         return cls(
             kind=annonce.kind,
-            origin=annonce.location,
+            origin=annonce.public_location,
             product_ids=[p.pk for p in annonce.products.all()],
             weekdays=list(annonce.delivery_weekdays or []),
             radius_km=float(annonce.radius_km),
@@ -270,12 +274,19 @@ def _amap_candidates(query: Query, need: engine.Need, bits: ProductBits) -> tupl
     )
     annonce_rows = list(
         Annonce.objects.live()
-        .filter(kind=engine.AMAP_SEEKS_FARM, amap__status=Amap.Status.ACTIVE, location__dwithin=(origin, within))
+        .filter(kind=engine.AMAP_SEEKS_FARM, amap__status=Amap.Status.ACTIVE, public_location__dwithin=(origin, within))
         .filter(_offering(Annonce, product_ids, "annonce_id"))
         .order_by()
-        .annotate(distance=Distance("location", origin), **_lon_lat("location"))
+        .annotate(distance=Distance("public_location", origin), **_lon_lat("public_location"))
         .values_list(
-            "pk", "amap_id", "distance", "radius_km", "delivery_weekdays", "shares", "location_lon", "location_lat"
+            "pk",
+            "amap_id",
+            "distance",
+            "radius_km",
+            "delivery_weekdays",
+            "shares",
+            "public_location_lon",
+            "public_location_lat",
         )
     )
     amap_ids = [row[0] for row in amap_rows] + [row[1] for row in annonce_rows]
@@ -351,20 +362,21 @@ def _farm_candidates(query: Query, need: engine.Need, bits: ProductBits) -> tupl
     farm_rows = list(
         Farm.objects.active()
         .exclude(capacity_shares=0)
-        .filter(location__dwithin=(origin, within))  # geography: true metres
+        # The public (masked) point, never `location`: see Query.origin.
+        .filter(public_location__dwithin=(origin, within))  # geography: true metres
         .filter(_offering(Farm, product_ids, "farm_id"))
         .order_by()  # no sort: the engine ranks
-        .annotate(distance=Distance("location", origin), **_lon_lat("public_location"))
+        .annotate(distance=Distance("public_location", origin), **_lon_lat("public_location"))
         .values_list(
             "pk", "distance", "delivery_radius_km", "capacity_shares", "public_location_lon", "public_location_lat"
         )
     )
     annonce_rows = list(
         Annonce.objects.live()
-        .filter(kind=engine.FARM_SEEKS_AMAP, farm__is_active=True, location__dwithin=(origin, within))
+        .filter(kind=engine.FARM_SEEKS_AMAP, farm__is_active=True, public_location__dwithin=(origin, within))
         .filter(_offering(Annonce, product_ids, "annonce_id"))
         .order_by()
-        .annotate(distance=Distance("location", origin), **_lon_lat("public_location"))
+        .annotate(distance=Distance("public_location", origin), **_lon_lat("public_location"))
         .values_list(
             "pk",
             "farm_id",
@@ -500,10 +512,10 @@ def matches_for(query: Query, *, limit: int = 10, with_drive_times: bool = True)
     lons, lats = extras["lons"], extras["lats"]
     distances = [float(table.distance_m[i]) for i in top]
     if not is_farm_annonce:
-        # A farm's exact point is private: its distance is only ever shown to 100 m.
+        # Measured to the farm's public point, and shown to 100 m only.
         distances = [round(d, -2) for d in distances]
     if with_drive_times:
-        # Destinations are the public points (a farm's masked point is a few hundred metres off).
+        # From and to public points only (a farm's masked point is a few hundred metres off).
         destinations = [(lons[i], lats[i]) for i in top]
         drives = routing.drive_times(
             origin=(query.origin.x, query.origin.y), destinations=destinations, distances_m=distances

@@ -17,7 +17,7 @@ from django.contrib.gis.measure import D
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -153,6 +153,42 @@ def _fill(annonce: Annonce, **values) -> None:
             annonce.public_location = amap.location
             annonce.commune = amap.commune
             annonce.delivery_place = amap.address or ""
+
+
+def annonces_follow_farms(*, farm_ids: Sequence[int]) -> int:
+    """Farm annonces take their farm's current points (its address moved, or the mask's key turned).
+
+    Otherwise an annonce would keep showing a public point masked with a retired key, or the
+    farm's former place.
+    """
+    farms = Farm.objects.filter(pk=OuterRef("farm_id"))
+    return (
+        Annonce.objects.filter(kind=Annonce.Kind.FARM_SEEKS_AMAP, farm_id__in=list(farm_ids))
+        .filter(farm__location__isnull=False)
+        .update(
+            location=Subquery(farms.values("location")[:1]),
+            public_location=Subquery(farms.values("public_location")[:1]),
+        )
+    )
+
+
+def _farm_saved(sender, instance: Farm, raw: bool = False, **kwargs) -> None:
+    if not raw:
+        annonces_follow_farms(farm_ids=[instance.pk])
+
+
+def _farm_points_changed(sender, farm_ids: Sequence[int], **kwargs) -> None:
+    annonces_follow_farms(farm_ids=farm_ids)
+
+
+def connect_signals() -> None:
+    """Called from `MatchingConfig.ready()`: farm annonces move with their farm."""
+    from django.db.models.signals import post_save
+
+    from directory.signals import farm_points_changed
+
+    post_save.connect(_farm_saved, sender=Farm, dispatch_uid="matching-annonces-follow-farm")
+    farm_points_changed.connect(_farm_points_changed, dispatch_uid="matching-annonces-follow-farms")
 
 
 @transaction.atomic

@@ -6,7 +6,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Settings the tests below choose themselves; the caller's values (make exports DEBUG=1) must not leak in.
-_CHOSEN = {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "ATLAS_ENV_FILE"}
+_CHOSEN = {"DEBUG", "SECRET_KEY", "LOCATION_MASK_KEY", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "ATLAS_ENV_FILE"}
 
 
 def _run(command: list[str], **env: str) -> subprocess.CompletedProcess:
@@ -37,6 +37,7 @@ def test_production_settings_pass_check_deploy():
         "WARNING",
         DEBUG="0",
         SECRET_KEY="x" * 20 + "-production-secret-" + "y" * 30,
+        LOCATION_MASK_KEY="m" * 20 + "-production-mask-key-" + "k" * 30,
         ALLOWED_HOSTS="atlas.example.org",
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -44,7 +45,7 @@ def test_production_settings_pass_check_deploy():
 
 
 def test_production_refuses_to_start_without_a_secret_key():
-    result = _manage("check", DEBUG="0", ALLOWED_HOSTS="atlas.example.org")
+    result = _manage("check", DEBUG="0", ALLOWED_HOSTS="atlas.example.org", LOCATION_MASK_KEY="m" * 50)
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
 
@@ -69,7 +70,9 @@ def test_settings_read_the_env_file_and_the_environment_wins(tmp_path):
 
 def test_production_key_from_an_env_file_is_enough_to_start(tmp_path):
     env_file = tmp_path / ".env"
-    env_file.write_text("DEBUG=0\nSECRET_KEY=" + "k" * 50 + "\nALLOWED_HOSTS=atlas.example.org\n")
+    env_file.write_text(
+        "DEBUG=0\nSECRET_KEY=" + "k" * 50 + "\nLOCATION_MASK_KEY=" + "m" * 50 + "\nALLOWED_HOSTS=atlas.example.org\n"
+    )
     result = _manage("check", ATLAS_ENV_FILE=str(env_file))
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -99,3 +102,9 @@ def test_make_writes_a_development_env_once_and_manage_py_runs_with_it_alone(tmp
     other = tmp_path / "other.env"
     subprocess.run([script[0], str(other)], capture_output=True, text=True, timeout=30, check=True)
     assert other.read_text() != content  # a new random key each time
+
+
+def test_production_refuses_to_start_without_a_location_mask_key():
+    result = _manage("check", DEBUG="0", ALLOWED_HOSTS="atlas.example.org", SECRET_KEY="s" * 50)
+    assert result.returncode != 0
+    assert "LOCATION_MASK_KEY" in result.stderr

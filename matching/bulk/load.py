@@ -104,6 +104,7 @@ class Directory:
 
 
 def load_directory(*, product_ids: list[int]) -> Directory:
+    """The arrays; farms and annonces at their public points, as on the request path (selectors.Query.origin)."""
     listed = _mask("productcategory_id")
     partnered = _mask("product_id")
     amaps = _rows(
@@ -129,12 +130,12 @@ def load_directory(*, product_ids: list[int]) -> Directory:
     farms = _rows(
         compose(
             """
-            SELECT f.id, ST_X(f.location::geometry), ST_Y(f.location::geometry), f.delivery_radius_km,
+            SELECT f.id, ST_X(f.public_location::geometry), ST_Y(f.public_location::geometry), f.delivery_radius_km,
                    f.capacity_shares, COALESCE(fp.mask, 0)
             FROM {farm} f
             LEFT JOIN (SELECT farm_id, {listed} AS mask
                        FROM {farm_products} GROUP BY farm_id) fp ON fp.farm_id = f.id
-            WHERE f.is_active AND f.location IS NOT NULL
+            WHERE f.is_active AND f.public_location IS NOT NULL
             ORDER BY f.id
             """,
             listed=listed,
@@ -168,7 +169,7 @@ def load_directory(*, product_ids: list[int]) -> Directory:
         compose(
             """
             SELECT n.id, CASE WHEN n.kind = %s THEN 0 ELSE 1 END, COALESCE(n.farm_id, n.amap_id),
-                   ST_X(n.location::geometry), ST_Y(n.location::geometry), n.radius_km,
+                   ST_X(n.public_location::geometry), ST_Y(n.public_location::geometry), n.radius_km,
                    {days}, n.shares, COALESCE(np.mask, 0)
             FROM {annonce} n
             LEFT JOIN (SELECT annonce_id, {listed} AS mask

@@ -98,8 +98,9 @@ def test_list_filters_and_their_errors(client):
 
 def test_matches_endpoint_ranks_with_reasons_and_drive_time(client, farmer):
     _user, farm = farmer
-    near = AmapFactory(name="Proche", location=point_at(LIBOURNE, km=6))
-    AmapFactory(name="Loin", location=point_at(LIBOURNE, km=28, azimuth=200))
+    # Matching measures from the farm's public (masked) point, never from the farmhouse (issue 12).
+    near = AmapFactory(name="Proche", location=point_at(farm.public_location, km=6))
+    AmapFactory(name="Loin", location=point_at(farm.public_location, km=28, azimuth=200))
     annonce = farm_annonce(farm, user=_user)
 
     response = client.get(reverse("annonce-matches", args=[annonce.pk]), {"limit": 5})

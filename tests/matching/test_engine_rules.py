@@ -14,14 +14,24 @@ from .conftest import amap_annonce, farm_annonce, geodesic_m, point_at
 pytestmark = pytest.mark.django_db
 
 
+def CommuneFarm(**kwargs):  # noqa: N802 (a factory)
+    """A farm known to its commune only: its public point is its point, so the distances below are exact.
+
+    Matching measures farms at their public point (issue 12); with an exact point, a 500–1,500 m
+    mask would blur the radius boundaries these tests are about.
+    """
+    return FarmFactory(location_precision="commune", **kwargs)
+
+
 def names(matches):
     return [m.name for m in matches]
 
 
 def test_farm_annonce_proposes_amaps_within_its_drive_radius_only():
     farm = FarmFactory(location=LIBOURNE)
-    inside = AmapFactory(name="Dedans", location=point_at(LIBOURNE, km=39.9))
-    outside = AmapFactory(name="Dehors", location=point_at(LIBOURNE, km=40.1))
+    here = farm.public_location  # matching measures from the farm's public point (issue 12)
+    inside = AmapFactory(name="Dedans", location=point_at(here, km=39.9))
+    outside = AmapFactory(name="Dehors", location=point_at(here, km=40.1))
     annonce = farm_annonce(farm, radius_km=40)
 
     found = names(matches_for_annonce(annonce=annonce))
@@ -114,8 +124,8 @@ def test_distance_reason_and_drive_time_are_true():
 
     (match,) = matches_for_annonce(annonce=annonce)
 
-    # Libourne–Bordeaux geodesic distance from pyproj.Geod(ellps="WGS84")
-    expected_m = geodesic_m(LIBOURNE, amap.location)
+    # From the farm's public point (never its farmhouse) to Bordeaux, pyproj.Geod(ellps="WGS84")
+    expected_m = geodesic_m(farm.public_location, amap.location)
     assert match.distance_m == pytest.approx(expected_m, abs=1.0)
     km = round(expected_m / 1000)
     minutes = round(expected_m / 1000 * 1.3 / 60 * 60)
@@ -166,16 +176,16 @@ def test_reciprocal_annonce_counts_only_within_its_own_radius_and_for_the_produc
 
 def test_amap_annonce_proposes_producing_farms_whose_own_radius_reaches_it():
     amap = AmapFactory(name="AMAP Bordeaux", location=BORDEAUX)
-    reaches = FarmFactory(name="Atteint", location=point_at(BORDEAUX, km=25), delivery_radius_km=30, products=["oeufs"])
-    FarmFactory(
+    reaches = CommuneFarm(name="Atteint", location=point_at(BORDEAUX, km=25), delivery_radius_km=30, products=["oeufs"])
+    CommuneFarm(
         name="Trop court", location=point_at(BORDEAUX, km=25, azimuth=0), delivery_radius_km=20, products=["oeufs"]
     )
-    FarmFactory(name="Autre produit", location=point_at(BORDEAUX, km=5), products=["pain"])
-    FarmFactory(name="Complet", location=point_at(BORDEAUX, km=5, azimuth=0), products=["oeufs"], capacity_shares=0)
-    FarmFactory(
+    CommuneFarm(name="Autre produit", location=point_at(BORDEAUX, km=5), products=["pain"])
+    CommuneFarm(name="Complet", location=point_at(BORDEAUX, km=5, azimuth=0), products=["oeufs"], capacity_shares=0)
+    CommuneFarm(
         name="Au-delà de l'AMAP", location=point_at(BORDEAUX, km=45), delivery_radius_km=100, products=["oeufs"]
     )
-    partner = FarmFactory(name="Déjà partenaire", location=point_at(BORDEAUX, km=8), products=["oeufs"])
+    partner = CommuneFarm(name="Déjà partenaire", location=point_at(BORDEAUX, km=8), products=["oeufs"])
     PartnershipFactory(amap=amap, farm=partner, product=product("oeufs"))
     annonce = amap_annonce(amap, wanted=("oeufs",), radius_km=40)
 
@@ -185,18 +195,18 @@ def test_amap_annonce_proposes_producing_farms_whose_own_radius_reaches_it():
     match = matches[reaches.name]
     assert match.counterpart_type == "farm"
     assert "produit : œufs" in match.reasons
-    # A farm's exact place is private: its distance is given to 100 m.
+    # Farms are measured at their public point, given to 100 m.
     assert match.distance_m == pytest.approx(25_000, abs=100)
     assert match.distance_m % 100 == 0
 
 
 def test_a_farm_that_never_stated_its_radius_is_ranked_by_distance_not_cut():
     amap = AmapFactory(name="AMAP Bordeaux", location=BORDEAUX)
-    near = FarmFactory(name="Proche", location=point_at(BORDEAUX, km=12), delivery_radius_km=None, products=["oeufs"])
-    far = FarmFactory(
+    near = CommuneFarm(name="Proche", location=point_at(BORDEAUX, km=12), delivery_radius_km=None, products=["oeufs"])
+    far = CommuneFarm(
         name="Lointaine", location=point_at(BORDEAUX, km=55, azimuth=0), delivery_radius_km=None, products=["oeufs"]
     )
-    stated = FarmFactory(
+    stated = CommuneFarm(
         name="Rayon déclaré", location=point_at(BORDEAUX, km=45, azimuth=180), delivery_radius_km=40, products=["oeufs"]
     )
     annonce = amap_annonce(amap, wanted=("oeufs",), radius_km=100)
@@ -251,7 +261,7 @@ def test_every_reason_is_true_on_a_mixed_neighbourhood():
 
     for match in matches_for_annonce(annonce=annonce, limit=20):
         amap = by_name[match.name]
-        distance_km = geodesic_m(LIBOURNE, amap.location) / 1000
+        distance_km = geodesic_m(farm.public_location, amap.location) / 1000  # from the public point
         first = match.reasons[0]
         shown = float(first.split(" km")[0].removeprefix("à ").replace(",", "."))
         assert shown == pytest.approx(distance_km, abs=0.05 if distance_km < 10 else 0.5)

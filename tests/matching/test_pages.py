@@ -149,11 +149,12 @@ def test_partnership_concluded_decrements_then_closes_the_annonce(client):
 def test_match_all_stores_ranked_matches_and_the_digest_sends_them_once(client):
     farmer = UserFactory(email="paysan@example.org")
     farm = FarmFactory(location=LIBOURNE)
+    here = farm.public_location  # matching measures from the farm's public point (issue 12)
     annonce = farm_annonce(farm, user=farmer)
-    AmapFactory(name="AMAP Alpha", location=point_at(LIBOURNE, km=5))
-    AmapFactory(name="AMAP Bravo", location=point_at(LIBOURNE, km=15, azimuth=30))
+    AmapFactory(name="AMAP Alpha", location=point_at(here, km=5))
+    AmapFactory(name="AMAP Bravo", location=point_at(here, km=15, azimuth=30))
     # A name with the characters COPY and JSON escape, on the farm's existing tour.
-    odd = AmapFactory(name='AMAP "Les Bios" \\ Nord\tEst', location=point_at(LIBOURNE, km=14, azimuth=30))
+    odd = AmapFactory(name='AMAP "Les Bios" \\ Nord\tEst', location=point_at(here, km=14, azimuth=30))
     PartnershipFactory(amap=odd, farm=farm, product=product("oeufs"))
 
     call_command("match_all", k=10, verbosity=0)
@@ -177,7 +178,7 @@ def test_match_all_stores_ranked_matches_and_the_digest_sends_them_once(client):
     assert len(mail.outbox) == 1  # nothing new: nothing sent
 
     # Recomputing keeps what was already announced; a new AMAP is announced alone.
-    AmapFactory(name="AMAP Charlie", location=point_at(LIBOURNE, km=3, azimuth=200))
+    AmapFactory(name="AMAP Charlie", location=point_at(here, km=3, azimuth=200))
     call_command("match_all", verbosity=0)
     assert Match.objects.get(annonce=annonce, amap__name="AMAP Alpha").first_seen_at == first_seen
     call_command("send_digest", verbosity=0)

@@ -86,7 +86,11 @@ def geodesic_m(a: Point, b: Point) -> float:
 
 
 def reference_candidates(annonce: Annonce) -> set[int]:
-    """Who may be proposed, computed row by row with pyproj, without the engine's code."""
+    """Who may be proposed, computed row by row with pyproj, without the engine's code.
+
+    Farms and annonces are measured at their public points (a farm's masked point), as matching
+    does: no distance or order reveals a farmhouse (issue 12).
+    """
     from directory.models import Farm
 
     wanted = set(annonce.products.values_list("pk", flat=True))
@@ -96,7 +100,7 @@ def reference_candidates(annonce: Annonce) -> set[int]:
     result = set()
     if annonce.kind == Annonce.Kind.FARM_SEEKS_AMAP:
         for amap in Amap.objects.filter(status="active"):
-            d = geodesic_m(annonce.location, amap.location)
+            d = geodesic_m(annonce.public_location, amap.location)
             supplied = {product for amap_id, _farm, product in active_links if amap_id == amap.pk}
             day_ok = not days or not amap.delivery_weekdays or days & set(amap.delivery_weekdays)
             if d <= annonce.radius_km * 1000 and day_ok and wanted - supplied:
@@ -104,7 +108,7 @@ def reference_candidates(annonce: Annonce) -> set[int]:
         for other in live:
             if other.kind != Annonce.Kind.AMAP_SEEKS_FARM or other.amap.status != "active":
                 continue
-            d = geodesic_m(annonce.location, other.location)
+            d = geodesic_m(annonce.public_location, other.public_location)
             other_days = set(other.delivery_weekdays)
             day_ok = not days or not other_days or days & other_days
             if (
@@ -120,7 +124,7 @@ def reference_candidates(annonce: Annonce) -> set[int]:
             return {p for amap_id, f, p in active_links if amap_id == annonce.amap_id and f == farm_id}
 
         for farm in Farm.objects.filter(is_active=True).exclude(location=None).prefetch_related("products"):
-            d = geodesic_m(annonce.location, farm.location)
+            d = geodesic_m(annonce.public_location, farm.public_location)
             produced = {p.pk for p in farm.products.all()}
             if (
                 d <= annonce.radius_km * 1000
@@ -132,7 +136,7 @@ def reference_candidates(annonce: Annonce) -> set[int]:
         for other in live:
             if other.kind != Annonce.Kind.FARM_SEEKS_AMAP or not other.farm.is_active:
                 continue
-            d = geodesic_m(annonce.location, other.location)
+            d = geodesic_m(annonce.public_location, other.public_location)
             other_days = set(other.delivery_weekdays)
             day_ok = not days or not other_days or days & other_days
             offered = {p.pk for p in other.products.all()}
@@ -170,9 +174,9 @@ def test_distances_are_true_geodesic_metres():
             continue
         for match in matches_for(Query.for_annonce(annonce), limit=50, with_drive_times=False):
             amap = Amap.objects.get(pk=match.counterpart_id)
-            place = Annonce.objects.get(pk=match.annonce_id).location if match.annonce_id else amap.location
+            place = Annonce.objects.get(pk=match.annonce_id).public_location if match.annonce_id else amap.location
             # PostGIS geography distance vs pyproj.Geod(ellps="WGS84"): both exact on the ellipsoid
-            assert match.distance_m == pytest.approx(geodesic_m(annonce.location, place), abs=0.1)
+            assert match.distance_m == pytest.approx(geodesic_m(annonce.public_location, place), abs=0.1)
 
 
 def bulk_rankings(*, k: int, first: int) -> tuple[bulk.BulkReport, dict[int, list[tuple]]]:

@@ -95,7 +95,8 @@ def test_matches_show_routed_times_when_enabled(settings, fake_osrm):
     settings.ROUTING_BACKEND = "osrm"
     settings.ROUTING_OSRM_URL = fake_osrm
     farm = FarmFactory(location=LIBOURNE)
-    AmapFactory(name="Proche", location=point_at(LIBOURNE, km=5))
+    # Matching measures from the farm's public point (issue 12).
+    AmapFactory(name="Proche", location=point_at(farm.public_location, km=5))
     annonce = farm_annonce(farm)
 
     (match,) = matches_for_annonce(annonce=annonce)

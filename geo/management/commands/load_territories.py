@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from geo.geocoding import reset_gazetteer_cache
+from geo.masking import land_outlines
 from geo.models import Commune, Department, Region
 from geo.text import normalize_place_name
 
@@ -59,6 +60,8 @@ class Command(BaseCommand):
             communes = self._load_communes(folder)
             # A geocoder index built in this process before the load would miss the new names.
             transaction.on_commit(reset_gazetteer_cache)
+            # The masks' département outlines, likewise (geo.masking).
+            transaction.on_commit(land_outlines.cache_clear)
         elapsed = time.perf_counter() - started
         self.stdout.write(
             f"{regions} régions, {departments} départements, {communes} communes chargés en {elapsed:.1f} s"
