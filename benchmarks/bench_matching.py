@@ -11,8 +11,9 @@ Figures:
   top 10 is the request path's top 10 (same counterparts, same order). Expected: 1.
 - `matching.recall_at_{1,3,10}_<method>`: leave-one-AMAP-out on the Gironde network's real links
   (`matching.evaluation`), AMAP annonces with the widest radius an annonce may state (300 km):
-  engine, engine without farm radii, nearest-first within the radius, nearest-first over all
-  farms; `matching.recall_100km_at_10_<method>`: the same with a 100 km radius.
+  learned ranking (each AMAP left out of its features and training), engine with fixed weights,
+  engine without farm radii, nearest-first within the radius, nearest-first over all
+  farms; `matching.recall_100km_at_{1,3,10}_<method>`: the same with a 100 km radius.
 
 Everything written here (annonces, matches, the Gironde import) is rolled back at the end.
 Options: `--set matching_small=1000 --set matching_large=100000 --set matching_parts=one,bulk,recall`.
@@ -233,7 +234,8 @@ def bench_recall(*, ctx) -> None:
     report("matching.recall_links", widest.links, "links")
     note("the same with a 100 km annonce radius")
     for method in RecallReport.METHODS:
-        report(f"matching.recall_100km_at_10_{method}", results[100].recall(method), "ratio")
+        for at in (1, 3, 10):
+            report(f"matching.recall_100km_at_{at}_{method}", results[100].recall(method, at), "ratio")
 
 
 def run(ctx) -> None:

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Annonce, Match, Message, SavedSearch, Thread
+from .models import Annonce, Match, MatchingModel, Message, SavedSearch, Thread
 
 
 @admin.register(Annonce)
@@ -36,3 +36,25 @@ class ThreadAdmin(admin.ModelAdmin):
     list_display = ("subject", "started_by", "created_at")
     raw_id_fields = ("annonce", "started_by", "sender_amap", "sender_farm", "recipient_amap", "recipient_farm")
     inlines = [MessageInline]
+
+
+@admin.register(MatchingModel)
+class MatchingModelAdmin(admin.ModelAdmin):
+    """The learned ranking's versions and cards (data size, date, cross-validated recall)."""
+
+    list_display = ("version", "created_at", "links", "is_active", "recall_summary")
+    readonly_fields = ("version", "created_at", "links", "parameters", "card", "recall_summary")
+    fields = ("version", "created_at", "links", "is_active", "recall_summary", "card", "parameters")
+
+    @admin.display(description="recall@1/3/10 appris vs plus proche d'abord")
+    def recall_summary(self, obj) -> str:
+        cv = (obj.card or {}).get("cross_validation", {})
+        parts = []
+        for at in (1, 3, 10):
+            r = cv.get(f"recall_at_{at}")
+            if r:
+                parts.append(f"@{at} {r['learned']:.2f} / {r['nearest']:.2f}")
+        return " · ".join(parts) or "—"
+
+    def has_add_permission(self, request) -> bool:
+        return False  # versions come from train_matching

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 from django.conf import settings
 
+from .learning.features import table_features
+
 # The only place the weights live. Chosen a priori (not fitted to the Gironde data): distance
 # matters most, then whether the product is really missing, an existing delivery tour
 # nearby, and the counterpart's own annonce; weekday and size refine.
@@ -126,7 +128,14 @@ COLUMN_DTYPES = {
     "openness": np.float64,
     "synergy_m": np.float64,
     "synergy_amap": np.int64,
+    # The learned ranking's features about the farm's current delivery points (matching.learning):
+    "partners": np.float64,
+    "within_15": np.float64,
+    "within_30": np.float64,
+    "within_50": np.float64,
 }
+# Columns a caller may leave out (0: no partner, no delivery point near); the fixed weights ignore them.
+LEARNING_COLUMNS = ("partners", "within_15", "within_30", "within_50")
 
 
 @dataclass
@@ -146,6 +155,15 @@ class CandidateTable:
     openness: np.ndarray  # AMAP openness in [0, 1]; nan for farms
     synergy_m: np.ndarray  # distance between the candidate and the farm's nearest existing delivery point (inf: none)
     synergy_amap: np.ndarray  # id of that delivery point's AMAP (0: none)
+    partners: np.ndarray | None = None  # the farm's number of AMAPs supplied now
+    within_15: np.ndarray | None = None  # how many of the farm's delivery points lie within 15 km of the AMAP
+    within_30: np.ndarray | None = None
+    within_50: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        for name in LEARNING_COLUMNS:
+            if getattr(self, name) is None:
+                setattr(self, name, np.zeros(len(self.org_id)))
 
     def __len__(self) -> int:
         return len(self.org_id)
@@ -163,6 +181,7 @@ class CandidateTable:
             "openness": math.nan,
             "synergy_m": math.inf,
             "synergy_amap": 0,
+            **dict.fromkeys(LEARNING_COLUMNS, 0.0),
         }
         data = {
             name: np.array([row.get(name, defaults.get(name)) for row in rows], dtype=dtype)
@@ -172,7 +191,13 @@ class CandidateTable:
 
     @classmethod
     def from_columns(cls, columns: dict[str, list]) -> CandidateTable:
-        return cls(**{name: np.asarray(columns[name], dtype=dtype) for name, dtype in COLUMN_DTYPES.items()})
+        return cls(
+            **{
+                name: np.asarray(columns[name], dtype=dtype)
+                for name, dtype in COLUMN_DTYPES.items()
+                if name in columns or name not in LEARNING_COLUMNS
+            }
+        )
 
     def take(self, index: np.ndarray) -> CandidateTable:
         return CandidateTable(**{name: getattr(self, name)[index] for name in self.__dataclass_fields__})
@@ -183,6 +208,8 @@ class Scored:
     eligible: np.ndarray  # bool per row
     components: dict[str, np.ndarray]
     score: np.ndarray
+    # With a learned ranker: each feature's part of each row's score (rows × features), for the reasons.
+    contributions: np.ndarray | None = None
 
 
 def _reference_shares(shares) -> np.ndarray | float:
@@ -194,11 +221,13 @@ def _reference_shares(shares) -> np.ndarray | float:
     return values if values.ndim else float(values)
 
 
-def score_table(need: Need, table: CandidateTable) -> Scored:
+def score_table(need: Need, table: CandidateTable, ranker=None) -> Scored:
     """Apply the rules (which rows may be proposed) and compute every component and the score.
 
     The Need's numbers may be scalars (one annonce) or arrays aligned with the table's rows
-    (the bulk path scores many annonces' candidates at once).
+    (the bulk path scores many annonces' candidates at once). With a `ranker`
+    (`matching.learning.ranker.LinearRanker`) the score is the learned one, from the same table;
+    without, the fixed WEIGHTS.
     """
     products = np.asarray(need.products_mask, dtype=np.int64)
     wanted = np.maximum(1.0, popcount(products))
@@ -251,10 +280,18 @@ def score_table(need: Need, table: CandidateTable) -> Scored:
         "weekday": weekday,
         "size_openness": size_openness,
     }
-    score = sum(WEIGHTS[name] * values for name, values in components.items())
     # A counterpart's own annonce only counts when it is about one of these products.
     annonce_ok = (table.annonce_id == 0) | ((table.declared_mask & products) != 0)
     eligible = in_reach & weekday_ok & product_ok & capacity_ok & annonce_ok
+    if ranker is not None:
+        features = table_features(table, components)
+        return Scored(
+            eligible=eligible,
+            components=components,
+            score=ranker.score(features),
+            contributions=ranker.contributions(features),
+        )
+    score = sum(WEIGHTS[name] * values for name, values in components.items())
     return Scored(eligible=eligible, components=components, score=np.asarray(score, dtype=np.float64))
 
 

@@ -338,3 +338,25 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return self.body[:60]
+
+
+class MatchingModel(models.Model):
+    """A fitted ranking (`matching.learning`), versioned: its coefficients in JSON and its card.
+
+    The active one with the highest version ranks matches; none active: the engine's fixed weights.
+    """
+
+    version = models.PositiveIntegerField(_("version"), unique=True)
+    created_at = models.DateTimeField(_("entraîné le"), auto_now_add=True)
+    parameters = models.JSONField(_("coefficients"), default=dict)  # LinearRanker.to_json()
+    card = models.JSONField(_("fiche du modèle"), default=dict)  # data size, cross-validated recall
+    links = models.PositiveIntegerField(_("partenariats d'entraînement"), default=0)
+    is_active = models.BooleanField(_("actif"), default=True)
+
+    class Meta:
+        ordering = ("-version",)
+        verbose_name = _("modèle de mise en relation")
+        verbose_name_plural = _("modèles de mise en relation")
+
+    def __str__(self) -> str:
+        return f"v{self.version}"

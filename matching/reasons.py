@@ -341,3 +341,85 @@ def reasons_for(need: Need, table: CandidateTable, row: int, ctx: ReasonContext)
 def distance_and_drive(distance_text: str, drive_text: str) -> str:
     """The first reason: the distance as shown, then the drive time ("à 12 km, 18 min de route (estimation)")."""
     return f"{distance_text}, {drive_text}"
+
+
+# --------------------------------------------------------------------------- learned ranking
+
+# Which feature of `matching.learning.features` each part of `reasons_after_distance` states.
+PART_FEATURES = ("log_distance", "product_fit", "weekday", "tour", "size_openness", "size_openness", "reciprocal")
+TOUR_FEATURES = ("partners", "nearest_delivery", "within_15", "within_30", "within_50")
+PARTNERS_NEAR = (
+    "déjà %(n)s AMAP livrée, « %(name)s » %(where)s",
+    "déjà %(n)s AMAP livrées dont « %(name)s » %(where)s",
+)
+PARTNERS = ("déjà %(n)s AMAP livrée", "déjà %(n)s AMAP livrées")
+
+
+def _partners_catalogue() -> None:  # pragma: no cover - only here for makemessages
+    ngettext(
+        "déjà %(n)s AMAP livrée, « %(name)s » %(where)s", "déjà %(n)s AMAP livrées dont « %(name)s » %(where)s", 1
+    )
+    ngettext("déjà %(n)s AMAP livrée", "déjà %(n)s AMAP livrées", 1)
+
+
+def partners_phrases(*, partners: int, nearest_m: float, nearest_amap: int, ctx: ReasonContext) -> tuple[str, ...]:
+    """A farm's current AMAPs, the nearest named when within the widest ring (« déjà 6 AMAP livrées dont … à 4 km »)."""
+    from .learning.features import RINGS_KM
+
+    if partners <= 0:
+        return ()
+    if nearest_amap and nearest_amap == ctx.annonce_amap_id:
+        return (translated(DELIVERS_YOURS, ctx.cache),)
+    if nearest_m <= RINGS_KM[-1] * 1000.0 and nearest_amap in ctx.amap_names:
+        text = ngettext(*PARTNERS_NEAR, partners)
+        return (text % {"n": partners, "name": ctx.amap_names[nearest_amap], "where": format_km(nearest_m, ctx.cache)},)
+    return (ngettext(*PARTNERS, partners) % {"n": partners},)
+
+
+def reasons_by_contribution(
+    need: Need, table: CandidateTable, row: int, ctx: ReasonContext, contributions, *, drive_text: str
+) -> list[str]:
+    """The sentences of one row, the facts that raised its learned score most first.
+
+    `contributions`: the row's part of the score per feature (`LinearRanker.contributions`).
+    """
+    from .learning.features import INDEX
+
+    distance_m = float(table.distance_m[row])
+    parts, _sentences = reasons_after_distance(
+        kind=need.kind,
+        products=int(need.products_mask),
+        need_days=int(need.weekdays_mask),
+        org_id=int(table.org_id[row]),
+        annonce_id=int(table.annonce_id[row]),
+        weekdays=int(table.weekdays[row]),
+        listed=int(table.product_mask[row]),
+        partnered=int(table.partnered_mask[row]),
+        declared=int(table.declared_mask[row]),
+        size=float(table.size[row]),
+        openness=float(table.openness[row]),
+        synergy_m=float(table.synergy_m[row]),
+        synergy_amap=int(table.synergy_amap[row]),
+        ctx=ctx,
+        reach_m=float(table.reach_m[row]),
+    )
+    parts = list(parts)
+    if need.kind == AMAP_SEEKS_FARM:
+        parts[PART_FEATURES.index("tour")] = partners_phrases(
+            partners=int(table.partners[row]),
+            nearest_m=float(table.synergy_m[row]),
+            nearest_amap=int(table.synergy_amap[row]),
+            ctx=ctx,
+        )
+
+    def weight(feature: str) -> float:
+        if feature == "tour":
+            return float(sum(contributions[INDEX[name]] for name in TOUR_FEATURES))
+        return float(contributions[INDEX[feature]])
+
+    distance_text = distance_and_drive(format_km(distance_m, ctx.cache), drive_text)
+    tagged = [(weight("log_distance"), 0, distance_text)]
+    for position, (feature, part) in enumerate(zip(PART_FEATURES, parts, strict=True), start=1):
+        tagged.extend((weight(feature), position, text) for text in part)
+    tagged.sort(key=lambda item: (-item[0], item[1]))  # stable: the usual order among equals
+    return [text for _weight, _position, text in tagged]

@@ -23,7 +23,9 @@ from directory.models import Amap, Farm, Network, Partnership, ProductCategory
 from geo.sphere import GEOD
 
 from . import engine, reasons, routing
-from .models import Annonce, Match, Thread
+from .learning.features import RINGS_KM
+from .learning.ranker import LinearRanker
+from .models import Annonce, Match, MatchingModel, Thread
 
 MAX_MATCHES = 50
 
@@ -217,19 +219,23 @@ def _geodesic_m(lon0, lat0, lons, lats) -> np.ndarray:
     return np.asarray(dist, dtype=float)
 
 
-def _nearest_delivery_point(points: list[tuple[int, float, float]], lons, lats) -> tuple[np.ndarray, np.ndarray]:
-    """For each (lon, lat): distance to the nearest of `points` (amap_id, lon, lat) and its id (lowest on a tie)."""
+def _nearest_delivery_point(points: list[tuple[int, float, float]], lons, lats):
+    """For each (lon, lat): distance to the nearest of `points` (amap_id, lon, lat), its id (lowest on a
+    tie), and how many of them lie within each of the learned ranking's rings (rows × rings)."""
     n = len(lons)
     best = np.full(n, math.inf)
     best_id = np.zeros(n, dtype=np.int64)
+    within = np.zeros((n, len(RINGS_KM)))
     if n == 0:
-        return best, best_id
+        return best, best_id, within
+    rings_m = np.asarray(RINGS_KM) * 1000.0
     for amap_id, lon, lat in sorted(points):
         dist = _geodesic_m(lon, lat, lons, lats)
         closer = dist < best
         best = np.where(closer, dist, best)
         best_id = np.where(closer, amap_id, best_id)
-    return best, best_id
+        within += dist[:, None] <= rings_m[None, :]
+    return best, best_id, within
 
 
 def _lon_lat(field: str) -> dict:
@@ -348,10 +354,19 @@ def _amap_candidates(query: Query, need: engine.Need, bits: ProductBits) -> tupl
         columns["openness"].append(1.0)
         lons.append(lon)
         lats.append(lat)
-    synergy_m, synergy_amap = _nearest_delivery_point(delivery_points, lons, lats)
+    synergy_m, synergy_amap, within = _nearest_delivery_point(delivery_points, lons, lats)
     columns["synergy_m"], columns["synergy_amap"] = synergy_m, synergy_amap
+    columns["partners"] = np.full(len(lons), float(len({p[0] for p in delivery_points})))
+    for j, km in enumerate(RINGS_KM):
+        columns[f"within_{int(km)}"] = within[:, j]
     names = dict(Amap.objects.filter(pk__in={p[0] for p in delivery_points}).values_list("pk", "name"))
     return engine.CandidateTable.from_columns(columns), {"amap_names": names, "lons": lons, "lats": lats}
+
+
+def _learning_columns(columns: dict, partners: int, rings) -> None:
+    columns["partners"].append(float(partners))
+    for j, km in enumerate(RINGS_KM):
+        columns[f"within_{int(km)}"].append(0.0 if rings is None else float(rings[j]))
 
 
 def _farm_candidates(query: Query, need: engine.Need, bits: ProductBits) -> tuple[engine.CandidateTable, dict]:
@@ -412,15 +427,17 @@ def _farm_candidates(query: Query, need: engine.Need, bits: ProductBits) -> tupl
         already = _masks(supplies.values_list("farm_id", "product_id"), bits)
 
     # Each farm's existing delivery points, measured from the AMAP's place: only those within the
-    # synergy radius count (beyond it synergy is 0 and no sentence names them), which the GiST
-    # index on the AMAPs' places finds (0.1 % wider; the exact geodesic below decides).
-    tours = Partnership.objects.active().filter(
-        farm_id__in=farm_ids,
-        amap__status=Amap.Status.ACTIVE,
-        amap__location__dwithin=(origin, D(m=engine.synergy_radius_m() * 1.001)),
-    )
+    # synergy radius or the learned ranking's widest ring count (beyond, synergy is 0, no sentence
+    # names them, the ring counts are 0), which the GiST index on the AMAPs' places finds (0.1 %
+    # wider; the exact geodesic below decides).
+    reach_m = max(engine.synergy_radius_m(), RINGS_KM[-1] * 1000.0)
+    supplying = Partnership.objects.active().filter(farm_id__in=farm_ids, amap__status=Amap.Status.ACTIVE)
     if query.hidden_partnership_ids:
-        tours = tours.exclude(pk__in=query.hidden_partnership_ids)
+        supplying = supplying.exclude(pk__in=query.hidden_partnership_ids)
+    partners: dict[int, int] = defaultdict(int)
+    for farm_id, _amap_id in supplying.order_by().values_list("farm_id", "amap_id").distinct():
+        partners[farm_id] += 1
+    tours = supplying.filter(amap__location__dwithin=(origin, D(m=reach_m * 1.001)))
     tour_points = list(
         tours.order_by()  # DISTINCT on these columns only, not on the model's ordering
         .annotate(**_lon_lat("amap__location"))
@@ -428,11 +445,13 @@ def _farm_candidates(query: Query, need: engine.Need, bits: ProductBits) -> tupl
         .distinct()
     )
     nearest_tour: dict[int, tuple[float, int]] = {}
+    rings: dict[int, np.ndarray] = defaultdict(lambda: np.zeros(len(RINGS_KM)))
     if tour_points:
         dists = _geodesic_m(origin.x, origin.y, [p[2] for p in tour_points], [p[3] for p in tour_points])
         for (farm_id, amap_id, _lon, _lat), dist in zip(tour_points, dists, strict=True):
             if farm_id not in nearest_tour or (dist, amap_id) < nearest_tour[farm_id]:
                 nearest_tour[farm_id] = (float(dist), amap_id)  # the lowest AMAP id on a tie
+            rings[farm_id] += dist <= np.asarray(RINGS_KM) * 1000.0
 
     columns: dict[str, list] = defaultdict(list)
     lons, lats = [], []
@@ -451,6 +470,7 @@ def _farm_candidates(query: Query, need: engine.Need, bits: ProductBits) -> tupl
         columns["openness"].append(math.nan)
         columns["synergy_m"].append(tour[0])
         columns["synergy_amap"].append(tour[1])
+        _learning_columns(columns, partners[pk], rings.get(pk))
         lons.append(lon)
         lats.append(lat)
     for pk, farm_id, distance, radius_km, weekdays, shares, capacity, lon, lat in annonce_rows:
@@ -468,6 +488,7 @@ def _farm_candidates(query: Query, need: engine.Need, bits: ProductBits) -> tupl
         columns["openness"].append(math.nan)
         columns["synergy_m"].append(tour[0])
         columns["synergy_amap"].append(tour[1])
+        _learning_columns(columns, partners[farm_id], rings.get(farm_id))
         lons.append(lon)
         lats.append(lat)
     names = dict(Amap.objects.filter(pk__in={t[1] for t in nearest_tour.values()}).values_list("pk", "name"))
@@ -487,14 +508,32 @@ def candidates(query: Query, bits: ProductBits | None = None):
     return need, table, extras
 
 
-def matches_for(query: Query, *, limit: int = 10, with_drive_times: bool = True) -> list[MatchResult]:
-    """The ranked counterparts for a query (best first), with reasons, distance and drive time."""
+ACTIVE = "active"  # matches_for(ranker=ACTIVE): the stored active model, if any
+
+
+def active_ranker() -> LinearRanker | None:
+    """The active learned ranking with the highest version; None: the engine's fixed weights."""
+    row = MatchingModel.objects.filter(is_active=True).order_by("-version").first()
+    if row is None:
+        return None
+    return LinearRanker.from_json(row.parameters, version=row.version)
+
+
+def matches_for(
+    query: Query, *, limit: int = 10, with_drive_times: bool = True, ranker: LinearRanker | str | None = ACTIVE
+) -> list[MatchResult]:
+    """The ranked counterparts for a query (best first), with reasons, distance and drive time.
+
+    `ranker`: ACTIVE (the stored model, else fixed weights), a given `LinearRanker`, or None (fixed weights).
+    """
     limit = max(0, min(int(limit), MAX_MATCHES))
     bits = product_bits()
     need, table, extras = candidates(query, bits)
     if len(table) == 0:
         return []
-    scored = engine.score_table(need, table)
+    if ranker == ACTIVE:
+        ranker = active_ranker()
+    scored = engine.score_table(need, table, ranker)
     top = engine.rank(table, scored, limit=limit)
     if top.size == 0:
         return []
@@ -525,8 +564,13 @@ def matches_for(query: Query, *, limit: int = 10, with_drive_times: bool = True)
     results = []
     for position, row in enumerate(top):
         drive = drives[position]
-        texts = reasons.reasons_for(need, table, int(row), ctx)
-        texts[0] = reasons.distance_and_drive(texts[0], routing.describe(drive))
+        if scored.contributions is None:
+            texts = reasons.reasons_for(need, table, int(row), ctx)
+            texts[0] = reasons.distance_and_drive(texts[0], routing.describe(drive))
+        else:
+            texts = reasons.reasons_by_contribution(
+                need, table, int(row), ctx, scored.contributions[row], drive_text=routing.describe(drive)
+            )
         results.append(
             MatchResult(
                 counterpart_type="amap" if is_farm_annonce else "farm",

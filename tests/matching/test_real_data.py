@@ -36,6 +36,10 @@ def test_leave_one_amap_out_recall_at_10_engine_vs_distance_baselines(capsys):
         # On the same question (farms within the annonce's radius) the engine finds at least as
         # many real partners in its first ten as the nearest-first ranking.
         assert report.recall("engine") >= report.recall("distance_within_radius")
+        # The learned ranking (each AMAP left out of its features and training) is at least as good
+        # as nearest-first on the same question at 1, 3 and 10.
+        for at in (1, 3, 10):
+            assert report.recall("learned", at) >= report.recall("distance_within_radius", at)
         # Every partner the nearest-first ranking over all farms finds and the engine does not is
         # farther than the annonce's radius: a question no annonce of that radius asks.
         baseline_only = report.details["baseline_only"]
