@@ -356,9 +356,7 @@ PARTNERS = ("déjà %(n)s AMAP livrée", "déjà %(n)s AMAP livrées")
 
 
 def _partners_catalogue() -> None:  # pragma: no cover - only here for makemessages
-    ngettext(
-        "déjà %(n)s AMAP livrée, « %(name)s » %(where)s", "déjà %(n)s AMAP livrées dont « %(name)s » %(where)s", 1
-    )
+    ngettext("déjà %(n)s AMAP livrée, « %(name)s » %(where)s", "déjà %(n)s AMAP livrées dont « %(name)s » %(where)s", 1)
     ngettext("déjà %(n)s AMAP livrée", "déjà %(n)s AMAP livrées", 1)
 
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('matching', '0002_match_as_derived_data'),
+        ('matching', '0003_farm_annonces_follow_keyed_mask'),
     ]
 
     operations = [
