@@ -97,15 +97,20 @@ def embed(request):
     filters, errors = _filters_or_errors(request)
     if errors:
         return render(request, "maps/embed.html", {"errors": errors}, status=400)
+    ancestors = ["*"]  # the whole directory's map may be framed by anyone
     if filters.network:
         network = Network.objects.get(slug=filters.network)
         m = build_network_map(**selectors.network_map_data(network=network, filters=filters))
         m.atlas_height = "100%"
         title = network.name
+        ancestors = network.embed_frame_ancestors()
     else:
         m = _directory_map(filters)
         title = _("Carte des AMAP")
-    return render(request, "maps/embed.html", {"map": map_parts(m), "title": title})
+    response = render(request, "maps/embed.html", {"map": map_parts(m), "title": title})
+    # django-csp reads this: only the sites the network declared may frame its map.
+    response._csp_replace = {"frame-ancestors": ancestors}
+    return response
 
 
 def _layer_or_404(layer: str) -> str:
