@@ -1,10 +1,9 @@
 """Django's auth views with the limits this site adds (the login form itself is watched by axes)."""
 
-from django.contrib.auth import views as auth_views
-from django.http import HttpResponseRedirect
-
 from axes.helpers import get_client_ip_address
 from axes.utils import reset as axes_reset
+from django.contrib.auth import views as auth_views
+from django.http import HttpResponseRedirect
 
 from .login_limits import password_reset_allowed
 

@@ -4,12 +4,11 @@ The doors are the login form, the admin login and (through the session) the API:
 authenticate with a request, so axes sees them. Password-reset e-mails are capped here too.
 """
 
+from axes.backends import AxesStandaloneBackend
+from axes.helpers import get_cool_off
 from django.conf import settings
 from django.core.cache import cache
 from django.shortcuts import render
-
-from axes.backends import AxesStandaloneBackend
-from axes.helpers import get_cool_off
 
 
 class LoginLimitBackend(AxesStandaloneBackend):

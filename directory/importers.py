@@ -33,6 +33,7 @@ from geo.selectors import commune_at_point
 from geo.text import normalize_place_name
 
 from . import parsing
+from .csv_export import csv_cell_value
 from .models import Amap, Farm, LocationPrecision, ProductCategory
 from .services import Outcome, amap_upsert, farm_upsert, partnership_upsert
 
@@ -403,7 +404,9 @@ def _read_csv(path: Path, *, encoding: str | None) -> Table:
                     "en trop, ou une valeur à mettre entre guillemets ?)",
                     row=row_number,
                 )
-            values = {header: (record[i].strip() if i < len(record) else "") for i, header in enumerate(headers)}
+            # csv_cell_value: our own exports' neutralised formulas ('=…) read back as written.
+            cells = [csv_cell_value(cell.strip()) for cell in record]
+            values = {header: (cells[i] if i < len(cells) else "") for i, header in enumerate(headers)}
             rows.append((row_number, values))
     except csv.Error as error:
         raise ImportFileError(f"CSV illisible : {error}", row=start_line) from error

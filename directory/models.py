@@ -96,7 +96,7 @@ class Network(models.Model):
     embed_origins = ArrayField(
         models.CharField(max_length=200, validators=[embed_origin_validator]),
         verbose_name=_("sites autorisés à intégrer la carte"),
-        help_text=_("Origines (https://…) des sites qui peuvent afficher la carte du réseau dans un cadre ; vide : tous."),
+        help_text=_("Origines (https://…) des sites qui peuvent intégrer la carte du réseau ; vide : tous."),
         default=list,
         blank=True,
     )

@@ -3,7 +3,6 @@ creation of emerging networks (staff only)."""
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 from urllib.parse import urlencode
@@ -23,6 +22,7 @@ from cartography.builders import map_parts
 
 from . import coverage, coverage_charts
 from .coverage_maps import build_coverage_map, default_mode
+from .csv_export import csv_writer
 from .forms_coverage import CoverageForm, NetworkCreateForm
 from .models import Network
 from .services_networks import network_create
@@ -263,7 +263,7 @@ def communes_csv(result: dict) -> str:
     )
     rows = coverage.commune_rows(result)
     columns = [(key, header) for key, header in CSV_COLUMNS if key != "product_nearest_km" or params["product"]]
-    writer = csv.writer(output, lineterminator="\n")
+    writer = csv_writer(output, lineterminator="\n")  # network and commune names may look like formulas
     writer.writerow([header for _key, header in columns])
     for row in rows:
         values = []

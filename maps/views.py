@@ -6,8 +6,6 @@ that changes with the directory), so the map follows the directory with no expor
 
 from __future__ import annotations
 
-import csv
-
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -16,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_GET
 
+from directory.csv_export import CsvDictWriter
 from directory.models import Network, ProductCategory, Weekday
 
 from . import selectors
@@ -168,7 +167,7 @@ def csv_download(request, layer: str):
     if layer == "amaps":
         columns += ["livraison", "nouveaux_membres"]
     columns.append("fiche")
-    writer = csv.DictWriter(response, fieldnames=columns, delimiter=";")
+    writer = CsvDictWriter(response, fieldnames=columns, delimiter=";")  # neutralises formula-like names
     writer.writeheader()
     base = request.build_absolute_uri("/").rstrip("/")
     for row in rows:

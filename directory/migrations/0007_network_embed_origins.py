@@ -15,6 +15,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='network',
             name='embed_origins',
-            field=django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=200, validators=[django.core.validators.RegexValidator('^https?://(\\*\\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]{1,5})?$', 'Indiquez une origine de site comme https://www.mon-reseau.org (sans chemin).')]), blank=True, default=list, help_text='Origines (https://…) des sites qui peuvent afficher la carte du réseau dans un cadre ; vide : tous.', size=None, verbose_name='sites autorisés à intégrer la carte'),
+            field=django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=200, validators=[django.core.validators.RegexValidator('^https?://(\\*\\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]{1,5})?$', 'Indiquez une origine de site comme https://www.mon-reseau.org (sans chemin).')]), blank=True, default=list, help_text='Origines (https://…) des sites qui peuvent intégrer la carte du réseau ; vide : tous.', size=None, verbose_name='sites autorisés à intégrer la carte'),
         ),
     ]
