@@ -1,4 +1,6 @@
-"""Control characters (NUL and the other C0 codes) are bad input: a 400 naming the field, never a crash.
+"""Site-wide request checks: control characters answered with a 400, and the CSP with the tile server.
+
+Control characters (NUL and the other C0 codes) are bad input: a 400 naming the field, never a crash.
 
 PostgreSQL refuses NUL in text (psycopg raises DataError, a 500), and no person types the
 other C0 codes. Query strings and headers may hold none of them; form fields and JSON strings
@@ -9,7 +11,10 @@ from __future__ import annotations
 
 import json
 import re
+from urllib.parse import urlsplit
 
+from csp.middleware import CSPMiddleware
+from django.conf import settings
 from django.http import JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import render
@@ -80,7 +85,33 @@ class ControlCharactersMiddleware:
         field = _first_bad_field(request)
         if field is None:
             return self.get_response(request)
-        message = _("Ce champ contient un caractère de contrôle (caractère invisible) non autorisé.")
-        if request.path.startswith("/api/"):
+        message = _("caractère de contrôle interdit (un caractère invisible, souvent venu d'un copier-coller)")
+        # Data routes (the API, *.geojson, *.csv, tiles) answer JSON; pages answer a page.
+        if request.path.startswith("/api/") or "." in request.path.rsplit("/", 1)[-1]:
             return JsonResponse({field: [message]}, status=400)
         return render(request, "400.html", {"field": field, "message": message}, status=400)
+
+
+def tile_source(url: str) -> str | None:
+    """The CSP source of a tile URL template: `https://{s}.tile.example/{z}/…` → `https://*.tile.example`."""
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc.replace('{s}', '*')}"
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's middleware, with the basemap's tile server allowed as an image source.
+
+    Read from MAP_TILE_URL at each response (not frozen in the settings module), so a change of
+    tile server (or a test's) never leaves the maps without a background.
+    """
+
+    def get_policy_parts(self, request, response, report_only=False):
+        parts = super().get_policy_parts(request, response, report_only)
+        source = tile_source(settings.MAP_TILE_URL)
+        if source and not report_only:
+            update = dict(parts.update or {})
+            update["img-src"] = [*update.get("img-src", []), source]
+            parts.update = update
+        return parts

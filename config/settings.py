@@ -2,7 +2,6 @@
 
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import environ
 from csp.constants import NONCE, NONE, SELF
@@ -46,7 +45,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "config.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before sessions and auth: a NUL in a cookie, a header or a parameter never reaches the database.
     "config.middleware.ControlCharactersMiddleware",
@@ -241,14 +240,13 @@ MAP_TILE_ATTRIBUTION = env(
 # scripts carrying the request's nonce (the maps' Folium code). Styles allow 'unsafe-inline':
 # Leaflet positions every tile and marker with inline `style` attributes, and Folium writes
 # `<style>` blocks and popup HTML with `style=`; a style cannot run code.
-_tiles = urlsplit(MAP_TILE_URL)
-_tile_source = f"{_tiles.scheme}://{_tiles.netloc.replace('{s}', '*')}" if _tiles.netloc else SELF
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
         "script-src": [SELF, NONCE],
         "style-src": [SELF, "'unsafe-inline'"],
-        "img-src": [SELF, "data:", "blob:", _tile_source],
+        # + the tile server of MAP_TILE_URL, added per response (config.middleware).
+        "img-src": [SELF, "data:", "blob:"],
         "font-src": [SELF, "data:"],
         "connect-src": [SELF],
         "worker-src": [SELF, "blob:"],
