@@ -59,7 +59,9 @@ def assert_page_policy(response, *, url):
     policy = response.get("Content-Security-Policy", "")
     script_src = re.search(r"script-src ([^;]*)", policy).group(1)
     assert script_src.startswith("'self'"), url
-    assert "unsafe-inline" not in script_src and "unsafe-eval" not in script_src, url
+    assert "unsafe-eval" not in script_src, url
+    if not url.startswith("/admin/"):  # the admin's map widget: see config.middleware
+        assert "unsafe-inline" not in script_src, url
     assert "object-src 'none'" in policy, url
     # Every inline script of our pages (and Folium's) carries the response's nonce.
     inline = INLINE_SCRIPT.findall(response.content.decode())
