@@ -1,8 +1,10 @@
 """AMAP Atlas settings: one module, everything that varies comes from the environment."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -37,6 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.gis",
     "django.contrib.postgres",
+    "axes",
     "rest_framework",
     "rest_framework_gis",
     "drf_spectacular",
@@ -53,7 +56,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before sessions and auth: a NUL in a cookie, a header or a parameter never reaches the database.
+    "config.middleware.ControlCharactersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -61,6 +67,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as axes asks: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -115,6 +123,29 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "accounts:dashboard"
 LOGOUT_REDIRECT_URL = "directory:home"
 
+# Login protection (django-axes): every door (login form, admin login, API through the session)
+# authenticates with a request, and failures are counted per account and, separately, per IP.
+AUTHENTICATION_BACKENDS = [
+    "accounts.login_limits.LoginLimitBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+# Two separate entries: an account is locked after the limit whatever the IP, and an IP is locked
+# after the limit whatever the accounts it tries (a password sprayed over many addresses).
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "accounts.login_limits.login_username"
+AXES_LOCKOUT_CALLABLE = "accounts.login_limits.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+# Behind a reverse proxy, REMOTE_ADDR is the proxy: set the number of proxies in front of Django
+# (and install django-ipware) so that axes reads the client's address from X-Forwarded-For.
+AXES_IPWARE_PROXY_COUNT = env.int("LOGIN_PROXY_COUNT", default=None)
+# Password-reset e-mails: at most this many per address and per IP in the window.
+PASSWORD_RESET_PER_EMAIL = env.int("PASSWORD_RESET_PER_EMAIL", default=3)
+PASSWORD_RESET_PER_IP = env.int("PASSWORD_RESET_PER_IP", default=10)
+PASSWORD_RESET_WINDOW_SECONDS = 3600
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -161,6 +192,9 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="AMAP Atlas <noreply@loca
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 REST_FRAMEWORK = {
+    # The session only (and its CSRF check): no HTTP Basic, which would be a password door
+    # with no lockout and a password hash computed for every request.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 20,
@@ -215,6 +249,28 @@ MAP_TILE_ATTRIBUTION = env(
     "MAP_TILE_ATTRIBUTION",
     default='&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a>',
 )
+
+# Content-Security-Policy (django-csp) on every response. Scripts: our own files and inline
+# scripts carrying the request's nonce (the maps' Folium code). Styles allow 'unsafe-inline':
+# Leaflet positions every tile and marker with inline `style` attributes, and Folium writes
+# `<style>` blocks and popup HTML with `style=`; a style cannot run code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, "'unsafe-inline'"],
+        # + the tile server of MAP_TILE_URL, added per response (config.middleware).
+        "img-src": [SELF, "data:", "blob:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "worker-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        # Only the embed may be framed (maps.views.embed replaces this with the network's sites).
+        "frame-ancestors": [NONE],
+    },
+}
 
 # Where the territories reference data lives (copied from ../shared/data, see SOURCE).
 TERRITORIES_DIR = env.path("TERRITORIES_DIR", default=BASE_DIR / "fixtures" / "territories")

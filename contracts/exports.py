@@ -11,7 +11,6 @@ PDF is rendered by WeasyPrint from the templates in `contracts/templates/contrac
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from decimal import Decimal
@@ -20,13 +19,14 @@ from django.template.loader import render_to_string
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
+from directory.csv_export import csv_safe_cell, csv_writer
+
 from . import selectors
 from .models import Delivery
 from .selectors import Summary
 
 BOM = "\ufeff"
 DELIMITER = ";"
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 # --------------------------------------------------------------------------------------------
@@ -40,8 +40,7 @@ def decimal_comma(value: Decimal | int | None) -> str:
 
 def safe_text(value) -> str:
     """Text cell that no spreadsheet will run as a formula (names are typed by members)."""
-    text = "" if value is None else str(value)
-    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+    return csv_safe_cell("" if value is None else str(value))
 
 
 def money_label(value: Decimal) -> str:
@@ -58,7 +57,7 @@ def long_date(day: dt.date) -> str:
 
 def _csv_bytes(rows: list[list[str]]) -> bytes:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=DELIMITER, lineterminator="\r\n")
+    writer = csv_writer(buffer, delimiter=DELIMITER, lineterminator="\r\n")
     writer.writerows(rows)
     return (BOM + buffer.getvalue()).encode("utf-8")
 

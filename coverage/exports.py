@@ -3,12 +3,13 @@ GeoJSON) and the white zones (GeoJSON), all derived from one `coverage_for_netwo
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 
 from django.core.cache import cache
 from django.utils.translation import gettext as _
+
+from directory.csv_export import csv_writer
 
 from .cache import CACHE_TIMEOUT
 from .numbers import per_100k
@@ -124,7 +125,7 @@ def communes_csv(result: dict) -> str:
     )
     rows = commune_rows(result)
     columns = [(key, header) for key, header in CSV_COLUMNS if key != "product_nearest_km" or params["product"]]
-    writer = csv.writer(output, lineterminator="\n")
+    writer = csv_writer(output, lineterminator="\n")  # network and commune names may look like formulas
     writer.writerow([header for _key, header in columns])
     for row in rows:
         values = []

@@ -9,13 +9,13 @@ address, e-mail or phone: those stay private.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TextIO
 
 from django.db import connection, transaction
 
+from .csv_export import csv_writer
 from .models import Amap, LocationPrecision
 
 FORMATS = ("geojson", "csv")
@@ -230,11 +230,11 @@ def export_csv(*, out: TextIO, kind: str, source: str | None = None) -> int:
     select = ", ".join(column.sql for column in columns)
     params = [p for column in columns for p in column.params]
     where, where_params = _where(kind, source)
-    writer = csv.writer(out)
+    writer = csv_writer(out)  # text that looks like a formula gets a leading quote; numbers stay numbers
     writer.writerow([column.name for column in columns])
     count = 0
     sql = f"SELECT {select} FROM {table}{where} ORDER BY {order}"  # noqa: S608 (constant fragments only)
     for row in _stream(sql, params + where_params):
-        writer.writerow(["" if value is None else repr(value) if isinstance(value, float) else value for value in row])
+        writer.writerow(row)  # None → "", floats written in full (repr) by the csv module
         count += 1
     return count

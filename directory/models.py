@@ -1,10 +1,12 @@
 """The spatial directory: product categories, networks, AMAPs, farms and partnerships."""
 
+import re
+
 from django.conf import settings
 from django.contrib.gis.db import models
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
@@ -49,6 +51,15 @@ class ProductCategory(models.Model):
         return self.name
 
 
+# A web origin as a CSP source: scheme, host (optionally `*.` first) and port, nothing else, since it
+# is written into the Content-Security-Policy header of the embed.
+EMBED_ORIGIN_RE = r"^https?://(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]{1,5})?$"
+embed_origin_validator = RegexValidator(
+    EMBED_ORIGIN_RE,
+    _("Indiquez une origine de site comme https://www.mon-reseau.org (sans chemin)."),
+)
+
+
 class Network(models.Model):
     class Level(models.TextChoices):
         NATIONAL = "national", _("national")
@@ -82,6 +93,13 @@ class Network(models.Model):
     admins = models.ManyToManyField(
         settings.AUTH_USER_MODEL, verbose_name=_("administrateurs"), blank=True, related_name="administered_networks"
     )
+    embed_origins = ArrayField(
+        models.CharField(max_length=200, validators=[embed_origin_validator]),
+        verbose_name=_("sites autorisés à intégrer la carte"),
+        help_text=_("Origines (https://…) des sites qui peuvent intégrer la carte du réseau ; vide : tous."),
+        default=list,
+        blank=True,
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -95,6 +113,11 @@ class Network(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def embed_frame_ancestors(self) -> list[str]:
+        """The CSP `frame-ancestors` sources of this network's embed: its declared sites, or any."""
+        origins = [o.lower() for o in self.embed_origins if re.match(EMBED_ORIGIN_RE, o.lower())]
+        return origins or ["*"]
 
 
 class DirectoryEntryQuerySet(models.QuerySet):

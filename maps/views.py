@@ -6,8 +6,6 @@ that changes with the directory), so the map follows the directory with no expor
 
 from __future__ import annotations
 
-import csv
-
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -17,6 +15,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_GET
 
 from cartography.builders import build_directory_map, build_network_map, map_parts
+from directory.csv_export import CsvDictWriter
 from directory.models import Network, ProductCategory, Weekday
 
 from . import selectors
@@ -97,15 +96,20 @@ def embed(request):
     filters, errors = _filters_or_errors(request)
     if errors:
         return render(request, "maps/embed.html", {"errors": errors}, status=400)
+    ancestors = ["*"]  # the whole directory's map may be framed by anyone
     if filters.network:
         network = Network.objects.get(slug=filters.network)
         m = build_network_map(**selectors.network_map_data(network=network, filters=filters))
         m.atlas_height = "100%"
         title = network.name
+        ancestors = network.embed_frame_ancestors()
     else:
         m = _directory_map(filters)
         title = _("Carte des AMAP")
-    return render(request, "maps/embed.html", {"map": map_parts(m), "title": title})
+    response = render(request, "maps/embed.html", {"map": map_parts(m), "title": title})
+    # django-csp reads this: only the sites the network declared may frame its map.
+    response._csp_replace = {"frame-ancestors": ancestors}
+    return response
 
 
 def _layer_or_404(layer: str) -> str:
@@ -163,7 +167,7 @@ def csv_download(request, layer: str):
     if layer == "amaps":
         columns += ["livraison", "nouveaux_membres"]
     columns.append("fiche")
-    writer = csv.DictWriter(response, fieldnames=columns, delimiter=";")
+    writer = CsvDictWriter(response, fieldnames=columns, delimiter=";")  # neutralises formula-like names
     writer.writeheader()
     base = request.build_absolute_uri("/").rstrip("/")
     for row in rows:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..csv_export import csv_cell_value
+
 
 class ImportFileError(Exception):
     """The file as a whole cannot be read; `row` is the line at fault when known."""
@@ -123,7 +125,9 @@ def _read_csv(path: Path, *, encoding: str | None) -> Table:
                     "en trop, ou une valeur à mettre entre guillemets ?)",
                     row=row_number,
                 )
-            values = {header: (record[i].strip() if i < len(record) else "") for i, header in enumerate(headers)}
+            # csv_cell_value: our own exports' neutralised formulas ('=…) read back as written.
+            cells = [csv_cell_value(cell.strip()) for cell in record]
+            values = {header: (cells[i] if i < len(cells) else "") for i, header in enumerate(headers)}
             rows.append((row_number, values))
     except csv.Error as error:
         raise ImportFileError(f"CSV illisible : {error}", row=start_line) from error

@@ -8,6 +8,7 @@ from django.contrib.gis.geos import Point
 from playwright.sync_api import expect
 
 from tests.factories import AmapFactory, commune
+from tests.maps.test_browser import csp_violations
 
 # Data fixtures come before `browser_page`: Playwright runs an event loop in the test thread,
 # after which Django refuses database calls from it.
@@ -23,6 +24,7 @@ def bordeaux_amaps(db):
 
 def test_typing_a_town_shows_results_and_their_map(bordeaux_amaps, browser_page, live_url):
     page = browser_page
+    violations = csp_violations(page)
     page.goto(live_url + "/")
     page.get_by_label("Ville, code postal ou adresse").fill("Bordeaux")
     page.get_by_role("button", name="Rechercher").click()
@@ -44,6 +46,8 @@ def test_typing_a_town_shows_results_and_their_map(bordeaux_amaps, browser_page,
     # Leaflet and the page's assets come from the app itself; only tiles may come from elsewhere.
     hosts = {urlparse(url).hostname for url in page.requested_urls if url.startswith("http")}
     assert hosts <= {"127.0.0.1", "tile.openstreetmap.org"}, hosts
+    # The results map drew under the site's CSP, which blocked nothing.
+    assert violations == []
 
 
 def test_search_page_is_usable_on_a_phone(bordeaux_amaps, browser_page, live_url):

@@ -85,8 +85,20 @@ def visible_markers(page, layer):
     return page.locator(f".leaflet-marker-icon.atlas-pin--{layer}:visible, .atlas-cluster--{layer}:visible").count()
 
 
+def csp_violations(page) -> list[str]:
+    """Start recording what the Content-Security-Policy blocks (console messages and DOM events)."""
+    found = []
+    page.on("console", lambda message: "Content Security Policy" in message.text and found.append(message.text))
+    page.add_init_script(
+        "document.addEventListener('securitypolicyviolation', e => console.error("
+        "'Content Security Policy violation: ' + e.violatedDirective + ' ' + e.blockedURI))"
+    )
+    return found
+
+
 def test_carte_shows_clusters_toggles_layers_filters_and_opens_a_popup(directory, browser_page, live_url):
     page = browser_page
+    violations = csp_violations(page)
     page.goto(live_url + reverse("maps:carte"))
     # At the scale of France the three Bordeaux AMAPs are one cluster of 3, drawn without tiles.
     wait_for_count(page, "amaps", 3)
@@ -117,9 +129,12 @@ def test_carte_shows_clusters_toggles_layers_filters_and_opens_a_popup(directory
     assert "AMAP des Chartrons" in popup.inner_text()
     assert "mardi" in popup.inner_text()
     assert "Pain" in popup.inner_text()
+    # The map drew under the site's CSP, which blocked nothing.
+    assert violations == []
     popup.locator("a.atlas-popup__link").click()
     page.wait_for_url(re.compile(r".*/amap/\d+/$"))
     assert "AMAP des Chartrons" in page.locator("h1").inner_text()
+    assert violations == []
 
     assert foreign_requests(page, live_url) == []
     # The basemap was asked of the configured (unreachable) tile server only.
