@@ -23,6 +23,7 @@ help:
 	@echo "make test   – the same set-up, then the whole test suite against real PostGIS"
 	@echo "make bench  – benchmarks (prints 'name value unit' lines)"
 	@echo "make lint   – ruff"
+	@echo "make serve  – production server (collectstatic + gunicorn); a worker runs beside it: scripts/worker.sh"
 
 system:
 	@bash scripts/system-deps.sh
@@ -42,6 +43,7 @@ db: system
 	@if [ -z "$$DATABASE_URL" ]; then bash scripts/db.sh start; else echo "DATABASE_URL set: using it"; fi
 
 db-stop:
+	@bash scripts/worker.sh stop
 	@bash scripts/db.sh stop
 
 migrate: venv db
@@ -58,11 +60,15 @@ demo-data: reference
 
 demo: setup demo-data
 	$(MANAGE) ensure_demo_admin
+	@bash scripts/worker.sh start
 	@echo "AMAP Atlas on http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/, admin@example.org / demo)"
-	$(MANAGE) runserver $(HOST):$(PORT)
+	@trap 'bash scripts/worker.sh stop' EXIT; $(MANAGE) runserver $(HOST):$(PORT)
 
 test: venv assets db
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+serve: venv assets
+	bash scripts/serve.sh
 
 bench: setup
 	$(PY) benchmarks/run.py $(BENCH_ARGS)

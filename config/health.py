@@ -7,7 +7,7 @@ work: the database answers and the job queue's tables are there.
 
 import logging
 
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 from django.http import HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -28,14 +28,15 @@ def healthz(request):
 @never_cache
 @require_GET
 def readyz(request):
+    # Each check in a savepoint: a failed one leaves no aborted transaction behind.
     try:
-        with connection.cursor() as cursor:
+        with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except DatabaseError:
         logger.exception("readyz: database unreachable")
         return _plain("base de données injoignable", status=503)
     try:
-        with connection.cursor() as cursor:
+        with transaction.atomic(), connection.cursor() as cursor:
             # The queue's table, read the way a worker reads it (LIMIT 0: no rows, just access).
             cursor.execute("SELECT 1 FROM procrastinate_jobs LIMIT 0")
     except DatabaseError:
