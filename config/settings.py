@@ -233,7 +233,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Job arguments (whole e-mails, signature codes) stay out of the logs.
+    "filters": {"hide_job_arguments": {"()": "config.jobs.log_filters.HideJobArguments"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["hide_job_arguments"]}
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {
         # WeasyPrint reports each step of every PDF at INFO.

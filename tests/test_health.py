@@ -78,3 +78,21 @@ def test_each_request_writes_one_log_line_with_method_path_status_and_duration(c
     message = lines[0].getMessage()
     assert message.startswith("GET /healthz 200 ") and message.endswith("ms")
     assert "secret" not in message  # no query strings in the logs
+
+
+def test_production_uses_hashed_compressed_static_files_collected_beforehand():
+    # DEBUG=0 pages name static files through collectstatic's manifest (whitenoise serves them).
+    env = {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": "x" * 50,
+        "ALLOWED_HOSTS": "atlas.example.org",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
+    script = "import django; django.setup(); from django.conf import settings; print(settings.STORAGES['staticfiles'])"
+    result = subprocess.run(  # noqa: S603 (our own interpreter)
+        [sys.executable, "-c", script], cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "whitenoise.storage.CompressedManifestStaticFilesStorage" in result.stdout
+    assert "whitenoise.middleware.WhiteNoiseMiddleware" in settings.MIDDLEWARE

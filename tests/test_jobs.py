@@ -315,3 +315,17 @@ def test_periodic_jobs_run_the_same_service_code_as_the_commands():
         "matching.tasks.send_digest": "succeeded",
     }
     assert not JobError.objects.exists()
+
+
+def test_the_logs_name_the_job_but_never_show_its_arguments(queued_mail, caplog):
+    from config.jobs.log_filters import HideJobArguments
+
+    send_mail("Votre code", "Code : 123456", None, ["eloise@example.org"])
+    with caplog.at_level("INFO", logger="procrastinate"):
+        caplog.handler.addFilter(HideJobArguments())
+        run_worker("emails")
+    lines = [record.getMessage() for record in caplog.records if record.name.startswith("procrastinate")]
+    assert any(line.startswith("Starting job accounts.tasks.send_email[") for line in lines)
+    assert any("ended with status: Success" in line for line in lines)
+    assert not any("123456" in line or "eloise@example.org" in line for line in lines)
+    assert len(mail.outbox) == 1
