@@ -26,6 +26,7 @@ help:
 	@echo "make bench  – benchmarks (prints 'name value unit' lines)"
 	@echo "make backup – archive the database and MEDIA_ROOT into .var/backups/atlas-YYYYmmdd-HHMMSS.tar"
 	@echo "make restore FILE=… [INTO=base] – restore an archive (a new database, or --replace via RESTORE_ARGS)"
+	@echo "make serve  – production server (collectstatic + gunicorn); a worker runs beside it: scripts/worker.sh"
 
 system:
 	@bash scripts/system-deps.sh
@@ -52,6 +53,7 @@ db: system
 	@if [ -z "$$DATABASE_URL" ]; then bash scripts/db.sh start; else echo "DATABASE_URL set: using it"; fi
 
 db-stop:
+	@bash scripts/worker.sh stop
 	@bash scripts/db.sh stop
 
 migrate: venv db
@@ -68,8 +70,9 @@ demo-data: reference
 
 demo: setup demo-data
 	$(MANAGE) ensure_demo_admin
+	@bash scripts/worker.sh start
 	@echo "AMAP Atlas on http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/, admin@example.org / demo)"
-	$(MANAGE) runserver $(HOST):$(PORT)
+	@trap 'bash scripts/worker.sh stop' EXIT; $(MANAGE) runserver $(HOST):$(PORT)
 
 # The checks and the tests see only the environment, never the developer's .env
 # (the same settings on every machine and in CI).
@@ -77,6 +80,9 @@ test check lint: export ATLAS_ENV_FILE :=
 
 test: check assets db
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+serve: venv assets
+	bash scripts/serve.sh
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -52,9 +52,12 @@ INSTALLED_APPS = [
     "coverage",
     "contracts",
     "ops",
+    "procrastinate.contrib.django",
+    "config.jobs",
 ]
 
 MIDDLEWARE = [
+    "config.request_log.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -179,12 +182,16 @@ MEDIA_URL = "/media/"
 BACKUP_DIR = env.path("BACKUP_DIR", default=BASE_DIR / ".var" / "backups")
 PG_BIN_DIR = env("PG_BIN_DIR", default="")
 
-EMAIL_BACKEND = env(
-    "EMAIL_BACKEND",
+# Every e-mail becomes a job (accounts.mail), enqueued in the transaction that asks for it; the
+# worker hands it to EMAIL_DELIVERY_BACKEND, retrying with backoff while the server is down.
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="accounts.mail.QueuedEmailBackend")
+EMAIL_DELIVERY_BACKEND = env(
+    "EMAIL_DELIVERY_BACKEND",
     default="django.core.mail.backends.console.EmailBackend"
     if DEBUG
     else "django.core.mail.backends.smtp.EmailBackend",
 )
+EMAIL_FILE_PATH = env.path("EMAIL_FILE_PATH", default=BASE_DIR / ".var" / "mail")
 EMAIL_HOST = env("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="AMAP Atlas <noreply@localhost>")
@@ -278,6 +285,8 @@ TERRITORIES_DIR = env.path("TERRITORIES_DIR", default=BASE_DIR / "fixtures" / "t
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    # Probes speak plain HTTP to the container, behind the TLS proxy.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
@@ -285,13 +294,32 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
+# Background jobs (Procrastinate, on the same PostgreSQL): each app's jobs live in its tasks.py.
+PROCRASTINATE_ON_APP_READY = "config.jobs.middleware.on_app_ready"
+# Extra task modules (the two-worker test adds its own); normally empty.
+PROCRASTINATE_IMPORT_PATHS = env.list("PROCRASTINATE_IMPORT_PATHS", default=[])
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    # Job arguments (whole e-mails, signature codes) stay out of the logs.
+    "filters": {"hide_job_arguments": {"()": "config.jobs.log_filters.HideJobArguments"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["hide_job_arguments"]}
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    # WeasyPrint reports each step of every PDF at INFO.
-    "loggers": {"weasyprint": {"level": "WARNING"}, "fontTools": {"level": "WARNING"}},
+    "loggers": {
+        # WeasyPrint reports each step of every PDF at INFO.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+        # One line per request (config.middleware); runserver's own line would double it.
+        "atlas.requests": {"level": env("REQUEST_LOG_LEVEL", default="INFO")},
+        "django.server": {"level": "WARNING"},
+        # Their INFO lines announce the task registry at every start of every command.
+        "procrastinate.periodic": {"level": "WARNING"},
+        "procrastinate.blueprints": {"level": "WARNING"},
+    },
 }
 
 # Debian 12 ships GDAL 3.6, which cannot block file/network access from spatial reference

@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from accounts import urls as accounts_urls
+from config import health
 from directory import urls_manage as directory_manage_urls
 
 # /comptes/ is one namespace, "accounts": the account pages and, from the directory (accounts
@@ -11,6 +12,8 @@ from directory import urls_manage as directory_manage_urls
 accounts_patterns = (accounts_urls.urlpatterns + directory_manage_urls.urlpatterns, accounts_urls.app_name)
 
 urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
