@@ -28,7 +28,12 @@ def _drf_error(error: DjangoValidationError) -> ValidationError:
 
 
 _REF = inline_serializer("Ref", {"id": serializers.IntegerField(), "name": serializers.CharField()})
-_COMMUNE = inline_serializer("CommuneRef", {"code": serializers.CharField(), "name": serializers.CharField()})
+_REF_OR_NULL = inline_serializer(
+    "Ref", {"id": serializers.IntegerField(), "name": serializers.CharField()}, allow_null=True
+)
+_COMMUNE = inline_serializer(
+    "CommuneRef", {"code": serializers.CharField(), "name": serializers.CharField()}, allow_null=True
+)
 _POINT = inline_serializer("LonLat", {"lon": serializers.FloatField(), "lat": serializers.FloatField()})
 
 
@@ -67,11 +72,11 @@ class AnnonceSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(_REF)
+    @extend_schema_field(_REF_OR_NULL)
     def get_farm(self, obj) -> dict | None:
         return {"id": obj.farm_id, "name": obj.farm.name} if obj.farm_id else None
 
-    @extend_schema_field(_REF)
+    @extend_schema_field(_REF_OR_NULL)
     def get_amap(self, obj) -> dict | None:
         return {"id": obj.amap_id, "name": obj.amap.name} if obj.amap_id else None
 
@@ -263,7 +268,11 @@ class AnnonceViewSet(
         return self.update(request, *args, partial=True, **kwargs)
 
     @extend_schema(
-        parameters=[OpenApiParameter("limit", int, description=f"1 to {MAX_MATCHES}, default 10")],
+        parameters=[
+            OpenApiParameter(
+                "limit", {"type": "integer", "minimum": 1, "maximum": MAX_MATCHES}, description="default 10"
+            )
+        ],
         responses={
             200: inline_serializer(
                 "AnnonceMatches",
