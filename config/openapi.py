@@ -78,6 +78,9 @@ def declare_error_responses(result, generator, request, public):
                     "403", _response("Non connecté ou non autorisé.", "#/components/schemas/ErrorDetail")
                 )
             if "{" in path:
-                responses.setdefault("404", _response("Introuvable.", "#/components/schemas/ErrorDetail"))
+                # A malformed identifier misses every API route: Django's own (HTML) page answers.
+                not_found = _response("Introuvable.", "#/components/schemas/ErrorDetail")
+                not_found["content"]["text/html"] = {"schema": {"type": "string"}}
+                responses.setdefault("404", not_found)
     _times_by_pattern(result)
     return result

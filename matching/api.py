@@ -15,6 +15,7 @@ from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 from accounts import permissions as perms
 from directory.models import Amap, Farm, Network, ProductCategory
 from geo.models import Department
+from geo.pagination import StrictLimitOffsetPagination
 
 from . import services
 from .models import Annonce
@@ -195,6 +196,7 @@ class AnnonceViewSet(
 
     serializer_class = AnnonceSerializer
     permission_classes = [permissions.IsAuthenticatedOrReadOnly]
+    pagination_class = StrictLimitOffsetPagination
     throttle_classes = [AnonRateThrottle, UserRateThrottle]
 
     def get_queryset(self):
