@@ -25,8 +25,9 @@ class StrictLimitOffsetPagination(LimitOffsetPagination):
         return int(raw)
 
     def get_limit(self, request):
-        limit = self._read(request, self.limit_query_param, minimum=1, maximum=self.max_limit)
-        return self.default_limit if limit is None else limit
+        # Above the maximum, a page is capped rather than refused (clients ask for "everything").
+        limit = self._read(request, self.limit_query_param, minimum=1, maximum=2**31 - 1)
+        return self.default_limit if limit is None else min(limit, self.max_limit)
 
     def get_offset(self, request):
         return self._read(request, self.offset_query_param, minimum=0, maximum=MAX_OFFSET) or 0
@@ -34,9 +35,13 @@ class StrictLimitOffsetPagination(LimitOffsetPagination):
     def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)
         bounds = {
-            self.limit_query_param: {"minimum": 1, "maximum": self.max_limit},
+            self.limit_query_param: {"minimum": 1, "maximum": 2**31 - 1},
             self.offset_query_param: {"minimum": 0, "maximum": MAX_OFFSET},
         }
         for parameter in parameters:
             parameter["schema"].update(bounds.get(parameter["name"], {}))
+            if parameter["name"] == self.limit_query_param:
+                parameter["description"] = (
+                    f"Nombre de résultats par page (au plus {self.max_limit} : au-delà, plafonné)."
+                )
         return parameters
