@@ -219,6 +219,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Declares the 400/403/404 every operation may answer, and times by pattern (config/openapi.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.openapi.declare_error_responses",
+    ],
     # Several models have a "status": give each enum its own name in the schema.
     "ENUM_NAME_OVERRIDES": {
         "AmapStatusEnum": "directory.models.Amap.Status",

@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 
 from accounts import permissions as perms
+from geo.pagination import StrictLimitOffsetPagination
 
 from . import selectors, services
 from .models import Contract, Subscription
@@ -89,6 +90,7 @@ def _summary_payload(summary) -> dict:
 
 
 class ContractViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    pagination_class = StrictLimitOffsetPagination
     """Contracts the user may see: those they run, farm or subscribed to, and every open one."""
 
     serializer_class = ContractSerializer
@@ -171,6 +173,8 @@ class SubscriptionViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
 ):
     """A member's own subscriptions; managers and the farmer also see those of their contracts."""
+
+    pagination_class = StrictLimitOffsetPagination
 
     serializer_class = SubscriptionSerializer
     permission_classes = [permissions.IsAuthenticated]

@@ -11,12 +11,14 @@ from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import BasePagination, LimitOffsetPagination
+from rest_framework.pagination import BasePagination
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 from rest_framework.viewsets import GenericViewSet, ReadOnlyModelViewSet
+
+from geo.pagination import StrictLimitOffsetPagination
 
 from . import selectors
 from .models import Amap, Farm, ProductCategory
@@ -318,7 +320,7 @@ class FarmViewSet(_SearchViewSet):
         return selectors.farm_detail(pk=pk)
 
 
-class NetworkPagination(LimitOffsetPagination):
+class NetworkPagination(StrictLimitOffsetPagination):
     default_limit = 50
     max_limit = MAX_LIMIT
 

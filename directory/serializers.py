@@ -5,7 +5,6 @@ Farms are shown at their masked `public_location` only: no serializer here names
 """
 
 from django.urls import reverse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
@@ -64,7 +63,7 @@ class _DistanceMixin(serializers.Serializer):
         help_text="Distance géodésique (ellipsoïde WGS84) en mètres depuis `near` ; null sans `near`."
     )
 
-    @extend_schema_field(OpenApiTypes.DOUBLE)
+    @extend_schema_field({"type": "number", "format": "double", "nullable": True})
     def get_distance_m(self, obj) -> float | None:
         distance = getattr(obj, "distance_m", None)
         return None if distance is None else round(distance, 1)
@@ -240,7 +239,23 @@ class FarmDetailSerializer(FarmFeatureSerializer):
     class Meta(FarmFeatureSerializer.Meta):
         fields = FarmFeatureSerializer.Meta.fields + ["description", "partner_amaps"]
 
-    @extend_schema_field(OpenApiTypes.OBJECT)
+    @extend_schema_field(
+        {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["amap", "product"],
+                "properties": {
+                    "amap": {
+                        "type": "object",
+                        "required": ["id", "name"],
+                        "properties": {"id": {"type": "integer"}, "name": {"type": "string"}},
+                    },
+                    "product": {"type": "string", "description": "identifiant de la catégorie de produits"},
+                },
+            },
+        }
+    )
     def get_partner_amaps(self, obj: Farm) -> list[dict]:
         partnerships = getattr(obj, "active_partnerships", None)
         if partnerships is None:

@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from geo.coordinates import in_france
 from geo.models import Department, Region
 
+from .importing.geometry import GeometryInvalid, GeometryMissing, check_geojson_structure
 from .models import Network
 
 MAX_VERTICES = 200_000
@@ -86,6 +87,13 @@ def territory_from_geojson(*, source) -> MultiPolygon:
         raise ValidationError(
             _("Le territoire doit être un polygone ; reçu : %(kinds)s.") % {"kinds": ", ".join(kinds)}
         )
+    for geometry in geometries:
+        try:
+            check_geojson_structure(geometry)
+        except GeometryMissing:
+            continue
+        except GeometryInvalid as error:
+            raise ValidationError(_("Le polygone est mal formé : %(reason)s.") % {"reason": error}) from error
     points = [xy for g in geometries for xy in _coordinates(g.get("coordinates"))]
     if not points:
         raise ValidationError(_("Le polygone est vide."))
@@ -111,7 +119,8 @@ def territory_from_geojson(*, source) -> MultiPolygon:
                 geos = geos.make_valid()
             polygons.extend(_polygonal_parts(geos))
     except (GEOSException, ValueError, TypeError) as error:
-        raise ValidationError(_("Le polygone est illisible : %(error)s") % {"error": error}) from error
+        # GEOS's own text ("Error encountered checking Geometry returned from GEOS C function…") helps nobody.
+        raise ValidationError(_("Le polygone est illisible : ses coordonnées sont mal formées.")) from error
     polygons = [p for p in polygons if not p.empty and p.area > 0]
     if not polygons:
         raise ValidationError(_("Le polygone est vide ou sans surface (tous ses points sont alignés)."))

@@ -4,7 +4,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
@@ -12,6 +11,7 @@ from rest_framework.views import APIView
 
 from .geocoding import GeocodingError, commune_codes_matching, geocode
 from .models import Commune
+from .pagination import StrictLimitOffsetPagination
 from .serializers import (
     COMMUNES_MAX_LIMIT,
     GEOCODE_MAX_LIMIT,
@@ -64,7 +64,7 @@ class GeocodeView(APIView):
         return Response(GeocodeCandidateSerializer(candidates, many=True).data)
 
 
-class CommunePagination(LimitOffsetPagination):
+class CommunePagination(StrictLimitOffsetPagination):
     default_limit = 20
     max_limit = COMMUNES_MAX_LIMIT
 

@@ -15,6 +15,7 @@ from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 from accounts import permissions as perms
 from directory.models import Amap, Farm, Network, ProductCategory
 from geo.models import Department
+from geo.pagination import StrictLimitOffsetPagination
 
 from . import services
 from .models import Annonce
@@ -28,7 +29,12 @@ def _drf_error(error: DjangoValidationError) -> ValidationError:
 
 
 _REF = inline_serializer("Ref", {"id": serializers.IntegerField(), "name": serializers.CharField()})
-_COMMUNE = inline_serializer("CommuneRef", {"code": serializers.CharField(), "name": serializers.CharField()})
+_REF_OR_NULL = inline_serializer(
+    "Ref", {"id": serializers.IntegerField(), "name": serializers.CharField()}, allow_null=True
+)
+_COMMUNE = inline_serializer(
+    "CommuneRef", {"code": serializers.CharField(), "name": serializers.CharField()}, allow_null=True
+)
 _POINT = inline_serializer("LonLat", {"lon": serializers.FloatField(), "lat": serializers.FloatField()})
 
 
@@ -67,11 +73,11 @@ class AnnonceSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(_REF)
+    @extend_schema_field(_REF_OR_NULL)
     def get_farm(self, obj) -> dict | None:
         return {"id": obj.farm_id, "name": obj.farm.name} if obj.farm_id else None
 
-    @extend_schema_field(_REF)
+    @extend_schema_field(_REF_OR_NULL)
     def get_amap(self, obj) -> dict | None:
         return {"id": obj.amap_id, "name": obj.amap.name} if obj.amap_id else None
 
@@ -190,6 +196,7 @@ class AnnonceViewSet(
 
     serializer_class = AnnonceSerializer
     permission_classes = [permissions.IsAuthenticatedOrReadOnly]
+    pagination_class = StrictLimitOffsetPagination
     throttle_classes = [AnonRateThrottle, UserRateThrottle]
 
     def get_queryset(self):
@@ -263,7 +270,11 @@ class AnnonceViewSet(
         return self.update(request, *args, partial=True, **kwargs)
 
     @extend_schema(
-        parameters=[OpenApiParameter("limit", int, description=f"1 to {MAX_MATCHES}, default 10")],
+        parameters=[
+            OpenApiParameter(
+                "limit", {"type": "integer", "minimum": 1, "maximum": MAX_MATCHES}, description="default 10"
+            )
+        ],
         responses={
             200: inline_serializer(
                 "AnnonceMatches",

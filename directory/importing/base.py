@@ -27,6 +27,8 @@ from .columns import normalize_header
 from .readers import Table
 from .report import ImportReport
 
+GEOMETRY_COLUMN = "geometry"
+
 # A point may sit this far outside the commune the file names (simplified outlines, quays).
 INSEE_TOLERANCE_M = 1000
 
@@ -164,6 +166,17 @@ class Importer:
 
     def coordinates(self, ctx: RowContext) -> Point | None:
         """The row's validated point, None when it has none; reports bad values."""
+        if self.table.geometry_columns:
+            problem = self.table.geometry_problems.get(ctx.row)
+            if problem:
+                ctx.failed = True
+                self.report.error(ctx.row, GEOMETRY_COLUMN, problem)
+                return None
+            if ctx.row in self.table.geometry_missing:
+                self.report.warn(
+                    ctx.row, GEOMETRY_COLUMN, "géométrie absente (null ou vide) : placée d'après les autres colonnes"
+                )
+                return None
         if not (ctx.has("lat") and ctx.has("lon")):
             return None
         lat_text, lon_text = ctx.get("lat"), ctx.get("lon")

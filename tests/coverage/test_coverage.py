@@ -306,6 +306,14 @@ def test_network_creation_page_is_for_staff_and_explains_errors(client):
         {"name": "Réseau CVL", "level": "regional", "status": "emerging", "territory_geojson": '{"type": "Point"}'},
     )
     assert "doit être un polygone" in response.content.decode()
+    unclosed = {"type": "Polygon", "coordinates": [[[1.5, 47.5], [2.5, 47.5], [2.5, 48.0], [1.6, 47.9]]]}
+    response = client.post(
+        url,
+        {"name": "Réseau CVL", "level": "regional", "status": "emerging", "territory_geojson": json.dumps(unclosed)},
+    )
+    assert response.status_code == 400
+    assert "Le polygone est mal formé" in response.content.decode() and "GEOS" not in response.content.decode()
+    assert not Network.objects.filter(name="Réseau CVL").exists()
     response = client.post(
         url, {"name": "Réseau AMAP Centre-Val de Loire", "level": "regional", "status": "emerging", "regions": ["24"]}
     )

@@ -96,3 +96,78 @@ def test_geo_file_errors_name_the_feature(db, tmp_path):
     path = tmp_path / "amaps.geojson"
     frame.to_file(path, driver="GeoJSON")
     assert_rejected(path, "amap", "entité 2", "hors de France")
+
+
+def _feature(name, geometry):
+    return {"type": "Feature", "properties": {"nom": name}, "geometry": geometry}
+
+
+def _geojson(tmp_path, *features):
+    import json
+
+    path = tmp_path / "amaps.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": list(features)}), encoding="utf-8")
+    return path
+
+
+TALENCE = {"type": "Point", "coordinates": [-0.5890, 44.8080]}  # Talence
+
+
+@pytest.mark.parametrize(
+    ("geometry", "reason"),
+    [
+        ({"type": "Point", "coordinates": [-0.58]}, "1 nombre au lieu de 2"),
+        ({"type": "Point", "coordinates": ["a", 44.8]}, "« a » n'est pas un nombre"),
+        (
+            {"type": "Polygon", "coordinates": [[[-0.60, 44.83], [-0.59, 44.83], [-0.59, 44.84]]]},
+            "il en faut au moins 4",
+        ),
+        (
+            {"type": "Polygon", "coordinates": [[[-0.60, 44.83], [-0.59, 44.83], [-0.59, 44.84], [-0.60, 44.84]]]},
+            "anneau 1 non fermé",
+        ),
+        (  # a bow tie: the outline crosses itself
+            {
+                "type": "Polygon",
+                "coordinates": [[[-0.60, 44.83], [-0.59, 44.84], [-0.59, 44.83], [-0.60, 44.84], [-0.60, 44.83]]],
+            },
+            "le contour se recoupe lui-même",
+        ),
+        ({"type": "Circle", "coordinates": [-0.58, 44.84]}, "type de géométrie « Circle » inconnu"),
+    ],
+)
+def test_faulty_geojson_geometry_is_named_by_feature_and_nothing_is_written(db, tmp_path, geometry, reason):
+    path = _geojson(tmp_path, _feature("AMAP de Talence", TALENCE), _feature("AMAP fautive", geometry))
+    message = assert_rejected(path, "amap", "entité 2, colonne « geometry »", reason)
+    assert "entité 1" not in message
+    assert not Amap.objects.exists()
+
+
+def test_null_geometry_falls_back_on_the_commune_or_is_refused_without_one(db, tmp_path):
+    located = {"type": "Feature", "properties": {"nom": "AMAP sans point", "ville": "Pessac"}, "geometry": None}
+    path = _geojson(tmp_path, _feature("AMAP de Talence", TALENCE), located)
+    report = run_import(path, "amap", "--source", "geo", "--commit")
+    assert "entité 2, colonne « geometry » : géométrie absente" in report
+    assert Amap.objects.get(name="AMAP sans point").commune_id == "33318"  # Pessac
+
+    Amap.objects.all().delete()
+    empty = _feature("AMAP nulle part", {"type": "GeometryCollection", "geometries": []})
+    assert_rejected(_geojson(tmp_path, _feature("AMAP de Talence", TALENCE), empty), "amap", "entité 2", "impossible")
+    assert not Amap.objects.exists()
+
+
+def test_geopackage_with_an_invalid_polygon_names_the_feature(db, tmp_path):
+    import geopandas
+    from shapely.geometry import Point as ShapelyPoint
+    from shapely.geometry import Polygon
+
+    bow_tie = Polygon([(-0.60, 44.83), (-0.59, 44.84), (-0.59, 44.83), (-0.60, 44.84)])
+    frame = geopandas.GeoDataFrame(
+        {"nom": ["Ferme de Talence", "Ferme en nœud papillon"]},
+        geometry=[ShapelyPoint(-0.5890, 44.8080), bow_tie],
+        crs="EPSG:4326",
+    )
+    path = tmp_path / "fermes.gpkg"
+    frame.to_file(path, driver="GPKG")
+    assert_rejected(path, "farm", "entité 2, colonne « geometry »", "se recoupe")
+    assert not Farm.objects.exists()
