@@ -72,6 +72,7 @@ def _server_env() -> dict:
         **os.environ,
         "DEBUG": "0",
         "SECRET_KEY": "benchmark-only-not-secret",
+        "LOCATION_MASK_KEY": "benchmark-only-not-secret",
         "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
         "SECURE_SSL_REDIRECT": "0",
         "LOG_LEVEL": "WARNING",

@@ -219,7 +219,7 @@ class SearchPagination(BasePagination):
 
 
 def _validated(request, allowed: tuple[str, ...]) -> SearchParams:
-    params = parse_search_params(request.query_params, allowed=allowed)
+    params = parse_search_params(request.query_params, allowed=allowed, empty_means_absent=False)
     if params.errors:
         raise ValidationError(params.errors)
     return params

@@ -199,17 +199,29 @@ AMAP_PARAMETERS = ("near", "radius_km", "bbox", "products", "weekday", "acceptin
 FARM_PARAMETERS = ("near", "radius_km", "bbox", "products", "network", "limit", "offset")
 
 
-def parse_search_params(query: Mapping, *, allowed: tuple[str, ...] = tuple(PARSERS)) -> SearchParams:
+# Numbers and yes/no: an empty value says nothing (`?limit=`), which the API answers with a 400.
+VALUED_PARAMETERS = frozenset({"radius_km", "weekday", "accepting", "limit", "offset"})
+
+
+def parse_search_params(
+    query: Mapping, *, allowed: tuple[str, ...] = tuple(PARSERS), empty_means_absent: bool = True
+) -> SearchParams:
     """Parse the parameters named in `allowed` from a query string (QueryDict or dict).
 
-    Absent or empty parameters keep their defaults. Errors are collected, not raised:
-    `params.errors` maps each bad parameter to its messages.
+    Absent parameters keep their defaults; so do empty ones when `empty_means_absent` (a page's
+    form sends its blank fields), else an empty number or yes/no is an error (the API, whose
+    schema says "integer"). Errors are collected, not raised: `params.errors` maps each bad
+    parameter to its messages.
     """
     values: dict = {}
     errors: dict[str, list[str]] = {}
     for name in allowed:
         raw = query.get(name)
-        if raw is None or (isinstance(raw, str) and raw.strip() == ""):
+        if raw is None:
+            continue
+        if isinstance(raw, str) and raw.strip() == "":
+            if not empty_means_absent and name in VALUED_PARAMETERS:
+                errors[name] = [_("valeur vide : donnez une valeur ou retirez le paramètre")]
             continue
         try:
             values[name] = PARSERS[name](raw)

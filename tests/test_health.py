@@ -86,6 +86,7 @@ def test_production_uses_hashed_compressed_static_files_collected_beforehand():
         **os.environ,
         "DEBUG": "0",
         "SECRET_KEY": "x" * 50,
+        "LOCATION_MASK_KEY": "m" * 50,
         "ALLOWED_HOSTS": "atlas.example.org",
         "DJANGO_SETTINGS_MODULE": "config.settings",
     }

@@ -266,6 +266,6 @@ def test_directory_csv_neutralises_formulas_and_the_importer_reads_them_back(db,
 
 
 def test_coverage_csv_neutralises_commune_and_network_cells():
-    from directory.views_coverage import csv_writer as coverage_writer
+    from coverage.exports import csv_writer as coverage_writer
 
     assert coverage_writer is csv_writer

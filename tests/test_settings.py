@@ -60,7 +60,14 @@ def test_settings_read_the_env_file_and_the_environment_wins(tmp_path):
         "['file.example.org']",
     ]
     # A variable set in the environment beats the file (production overrides a stray .env).
-    assert _settings("DEBUG", "SECRET_KEY", ATLAS_ENV_FILE=str(env_file), DEBUG="0", SECRET_KEY="from-env") == [
+    assert _settings(
+        "DEBUG",
+        "SECRET_KEY",
+        ATLAS_ENV_FILE=str(env_file),
+        DEBUG="0",
+        SECRET_KEY="from-env",
+        LOCATION_MASK_KEY="m" * 50,
+    ) == [
         "False",
         "'from-env'",
     ]
