@@ -5,6 +5,7 @@ Cron times are UTC (Procrastinate's periodic deferrer counts in UTC).
 
 import logging
 
+from asgiref.sync import sync_to_async
 from procrastinate.contrib.django import app
 
 from members import services
@@ -13,9 +14,10 @@ logger = logging.getLogger(__name__)
 
 
 @app.task(queue="members")
-def message_send(*, message_id: int) -> None:
+async def message_send(*, message_id: int) -> None:
     """One job per message fans out to its recipients; each recipient gets it once, even on a retry."""
-    sent = services.message_fan_out(message_id=message_id)
+    # thread_sensitive: Django's one sync thread (in tests, the test's own connection and transaction).
+    sent = await sync_to_async(services.message_fan_out, thread_sensitive=True)(message_id=message_id)
     logger.info("message %s: %d e-mail(s) queued", message_id, sent)
 
 
