@@ -52,7 +52,7 @@ def _errors(error: ValidationError) -> str:
 def join(request, amap_pk: int):
     amap = _amap(amap_pk)
     membership = selectors.membership_of(user=request.user, amap=amap)
-    form = JoinForm(request.POST or None)
+    form = JoinForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             membership = services.membership_request(user=request.user, amap=amap, note=form.cleaned_data["note"])
