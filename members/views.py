@@ -129,6 +129,11 @@ def member_list(request, amap_pk: int):
     amap = _team_amap(request, amap_pk)
     form, members, season = _filtered_members(request, amap)
     members = list(members)
+    # Labels looked up once: Django's get_FOO_display() hashes the lazy choices on every call
+    # (a third of the page's time at 300 members).
+    statuses = {value: str(label) for value, label in Membership.Status.choices}
+    for member in members:
+        member.status_label = statuses[member.status]
     context = {
         "amap": amap,
         "form": form,
@@ -157,7 +162,7 @@ def member_export(request, amap_pk: int):
                 m.get_status_display(),
                 m.team_role or "membre",
                 getattr(m, "adhesion_status", None) or "",
-                ", ".join(s.contract.title for s in getattr(m.user, "live_subscriptions", [])) if m.user else "",
+                ", ".join(m.contract_titles),
             ]
         )
     response = HttpResponse("\ufeff" + out.getvalue(), content_type="text/csv; charset=utf-8")
