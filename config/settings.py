@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "maps",
     "coverage",
     "contracts",
+    "members",
     "ops",
     "procrastinate.contrib.django",
     "config.jobs",

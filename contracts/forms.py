@@ -127,6 +127,11 @@ class ContractForm(forms.Form):
     )
     payment_payee = forms.CharField(label=_("Ordre des chèques / bénéficiaire"), max_length=200, required=False)
     subscription_deadline = forms.DateField(label=_("Date limite de souscription"), required=False, widget=DATE_INPUT)
+    requires_membership = forms.BooleanField(
+        label=_("Adhésion à l'AMAP obligatoire"),
+        required=False,
+        help_text=_("Seules les personnes dont l'adhésion de la saison est réglée peuvent souscrire."),
+    )
     referent = forms.ModelChoiceField(label=_("Référent·e"), queryset=None, empty_label=None)
     description = forms.CharField(label=_("Présentation"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
     commitments = forms.CharField(

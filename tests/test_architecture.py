@@ -27,7 +27,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "coverage": {"geo", "directory", "maps", "cartography"},
     "matching": {"geo", "directory", "maps", "accounts", "cartography"},
     "contracts": {"geo", "directory", "accounts"},
-    "members": {"geo", "directory", "contracts", "accounts"},
+    "members": {"geo", "directory", "contracts", "accounts", "cartography"},
     "events": {"geo", "directory", "contracts", "accounts"},
     # Backups and restores of the whole database: it imports no app, so no app depends on it.
     "ops": set(),

@@ -53,6 +53,7 @@ class Contract(HouseMessagesMixin, models.Model):
         "payment_methods",
         "payment_payee",
         "subscription_deadline",
+        "requires_membership",
         # Relations: chosen among the AMAP's calendars, team and partnerships.
         "academic_calendar",
         "referent",
@@ -144,6 +145,13 @@ class Contract(HouseMessagesMixin, models.Model):
     )
     payment_payee = models.CharField(_("ordre des chèques / bénéficiaire"), max_length=200, blank=True)
     subscription_deadline = models.DateField(_("date limite de souscription"), null=True, blank=True)
+    # Checked through contracts.gates (the members app registers the check): an AMAP may ask for a
+    # paid adhésion of the season before anyone subscribes.
+    requires_membership = models.BooleanField(
+        _("adhésion à l'AMAP obligatoire"),
+        default=False,
+        help_text=_("Seules les personnes dont l'adhésion de la saison est réglée peuvent souscrire."),
+    )
 
     referent = models.ForeignKey(
         settings.AUTH_USER_MODEL,

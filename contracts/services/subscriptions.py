@@ -13,6 +13,7 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from ..gates import membership_refusals
 from ..models import (
     Contract,
     ContractProduct,
@@ -243,6 +244,8 @@ def subscription_create(
                 ]
             }
         )
+    if refusals := membership_refusals(user=user, contract=contract):
+        raise ValidationError({"contract": refusals})
     if contract.subscriptions.filter(member_id=user.pk, status__in=LIVE_STATUSES).exists():
         raise ValidationError({"contract": [_("Vous avez déjà une souscription à ce contrat.")]})
     shares = _as_int(shares, field="shares", label=_("Parts"))

@@ -113,6 +113,7 @@ def test_csv_export_is_a_zip_of_tables_with_the_same_figures(member, history):
             "signatures.csv",
             "absences.csv",
             "alertes.csv",
+            "adhesions_amap.csv",
         ]
     )
 
