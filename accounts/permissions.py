@@ -72,9 +72,8 @@ def can_edit_annonce(user, annonce) -> bool:
 def network_holds(network, *, commune, point, owner=None) -> bool:
     """True when the place lies in the network's territory (its départements, régions or drawn
     polygon) or its `owner` (a farm or AMAP) belongs to the network."""
-    if owner is not None and getattr(owner, "pk", None) is not None:
-        if owner.networks.filter(pk=network.pk).exists():
-            return True
+    if owner is not None and getattr(owner, "pk", None) is not None and owner.networks.filter(pk=network.pk).exists():
+        return True
     if commune is not None:
         if network.departments.filter(code=commune.department_id).exists():
             return True
