@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('directory', '0009_amap_private_email_farm_private_email_claimchallenge_and_more'),
+        ('directory', '0009_private_email_history_moderation'),
         ('matching', '0004_matching_model'),
     ]
 
