@@ -227,27 +227,30 @@ def claim_send_code(*, user, entry) -> ClaimChallenge:
     return challenge
 
 
-@transaction.atomic
 def claim_confirm(*, user, entry, code: str) -> None:
     """Check the code (5 attempts, 15 minutes, once); the claimant becomes the entry's admin."""
     if not getattr(user, "is_authenticated", False):
         raise PermissionDenied(_("Connectez-vous pour revendiquer une fiche."))
     code = (code or "").strip().replace(" ", "")
-    challenge = _challenges(entry, user).select_for_update().filter(used_at__isnull=True).first()
-    if challenge is None or challenge.expires_at <= timezone.now():
-        raise ValidationError({"code": [_("Ce code a expiré : demandez-en un nouveau.")]})
-    if challenge.attempts >= MAX_ATTEMPTS:
-        raise ValidationError({"code": [_("Trop d'essais : demandez un nouveau code.")]})
-    challenge.attempts += 1
-    salt = challenge.code_hash.split("$", 1)[0]
-    expected = _code_hash(salt=salt, code=code, key=_claim_key(entry, user))
-    if not (len(code) == CODE_DIGITS and code.isdigit() and constant_time_compare(expected, challenge.code_hash)):
-        challenge.save(update_fields=["attempts"])
+    # The attempt is counted even when the code is wrong: the error is raised after the commit.
+    with transaction.atomic():
+        challenge = _challenges(entry, user).select_for_update().filter(used_at__isnull=True).first()
+        if challenge is None or challenge.expires_at <= timezone.now():
+            raise ValidationError({"code": [_("Ce code a expiré : demandez-en un nouveau.")]})
+        if challenge.attempts >= MAX_ATTEMPTS:
+            raise ValidationError({"code": [_("Trop d'essais : demandez un nouveau code.")]})
+        challenge.attempts += 1
+        salt = challenge.code_hash.split("$", 1)[0]
+        expected = _code_hash(salt=salt, code=code, key=_claim_key(entry, user))
+        right = len(code) == CODE_DIGITS and code.isdigit() and constant_time_compare(expected, challenge.code_hash)
+        if right:
+            challenge.used_at = timezone.now()
+        challenge.save(update_fields=["attempts", "used_at"])
+        if right:
+            entry_grant_admin(entry=entry, person=user)
+    if not right:
         left = MAX_ATTEMPTS - challenge.attempts
         raise ValidationError({"code": [_("Code incorrect (essais restants : %(n)s).") % {"n": left}]})
-    challenge.used_at = timezone.now()
-    challenge.save(update_fields=["attempts", "used_at"])
-    entry_grant_admin(entry=entry, person=user)
 
 
 # --------------------------------------------------------------------------- history
@@ -287,6 +290,7 @@ def history_revert(*, user, entry, history_id: int):
     if record is None:
         raise ValidationError(_("Cette version n'existe pas."))
     restored = record.instance
+    restored._state.adding = False  # the same row, saved again (not a new one)
     restored._change_reason = _("Rétablissement de la version du %(when)s") % {
         "when": date_format(timezone.localtime(record.history_date), "j F Y H:i")
     }

@@ -20,6 +20,12 @@ pytestmark = pytest.mark.django_db
 PRIVATE = "secret-amap@example.net"
 
 
+@pytest.fixture(autouse=True)
+def _mail_leaves_at_once(monkeypatch):
+    """E-mails leave on commit; tests run inside one transaction, so they leave at once here."""
+    monkeypatch.setattr("django.db.transaction.on_commit", lambda func, *args, **kwargs: func())
+
+
 @pytest.fixture
 def gironde():
     """A départemental network of Gironde with one coordinator."""

@@ -21,6 +21,12 @@ VIEWPORTS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _mail_leaves_at_once(monkeypatch):
+    """E-mails leave on commit; tests run inside one transaction, so they leave at once here."""
+    monkeypatch.setattr("django.db.transaction.on_commit", lambda func, *args, **kwargs: func())
+
+
 @pytest.fixture
 def gironde(db):
     network = NetworkFactory(name="AMAP Gironde", slug="amap-gironde", departments=["33"])
