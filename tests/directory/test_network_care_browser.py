@@ -43,6 +43,7 @@ def log_in(page, live_url, email: str, next_path: str) -> None:
 
 
 def no_sideways_scroll(page) -> None:
+    page.wait_for_load_state("load")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
 
 
