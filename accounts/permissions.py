@@ -5,8 +5,10 @@ Roles come from the directory's own relations, so there is one place to grant th
 - an AMAP's managers (`Amap.managers`, each with a role): its admins edit the AMAP's entry
   and see all its contracts; its référents post annonces and run the contracts they are
   référent of; both contact farms;
-- a network's admins (`Network.admins`) moderate annonces in the network's territory
-  (its départements and régions, its drawn territory, or an organisation that belongs to it);
+- a network's admins (`Network.admins`) are its coordinators: they moderate annonces and
+  directory entries in the network's territory (its départements and régions, its drawn
+  territory, or an organisation that belongs to it), and receive messages for entries nobody
+  else can receive;
 - staff (`is_staff`) may do all of it.
 
 Functions take duck-typed objects (anything with `.managers`, `.networks`…): `accounts`
@@ -67,21 +69,70 @@ def can_edit_annonce(user, annonce) -> bool:
     return user_manages(user, annonce.farm if annonce.farm_id else annonce.amap)
 
 
-def network_covers_annonce(network, annonce) -> bool:
-    """True when the annonce lies in the network's territory or its publisher belongs to the network."""
-    owner = annonce.farm if annonce.farm_id else annonce.amap
-    if owner is not None and owner.networks.filter(pk=network.pk).exists():
+def network_holds(network, *, commune, point, owner=None) -> bool:
+    """True when the place lies in the network's territory (its départements, régions or drawn
+    polygon) or its `owner` (a farm or AMAP) belongs to the network."""
+    if owner is not None and getattr(owner, "pk", None) is not None and owner.networks.filter(pk=network.pk).exists():
         return True
-    commune = annonce.commune
     if commune is not None:
         if network.departments.filter(code=commune.department_id).exists():
             return True
         if network.regions.filter(code=commune.region_id).exists():
             return True
     territory = network.custom_territory
-    if territory is not None and annonce.public_location is not None:
-        return territory.contains(annonce.public_location)
+    if territory is not None and point is not None:
+        return territory.contains(point)
     return False
+
+
+def network_covers_annonce(network, annonce) -> bool:
+    """True when the annonce lies in the network's territory or its publisher belongs to the network."""
+    owner = annonce.farm if annonce.farm_id else annonce.amap
+    return network_holds(network, commune=annonce.commune, point=annonce.public_location, owner=owner)
+
+
+def entry_point(entry):
+    """Where an entry is for territory checks: a farm's public (masked) point, an AMAP's place."""
+    point = getattr(entry, "public_location", None)
+    return point if point is not None else getattr(entry, "location", None)
+
+
+def network_covers_entry(network, entry) -> bool:
+    """A farm, an AMAP or a pending request (anything with .commune, a point and .networks)."""
+    owner = getattr(entry, "entry", entry)  # a change request speaks for its entry, if any
+    return network_holds(network, commune=entry.commune, point=entry_point(entry), owner=owner)
+
+
+def coordinates_entry(user, entry) -> bool:
+    """Coordinators (admins) of a network whose territory holds the entry; staff everywhere."""
+    if not _is_authenticated(user):
+        return False
+    if user.is_staff:
+        return True
+    return any(network_covers_entry(network, entry) for network in user.administered_networks.all())
+
+
+def manages_entry(user, entry) -> bool:
+    """The entry's admins: an AMAP's admins, a farm's managers (or staff)."""
+    if hasattr(entry, "manager_roles"):
+        return can_manage_amap(user, entry)
+    return can_manage_farm(user, entry)
+
+
+def can_edit_entry(user, entry) -> bool:
+    """Change an entry directly, without moderation: its admins and the territory's coordinators."""
+    return manages_entry(user, entry) or coordinates_entry(user, entry)
+
+
+def can_see_entry_history(user, entry) -> bool:
+    return can_edit_entry(user, entry)
+
+
+def coordinates_network(user, network) -> bool:
+    """The network's own coordinators (its admins) and staff."""
+    if not _is_authenticated(user):
+        return False
+    return user.is_staff or network.admins.filter(pk=user.pk).exists()
 
 
 def can_moderate_annonce(user, annonce) -> bool:
@@ -104,7 +155,10 @@ def can_read_thread(user, thread) -> bool:
         return False
     if user.is_staff or thread.started_by_id == user.pk:
         return True
-    return any(user_manages(user, org) for org in (thread.recipient, thread.sender) if org is not None)
+    if any(user_manages(user, org) for org in (thread.recipient, thread.sender) if org is not None):
+        return True
+    # Coordinators of a network the message was relayed to (the entry had nobody to receive it).
+    return thread.relayed_to.filter(admins=user).exists()
 
 
 # Contracts. `contract` has .amap, .farm, .referent_id; `subscription` has .contract, .member_id.

@@ -57,6 +57,9 @@ class FarmForm(PlaceMixin, forms.ModelForm):
             "capacity_shares",
             "description",
             "website",
+            "contact_email",
+            "private_email",
+            "phone",
         ]
         help_texts = {
             "delivery_radius_km": _("Jusqu'où vous livrez, à vol d'oiseau."),
@@ -90,6 +93,9 @@ class AmapForm(PlaceMixin, forms.ModelForm):
             "member_count",
             "description",
             "website",
+            "contact_email",
+            "phone",
+            "private_email",
         ]
         widgets = {
             "delivery_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),

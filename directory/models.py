@@ -9,6 +9,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
 
 from geo.masking import LandOutlines, mask_point
 
@@ -102,6 +103,8 @@ class Network(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords(excluded_fields=["updated_at"])
 
     class Meta:
         verbose_name = _("réseau")
@@ -229,6 +232,12 @@ class Amap(DirectoryEntry):
     member_count = models.PositiveIntegerField(_("nombre de foyers adhérents"), null=True, blank=True)
 
     contact_email = models.EmailField(_("e-mail de contact public"), blank=True)
+    # Never shown (pages, API, exports, tiles): « Contacter » relays messages to it.
+    private_email = models.EmailField(
+        _("e-mail de contact privé"),
+        blank=True,
+        help_text=_("Jamais affiché : les messages envoyés par la plateforme y sont relayés."),
+    )
     phone = models.CharField(_("téléphone"), max_length=30, blank=True)
     website = models.URLField(_("site web"), max_length=500, blank=True)
     platform = models.CharField(_("outil de gestion"), max_length=60, blank=True, help_text=_("AmapJ, CAMAP, Cagette…"))
@@ -246,6 +255,7 @@ class Amap(DirectoryEntry):
     rna_id = models.CharField(_("numéro RNA"), max_length=10, blank=True)
 
     objects = AmapQuerySet.as_manager()
+    history = HistoricalRecords(excluded_fields=["updated_at"])
 
     class Meta(DirectoryEntry.Meta):
         verbose_name = _("AMAP")
@@ -361,10 +371,17 @@ class Farm(DirectoryEntry):
     networks = models.ManyToManyField(Network, verbose_name=_("réseaux"), blank=True, related_name="farms")
 
     contact_email = models.EmailField(_("e-mail de contact"), blank=True)
+    # Never shown (pages, API, exports, tiles): « Contacter » relays messages to it.
+    private_email = models.EmailField(
+        _("e-mail de contact privé"),
+        blank=True,
+        help_text=_("Jamais affiché : les messages envoyés par la plateforme y sont relayés."),
+    )
     phone = models.CharField(_("téléphone"), max_length=30, blank=True)
     website = models.URLField(_("site web"), max_length=500, blank=True)
 
     objects = FarmQuerySet.as_manager()
+    history = HistoricalRecords(excluded_fields=["updated_at"])
 
     class Meta(DirectoryEntry.Meta):
         verbose_name = _("ferme")
@@ -420,6 +437,7 @@ class Partnership(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = PartnershipQuerySet.as_manager()
+    history = HistoricalRecords(excluded_fields=["updated_at"])
 
     class Meta:
         verbose_name = _("partenariat")
@@ -435,3 +453,94 @@ class Partnership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amap} ↔ {self.farm} ({self.product})"
+
+
+class ChangeRequestQuerySet(models.QuerySet):
+    def pending(self):
+        return self.filter(status=ChangeRequest.Status.PENDING)
+
+
+class ChangeRequest(models.Model):
+    """What waits for a coordinator: a declared AMAP, an edit by someone who does not run the entry,
+    or a claim (« C'est mon AMAP ») without a code.
+
+    `data` keeps the submitted form (field → list of strings), so that approving replays the same
+    form and correcting shows it again, filled in. `commune` and `location` say where it is, to find
+    the networks whose territory holds it.
+    """
+
+    class Kind(models.TextChoices):
+        CREATE = "create", _("nouvelle fiche")
+        EDIT = "edit", _("modification")
+        CLAIM = "claim", _("revendication")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("en attente")
+        APPROVED = "approved", _("acceptée")
+        REFUSED = "refused", _("refusée")
+
+    kind = models.CharField(_("type"), max_length=10, choices=Kind.choices)
+    status = models.CharField(_("état"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    entry_type = models.CharField(_("fiche"), max_length=10, choices=[("amap", _("AMAP")), ("farm", _("ferme"))])
+    amap = models.ForeignKey(Amap, on_delete=models.CASCADE, null=True, blank=True, related_name="change_requests")
+    farm = models.ForeignKey(Farm, on_delete=models.CASCADE, null=True, blank=True, related_name="change_requests")
+    name = models.CharField(_("nom"), max_length=200)
+    data = models.JSONField(_("données proposées"), default=dict, blank=True)
+    message = models.TextField(_("message"), max_length=2000, blank=True)
+    commune = models.ForeignKey("geo.Commune", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    location = models.PointField(_("lieu"), geography=True, srid=4326, null=True, blank=True)  # WGS84, metres
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="directory_change_requests"
+    )
+    reason = models.TextField(_("motif"), max_length=2000, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ChangeRequestQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("demande en attente de modération")
+        verbose_name_plural = _("demandes en attente de modération")
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["status", "created_at"], name="changerequest_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} : {self.name}"
+
+    @property
+    def entry(self):
+        return self.amap or self.farm
+
+    @property
+    def networks(self):
+        """Networks the entry belongs to (duck typing for accounts.permissions)."""
+        entry = self.entry
+        return entry.networks if entry is not None else Network.objects.none()
+
+    @property
+    def public_location(self):
+        return self.location
+
+
+class ClaimChallenge(models.Model):
+    """« C'est mon AMAP » proven by a one-time code e-mailed to the listed address; only its hash is kept."""
+
+    amap = models.ForeignKey(Amap, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    farm = models.ForeignKey(Farm, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    code_hash = models.CharField(max_length=128)
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("code de revendication")
+        verbose_name_plural = _("codes de revendication")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.amap or self.farm}"

@@ -17,6 +17,9 @@ _FARM_FIELDS = (
     "capacity_shares",
     "description",
     "website",
+    "contact_email",
+    "private_email",
+    "phone",
 )
 _AMAP_FIELDS = (
     "name",
@@ -29,6 +32,9 @@ _AMAP_FIELDS = (
     "member_count",
     "description",
     "website",
+    "contact_email",
+    "private_email",
+    "phone",
 )
 
 
@@ -44,13 +50,23 @@ def _place(obj, *, address: str, candidate) -> None:
 
 @transaction.atomic
 def farm_save(*, user, data: dict, farm: Farm | None = None, candidate=None) -> Farm:
-    """Create a farm managed by `user`, or update one they manage; a new address moves its point."""
+    """Create a farm managed by `user`, or update one they run or coordinate; a new address moves its point."""
     if farm is None:
         if not getattr(user, "is_authenticated", False):
             raise PermissionDenied(_("Connectez-vous pour déclarer une ferme."))
-        farm = Farm(source="manual")
-    elif not permissions.can_manage_farm(user, farm):
+    elif not permissions.can_edit_entry(user, farm):
         raise PermissionDenied(_("Vous ne gérez pas cette ferme."))
+    created = farm is None
+    farm = farm_write(farm=farm, data=data, candidate=candidate)
+    if created:
+        farm.managers.add(user)
+    return farm
+
+
+def farm_write(*, farm: Farm | None, data: dict, candidate=None) -> Farm:
+    """Write the form's values on a farm (a new one when None); callers check who may."""
+    if farm is None:
+        farm = Farm(source="manual")
     for name in _FARM_FIELDS:
         if name in data:
             setattr(farm, name, data[name])
@@ -62,21 +78,32 @@ def farm_save(*, user, data: dict, farm: Farm | None = None, candidate=None) -> 
     farm.save()  # recomputes the public (masked) point
     if "products" in data:
         farm.products.set(data["products"])
-    farm.managers.add(user)
     return farm
 
 
 @transaction.atomic
 def amap_save(*, user, data: dict, amap: Amap | None = None, candidate=None) -> Amap:
-    """Create an AMAP managed by `user`, or update one they manage."""
+    """Create an AMAP administered by `user`, or update one they administer or coordinate."""
     if amap is None:
         if not getattr(user, "is_authenticated", False):
             raise PermissionDenied(_("Connectez-vous pour déclarer une AMAP."))
         if candidate is None:
             raise ValueError("a new AMAP needs its delivery place")
-        amap = Amap(source="manual", status=Amap.Status.ACTIVE)
-    elif not permissions.can_manage_amap(user, amap):
+    elif not permissions.can_edit_entry(user, amap):
         raise PermissionDenied(_("Vous ne gérez pas cette AMAP."))
+    created = amap is None
+    amap = amap_write(amap=amap, data=data, candidate=candidate)
+    if created:
+        AmapManager.objects.get_or_create(amap=amap, user=user, defaults={"role": AmapManager.Role.ADMIN})
+    return amap
+
+
+def amap_write(*, amap: Amap | None, data: dict, candidate=None) -> Amap:
+    """Write the form's values on an AMAP (a new, active one when None); callers check who may."""
+    if amap is None:
+        if candidate is None:
+            raise ValueError("a new AMAP needs its delivery place")
+        amap = Amap(source="manual", status=Amap.Status.ACTIVE)
     for name in _AMAP_FIELDS:
         if name in data:
             setattr(amap, name, data[name])
@@ -88,7 +115,6 @@ def amap_save(*, user, data: dict, amap: Amap | None = None, candidate=None) -> 
     amap.save()
     if "products" in data:
         amap.products.set(data["products"])
-    amap.managers.add(user)
     return amap
 
 

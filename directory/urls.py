@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, views_moderation
 
 app_name = "directory"
 urlpatterns = [
@@ -9,4 +9,22 @@ urlpatterns = [
     path("amap/<int:pk>/", views.amap_detail, name="amap_detail"),
     path("ferme/<int:pk>/", views.farm_detail, name="farm_detail"),
     path("reseau/<slug:slug>/", views.network_detail, name="network_detail"),
+    # The network's directory care (issue 14): claims, proposed changes, moderation, history.
+    path("amap/<int:pk>/revendiquer/", views_moderation.entry_claim, {"kind": "amap"}, name="amap_claim"),
+    path("ferme/<int:pk>/revendiquer/", views_moderation.entry_claim, {"kind": "ferme"}, name="farm_claim"),
+    path("amap/<int:pk>/proposer/", views_moderation.entry_propose, {"kind": "amap"}, name="amap_propose"),
+    path("ferme/<int:pk>/proposer/", views_moderation.entry_propose, {"kind": "ferme"}, name="farm_propose"),
+    path("reseau/<slug:slug>/moderation/", views_moderation.network_moderation, name="network_moderation"),
+    path("moderation/", views_moderation.moderation_all, name="moderation_all"),
+    path("moderation/<int:pk>/", views_moderation.change_request_detail, name="change_request_detail"),
+    path(
+        "historique/<str:kind>/<str:key>/",
+        views_moderation.entry_history,
+        name="entry_history",
+    ),
+    path(
+        "historique/<str:kind>/<str:key>/<int:history_id>/retablir/",
+        views_moderation.entry_history_revert,
+        name="entry_history_revert",
+    ),
 ]

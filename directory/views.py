@@ -9,6 +9,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from accounts import permissions
 from cartography.builders import build_network_map, build_place_map, build_results_map, embed_snippet, map_parts
 from geo.coordinates import geodesic_distance_m
 from geo.geocoding import Candidate, GeocodingError, geocode
@@ -92,6 +93,7 @@ def amap_detail(request, pk: int):
         entry["products"].append(partnership.product)
     context = {
         "amap": amap,
+        "entry_care": _entry_care(request.user, amap),
         "partners": list(partners.values()),
         "map": map_parts(build_place_map(center=(amap.location.y, amap.location.x), features=_amap_features([amap]))),
     }
@@ -110,6 +112,7 @@ def farm_detail(request, pk: int):
     point = farm.public_location
     context = {
         "farm": farm,
+        "entry_care": _entry_care(request.user, farm),
         "supplied": list(supplied.values()),
         "map": map_parts(build_place_map(center=(point.y, point.x), features=_farm_features([farm]), zoom=12))
         if point is not None
@@ -138,6 +141,14 @@ def network_detail(request, slug: str):
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+def _entry_care(user, entry) -> dict:
+    """Which of « Modifier », « C'est mon AMAP », « Historique » the visitor is offered."""
+    if not user.is_authenticated:
+        return {"can_edit": False, "can_see_history": False}
+    can_edit = permissions.can_edit_entry(user, entry)
+    return {"can_edit": can_edit, "can_see_history": can_edit}
 
 
 def _place_from_form(form: SearchForm) -> tuple[Place | None, list[Candidate], str]:

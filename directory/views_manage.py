@@ -10,8 +10,9 @@ from django.views.decorators.http import require_http_methods
 from accounts import permissions
 
 from . import services_manage as services
+from . import services_moderation as moderation
 from .forms_manage import AmapForm, FarmForm
-from .models import Amap, Farm
+from .models import Amap, ChangeRequest, Farm
 
 
 def _apply_errors(form, error: ValidationError) -> None:
@@ -43,7 +44,7 @@ def _organisation_form(request, *, form_class, instance, save, template, kind):
 @require_http_methods(["GET", "POST"])
 def farm_edit(request, pk: int | None = None):
     farm = get_object_or_404(Farm, pk=pk) if pk is not None else None
-    if farm is not None and not permissions.can_manage_farm(request.user, farm):
+    if farm is not None and not permissions.can_edit_entry(request.user, farm):
         raise PermissionDenied(_("Vous ne gérez pas cette ferme."))
     result = _organisation_form(
         request,
@@ -62,8 +63,12 @@ def farm_edit(request, pk: int | None = None):
 @require_http_methods(["GET", "POST"])
 def amap_edit(request, pk: int | None = None):
     amap = get_object_or_404(Amap, pk=pk) if pk is not None else None
-    if amap is not None and not permissions.can_manage_amap(request.user, amap):
+    if amap is not None and not permissions.can_edit_entry(request.user, amap):
         raise PermissionDenied(_("Vous ne gérez pas cette AMAP."))
+    if amap is None and request.method == "POST":
+        queued = _amap_declare(request)
+        if queued is not None:
+            return queued
     result = _organisation_form(
         request,
         form_class=AmapForm,
@@ -75,6 +80,37 @@ def amap_edit(request, pk: int | None = None):
     if isinstance(result, Amap):
         return redirect("accounts:amap_edit", pk=result.pk)
     return result
+
+
+def _amap_declare(request):
+    """« Déclarer une AMAP »: published at once by the territory's coordinators (and staff); from
+    anyone else it waits in the moderation queue, out of every public list, until approved."""
+    form = AmapForm(request.POST)
+    if not form.is_valid() or form.place_candidate is None:
+        return None  # the normal path shows the errors
+    candidate = form.place_candidate
+    stub = moderation.place_stub(commune=candidate.commune, point=candidate.point)
+    if permissions.coordinates_entry(request.user, stub):
+        return None
+    change = moderation.change_request_submit(
+        user=request.user,
+        kind=ChangeRequest.Kind.CREATE,
+        entry_type="amap",
+        data={key: request.POST.getlist(key) for key in request.POST if key != "csrfmiddlewaretoken"},
+        candidate=candidate,
+    )
+    networks = moderation.change_request_networks(change)
+    if networks:
+        text = _(
+            "Merci ! « %(name)s » sera publiée après vérification par le réseau %(networks)s ; "
+            "vous recevrez un e-mail."
+        ) % {"name": change.name, "networks": ", ".join(str(n) for n in networks)}
+    else:
+        text = _("Merci ! « %(name)s » sera publiée après vérification par l'équipe d'AMAP Atlas.") % {
+            "name": change.name
+        }
+    messages.success(request, text)
+    return redirect("accounts:dashboard")
 
 
 @login_required

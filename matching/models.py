@@ -294,6 +294,10 @@ class Thread(models.Model):
     recipient_farm = models.ForeignKey(
         "directory.Farm", on_delete=models.CASCADE, null=True, blank=True, related_name="received_threads"
     )
+    # The entry had no account and no address: its territory's network(s) received it to pass on.
+    relayed_to = models.ManyToManyField(
+        "directory.Network", verbose_name=_("transmis au réseau"), blank=True, related_name="relayed_threads"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -326,9 +330,21 @@ class Thread(models.Model):
 
 
 class Message(models.Model):
+    class Delivery(models.TextChoices):
+        TEAM = "team", _("envoyé à l'équipe")
+        ADDRESS = "address", _("envoyé à l'adresse de contact")
+        NETWORK = "network", _("transmis au réseau")
+        SENDER = "sender", _("envoyé")
+
     thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="messages")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    # A reply through a signed e-mail link has no account: the name of the entry it answers for.
+    author_name = models.CharField(_("auteur"), max_length=200, blank=True)
     body = models.TextField(_("message"), max_length=5000)
+    delivery = models.CharField(_("remise"), max_length=10, choices=Delivery.choices, blank=True)
+    # Said to the sender as is: « transmis au réseau AMAP Gironde, qui fera suivre ».
+    delivery_label = models.CharField(_("remis à"), max_length=300, blank=True)
+    read_at = models.DateTimeField(_("lu le"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -26,7 +26,7 @@ from accounts import permissions
 from directory.models import Amap, Farm, Partnership, ProductCategory
 from geo.geocoding import place_geocode
 
-from .models import Annonce, Match, Message, SavedSearch, Thread
+from .models import Annonce, Match, SavedSearch
 
 logger = logging.getLogger(__name__)
 
@@ -337,107 +337,8 @@ def partnership_conclude(
 
 
 # --------------------------------------------------------------------------- contact
-
-
-def _manager_emails(organisation, *, exclude_user=None) -> list[str]:
-    users = organisation.managers.filter(is_active=True)
-    if exclude_user is not None:
-        users = users.exclude(pk=exclude_user.pk)
-    return sorted({u.email for u in users if u.email})
-
-
-def _thread_recipients(thread: Thread, *, author) -> list[str]:
-    """Everyone on the thread but the author: the starter and both sides' managers."""
-    emails = set()
-    for organisation in (thread.recipient, thread.sender):
-        if organisation is not None:
-            emails.update(_manager_emails(organisation, exclude_user=author))
-    if thread.started_by_id and thread.started_by_id != author.pk and thread.started_by.email:
-        emails.add(thread.started_by.email)
-    if not emails and thread.messages.count() <= 1:
-        # Nobody manages the recipient on the platform yet: its public contact address hears
-        # about the message (the sender never sees that address).
-        contact = getattr(thread.recipient, "contact_email", "")
-        if contact:
-            emails.add(contact)
-    return sorted(emails)
-
-
-def _notify(thread: Thread, message: Message) -> int:
-    author_name = str(message.author) if message.author else _("Quelqu'un")
-    if message.author is not None and not message.author.display_name:
-        author_name = _("Un membre d'AMAP Atlas")  # never the sender's e-mail address
-    if thread.sender is not None:
-        author_name = f"{author_name} ({thread.sender})"
-    subject = _("[AMAP Atlas] %(subject)s") % {"subject": thread.subject}
-    body = _(
-        "%(author)s vous a écrit sur AMAP Atlas :\n\n%(body)s\n\n"
-        "Répondre : %(url)s\n\n"
-        "Votre adresse e-mail n'est pas communiquée : répondez depuis la plateforme."
-    ) % {"author": author_name, "body": message.body, "url": _site_url(thread.get_absolute_url())}
-    sent = 0
-    # One e-mail per person: nobody sees another recipient's address.
-    for email in _thread_recipients(thread, author=message.author):
-        sent += send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [email], fail_silently=True)
-    return sent
-
-
-def _clean_body(body: str) -> str:
-    body = (body or "").strip()
-    if not body:
-        raise ValidationError({"body": [_("Écrivez un message.")]})
-    if len(body) > 5000:
-        raise ValidationError({"body": [_("5000 caractères au plus.")]})
-    return body
-
-
-@transaction.atomic
-def thread_start(
-    *,
-    user,
-    recipient: Amap | Farm,
-    body: str,
-    annonce: Annonce | None = None,
-    sender: Amap | Farm | None = None,
-    subject: str = "",
-) -> Thread:
-    """Write to a farm's or an AMAP's managers through the platform; they get an e-mail with a link."""
-    if not getattr(user, "is_authenticated", False):
-        raise PermissionDenied(_("Connectez-vous pour écrire."))
-    body = _clean_body(body)
-    if sender is not None and not permissions.user_manages(user, sender):
-        raise PermissionDenied(_("Vous ne pouvez pas écrire au nom de « %(name)s ».") % {"name": sender})
-    if isinstance(recipient, Amap) and recipient.status == Amap.Status.CLOSED:
-        raise ValidationError({"recipient": [_("Cette AMAP est fermée.")]})
-    if sender is None and annonce is not None and permissions.can_edit_annonce(user, annonce):
-        sender = annonce.owner
-    if not subject:
-        if annonce is not None and annonce.owner == recipient:
-            subject = _("Votre annonce : %(annonce)s") % {"annonce": annonce}
-        else:
-            subject = _("Message de %(sender)s") % {"sender": sender or user}
-    thread = Thread.objects.create(
-        annonce=annonce,
-        subject=subject[:200],
-        started_by=user,
-        sender_amap=sender if isinstance(sender, Amap) else None,
-        sender_farm=sender if isinstance(sender, Farm) else None,
-        recipient_amap=recipient if isinstance(recipient, Amap) else None,
-        recipient_farm=recipient if isinstance(recipient, Farm) else None,
-    )
-    message = Message.objects.create(thread=thread, author=user, body=body)
-    transaction.on_commit(lambda: _notify(thread, message))
-    return thread
-
-
-@transaction.atomic
-def thread_reply(*, user, thread: Thread, body: str) -> Message:
-    if not permissions.can_read_thread(user, thread):
-        raise PermissionDenied(_("Vous ne participez pas à cette conversation."))
-    message = Message.objects.create(thread=thread, author=user, body=_clean_body(body))
-    transaction.on_commit(lambda: _notify(thread, message))
-    return message
-
+# Contact threads live in matching.threads (relay through the platform, delivery state, replies).
+from .threads import thread_reply, thread_reply_by_link, thread_start  # noqa: E402, F401
 
 # --------------------------------------------------------------------------- alerts
 

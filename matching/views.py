@@ -14,9 +14,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import permissions
 from accounts.form_errors import apply_errors
+from directory import contacts
 from directory.models import Amap, Farm
 
-from . import services
+from . import services, threads
 from .forms import (
     AnnonceForm,
     AnnonceStatusForm,
@@ -100,10 +101,14 @@ def annonce_detail(request, pk: int):
         wanted = request.GET.get("n", "10")
         limit = min(int(wanted), 50) if wanted.isdigit() and int(wanted) > 0 else 10
         matches = matches_for_annonce(annonce=annonce, limit=limit)
+        entries = _counterparts(matches)
         for rank, match in enumerate(matches, start=1):
             match.rank = rank
             route = "directory:amap_detail" if match.counterpart_type == "amap" else "directory:farm_detail"
             match.url = reverse(route, args=[match.counterpart_id])
+            entry = entries.get((match.counterpart_type, match.counterpart_id))
+            # Said before sending: who will receive the message (or that nobody can).
+            match.contact_route = contacts.contact_route(entry, exclude_user=user) if entry is not None else None
         features = {
             "type": "FeatureCollection",
             "features": [
@@ -132,11 +137,21 @@ def annonce_detail(request, pk: int):
         "map": match_map,
         "status_form": AnnonceStatusForm(initial={"status": annonce.status}),
         "moderation_form": ModerationForm(),
+        "owner_route": contacts.contact_route(annonce.owner, exclude_user=user) if user.is_authenticated else None,
         "contact_owner_form": ContactForm(
             initial={"recipient_type": "farm" if annonce.farm_id else "amap", "recipient_id": annonce.owner.pk}
         ),
     }
     return render(request, "matching/annonce_detail.html", context)
+
+
+def _counterparts(matches) -> dict:
+    """The matched farms and AMAPs, loaded in two queries, by (kind, id)."""
+    amap_ids = [m.counterpart_id for m in matches if m.counterpart_type == "amap"]
+    farm_ids = [m.counterpart_id for m in matches if m.counterpart_type != "amap"]
+    entries = {("amap", a.pk): a for a in Amap.objects.filter(pk__in=amap_ids).select_related("commune")}
+    entries.update({("farm", f.pk): f for f in Farm.objects.filter(pk__in=farm_ids).select_related("commune")})
+    return entries
 
 
 def _publisher(request):
@@ -284,8 +299,11 @@ def annonce_contact(request, pk: int):
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
         return redirect(annonce)
+    first = thread.messages.first()
     messages.success(
-        request, _("Message envoyé à « %(name)s ». Vous serez prévenu·e de sa réponse.") % {"name": recipient}
+        request,
+        _("Message envoyé à « %(name)s » (%(delivery)s). Vous serez prévenu·e de la réponse.")
+        % {"name": recipient, "delivery": first.delivery_label},
     )
     return redirect(thread)
 
@@ -323,11 +341,44 @@ def thread_detail(request, pk: int):
         raise Http404
     form = ReplyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        services.thread_reply(user=request.user, thread=thread, body=form.cleaned_data["body"])
-        messages.success(request, _("Réponse envoyée."))
-        return redirect(thread)
-    context = {"thread": thread, "thread_messages": thread.messages.select_related("author"), "form": form}
-    return render(request, "matching/thread_detail.html", context)
+        try:
+            services.thread_reply(user=request.user, thread=thread, body=form.cleaned_data["body"])
+        except ValidationError as error:
+            apply_errors(form, error)
+        else:
+            messages.success(request, _("Réponse envoyée."))
+            return redirect(thread)
+    threads.thread_mark_read(thread=thread, user=request.user)
+    return render(request, "matching/thread_detail.html", _thread_context(thread, form=form, viewer=request.user))
+
+
+def _thread_context(thread: Thread, *, form, viewer=None, by_link: bool = False) -> dict:
+    """The messages, each with its delivery state shown to the side that wrote it."""
+    viewer_is_starter = threads.on_starter_side(viewer, thread) if viewer is not None else False
+    thread_messages = list(thread.messages.select_related("author"))
+    for message in thread_messages:
+        from_starter = message.author is not None and threads.on_starter_side(message.author, thread)
+        message.show_delivery = from_starter == viewer_is_starter
+    return {"thread": thread, "thread_messages": thread_messages, "form": form, "by_link": by_link}
+
+
+@require_http_methods(["GET", "POST"])
+def thread_reply_link(request, pk: int, token: str):
+    """The entry's contact address answers through the signed link it was e-mailed (no account)."""
+    thread = threads.thread_from_reply_token(token)
+    if thread is None or thread.pk != pk:
+        raise Http404
+    form = ReplyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.thread_reply_by_link(thread=thread, body=form.cleaned_data["body"])
+        except ValidationError as error:
+            apply_errors(form, error)
+        else:
+            messages.success(request, _("Réponse envoyée."))
+            return redirect(request.path)
+    threads.thread_mark_read(thread=thread, by_link=True)
+    return render(request, "matching/thread_detail.html", _thread_context(thread, form=form, by_link=True))
 
 
 @login_required

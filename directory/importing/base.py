@@ -319,14 +319,14 @@ class Importer:
             return ""
         return url
 
-    def email(self, ctx: RowContext) -> str:
-        text = ctx.get("email")
+    def email(self, ctx: RowContext, column: str = "email") -> str:
+        text = ctx.get(column)
         if not text:
             return ""
         try:
             EmailValidator()(text)
         except ValidationError:
-            ctx.warn("email", f"« {text} » n'est pas une adresse e-mail : ignorée")
+            ctx.warn(column, f"« {text} » n'est pas une adresse e-mail : ignorée")
             return ""
         return text
 

@@ -65,7 +65,9 @@ class FarmImporter(Importer):
         if ctx.has("site_web"):
             fields["website"] = self.website(ctx)
         if ctx.has("email"):
-            fields["contact_email"] = self.email(ctx)
+            fields["private_email"] = self.email(ctx)  # never shown: « Contacter » relays to it
+        if ctx.has("email_public"):
+            fields["contact_email"] = self.email(ctx, column="email_public")
         if ctx.has("telephone"):
             fields["phone"] = self.phone(ctx)
         if ctx.has("labels"):

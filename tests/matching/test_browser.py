@@ -18,7 +18,13 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def amaps_around_libourne(db, settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    AmapFactory(name="AMAP du Fronsadais", location=point_at(LIBOURNE, km=8, azimuth=330), delivery_weekdays=[2])
+    # Its contact address (private) receives the message; nobody without one could (issue 14).
+    AmapFactory(
+        name="AMAP du Fronsadais",
+        location=point_at(LIBOURNE, km=8, azimuth=330),
+        delivery_weekdays=[2],
+        private_email="bureau@fronsadais.example.net",
+    )
     AmapFactory(
         name="AMAP de Saint-Émilion",
         location=point_at(LIBOURNE, km=12, azimuth=100),
@@ -81,12 +87,14 @@ def test_farmer_signs_up_posts_an_annonce_sees_ranked_matches_and_contacts_an_am
     # 5. Contact the first AMAP through the platform.
     first = cards.nth(0)
     first.get_by_text("Contacter", exact=True).click()
+    expect(first.locator(".contact-route")).to_contain_text("sera envoyé à son adresse de contact")
     first.locator("textarea").fill("Bonjour, je livre des œufs le mardi près de chez vous.")
     first.get_by_role("button", name="Envoyer").click()
     expect(page.get_by_role("status")).to_contain_text("Message envoyé à « AMAP du Fronsadais »")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Message de")
     expect(page.locator(".thread-message")).to_contain_text("je livre des œufs le mardi")
     assert "@example.org" not in page.content()
+    assert "fronsadais.example.net" not in page.content()
 
     hosts = {urlparse(url).hostname for url in page.requested_urls if url.startswith("http")}
     assert hosts <= {"127.0.0.1", "tile.openstreetmap.org"}, hosts
