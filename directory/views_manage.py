@@ -102,8 +102,7 @@ def _amap_declare(request):
     networks = moderation.change_request_networks(change)
     if networks:
         text = _(
-            "Merci ! « %(name)s » sera publiée après vérification par le réseau %(networks)s ; "
-            "vous recevrez un e-mail."
+            "Merci ! « %(name)s » sera publiée après vérification par le réseau %(networks)s ; vous recevrez un e-mail."
         ) % {"name": change.name, "networks": ", ".join(str(n) for n in networks)}
     else:
         text = _("Merci ! « %(name)s » sera publiée après vérification par l'équipe d'AMAP Atlas.") % {
