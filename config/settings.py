@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "maps",
     "coverage",
     "contracts",
+    "events",
     "ops",
     "procrastinate.contrib.django",
     "config.jobs",

@@ -27,6 +27,7 @@ urlpatterns = [
     path("comptes/", include(accounts_patterns)),
     path("", include("matching.urls")),
     path("contrats/", include("contracts.urls")),
+    path("evenements/", include("events.urls")),
 ]
 
 if settings.DEBUG:

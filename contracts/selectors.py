@@ -197,7 +197,9 @@ def deliveries_of_member(*, user) -> QuerySet[Delivery]:
         .select_related("contract__amap", "contract__farm")
         # Points are not needed for a list of dates, and parsing geometries costs more than the query.
         .defer("contract__amap__location", "contract__farm__location", "contract__farm__public_location")
-        .annotate(amap_commune_name=F("contract__amap__commune__name"), awaiting_countersignature=~Exists(countersigned))
+        .annotate(
+            amap_commune_name=F("contract__amap__commune__name"), awaiting_countersignature=~Exists(countersigned)
+        )
         .order_by("date", "pk")
     )
 

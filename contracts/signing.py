@@ -396,12 +396,14 @@ def _confirm(*, user, subscription, role, code, ip_address, user_agent) -> Signa
 def _tell_farmers_a_countersignature_waits(subscription: Subscription) -> None:
     """E-mail the farm's managers once the transaction commits: a signature waits for theirs."""
     contract = subscription.contract
-    recipients = sorted(
-        {address for address in contract.farm.managers.filter(is_active=True).values_list("email", flat=True) if address}
-    )
+    managers = contract.farm.managers.filter(is_active=True)
+    recipients = sorted({address for address in managers.values_list("email", flat=True) if address})
     if not recipients:
         return
-    subject = _("À contresigner : %(member)s — %(title)s") % {"member": subscription.member_name, "title": contract.title}
+    subject = _("À contresigner : %(member)s — %(title)s") % {
+        "member": subscription.member_name,
+        "title": contract.title,
+    }
     body = _(
         "Bonjour,\n\n"
         "%(member)s vient de signer son contrat « %(title)s » (%(amap)s).\n"

@@ -371,7 +371,9 @@ def academic_calendar_create(
     calendar = AcademicCalendar(amap=amap, name=name, year_start=year_start, starts_on=starts_on, ends_on=ends_on)
     calendar.full_clean()
     calendar.save()
-    rows = [AcademicBreak(calendar=calendar, starts_on=first, ends_on=last, label=label) for first, last, label in breaks]
+    rows = [
+        AcademicBreak(calendar=calendar, starts_on=first, ends_on=last, label=label) for first, last, label in breaks
+    ]
     for row in rows:
         row.full_clean(exclude=["calendar"])
     AcademicBreak.objects.bulk_create(rows)
