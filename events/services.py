@@ -245,7 +245,7 @@ def event_create(*, user, amap: Amap | None = None, network=None, **fields) -> E
 @transaction.atomic
 def event_answer(*, user, event: Event, answer: str) -> Rsvp:
     """Yes (or the waiting list when full) or no. A place freed goes to the first on the waiting list."""
-    event = Event.objects.select_for_update().select_related("amap", "network").get(pk=event.pk)
+    event = Event.objects.select_for_update(of=("self",)).select_related("amap", "network").get(pk=event.pk)
     if not selectors.can_answer_event(user=user, event=event):
         raise PermissionDenied(_("Vous ne pouvez pas répondre à cet évènement."))
     if answer not in (Rsvp.Answer.YES, Rsvp.Answer.NO):
