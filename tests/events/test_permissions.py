@@ -84,7 +84,12 @@ def events_world():
         amap=world.amap, date=world.deliveries[1].date, member=users["other_member"], offered_at=timezone.now()
     )
     start = timezone.make_aware(dt.datetime.combine(world.deliveries[2].date, dt.time(19)))
-    common = {"amap": world.amap, "place": "Salle des fêtes", "starts_at": start, "ends_at": start + dt.timedelta(hours=2)}
+    common = {
+        "amap": world.amap,
+        "place": "Salle des fêtes",
+        "starts_at": start,
+        "ends_at": start + dt.timedelta(hours=2),
+    }
     world.event = Event.objects.create(title="Assemblée générale", **common)
     world.public_event = Event.objects.create(title="Visite de la ferme", kind="farm_visit", is_public=True, **common)
     world.network = network
