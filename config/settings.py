@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "coverage",
     "contracts",
     "members",
+    "events",
     "ops",
     "procrastinate.contrib.django",
     "config.jobs",

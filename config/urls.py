@@ -28,6 +28,7 @@ urlpatterns = [
     path("", include("matching.urls")),
     path("contrats/", include("contracts.urls")),
     path("adherents/", include("members.urls")),
+    path("evenements/", include("events.urls")),
 ]
 
 if settings.DEBUG:

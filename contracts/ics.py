@@ -8,7 +8,12 @@ One VEVENT per delivery on which the member's signed subscriptions take somethin
 - LOCATION the contract's delivery place (else the AMAP's address and commune);
 - a postponed delivery sits on its new date (DESCRIPTION says when it was planned);
   a cancelled one stays with STATUS:CANCELLED; SEQUENCE grows with each of those changes;
-- DESCRIPTION lists the member's products for that date, and their absence if declared.
+- DESCRIPTION lists the member's products for that date, and their absence if declared;
+- a subscription the member signed and the farmer has not countersigned yet gives
+  STATUS:TENTATIVE (« en attente de contre-signature »).
+
+Apps above contracts add their own events (distribution shifts, meetings) through
+`contracts.hooks.register_member_feed_source`.
 
 Calendar apps cannot log in, so the feed's URL carries a token: `<user id>.<signature>`
 (django.core.signing, salted). The signature also covers a fingerprint of the user's password
@@ -25,6 +30,7 @@ from django.contrib.auth import get_user_model
 from django.core import signing
 from django.utils.crypto import constant_time_compare, salted_hmac
 
+from . import hooks
 from .exports import long_date
 from .models import Absence, Delivery, Subscription, SubscriptionItem
 from .selectors import deliveries_of_member
@@ -100,7 +106,9 @@ def member_calendar(*, user) -> bytes:
     from icalendar import Calendar, Event
 
     deliveries = list(deliveries_of_member(user=user))
-    signed = Subscription.objects.filter(member_id=user.pk, status=Subscription.Status.SIGNED)
+    signed = Subscription.objects.filter(
+        member_id=user.pk, status__in=(Subscription.Status.SIGNED, Subscription.Status.MEMBER_SIGNED)
+    )
     delivery_ids = [d.pk for d in deliveries]
     products: dict[int, list[str]] = defaultdict(list)
     for delivery_id, name, qty in (
@@ -125,7 +133,10 @@ def member_calendar(*, user) -> bytes:
         contract = delivery.contract
         cancelled = delivery.status == Delivery.Status.CANCELLED
         postponed = delivery.date != delivery.scheduled_date
+        tentative = getattr(delivery, "awaiting_countersignature", False) and not cancelled
         summary = f"AMAP : {contract.title}"
+        if tentative:
+            summary = f"{summary} (en attente de contre-signature)"
         if cancelled:
             summary = f"Annulée — {summary}"
         elif postponed:
@@ -134,6 +145,8 @@ def member_calendar(*, user) -> bytes:
         if products.get(delivery.pk):
             lines.append("Vos produits : " + ", ".join(products[delivery.pk]))
         lines.append(f"{contract.amap.name} — {contract.farm.name}")
+        if tentative:
+            lines.append("Contrat signé, en attente de contre-signature par la ferme.")
         if cancelled:
             lines.append("Distribution annulée (aléa de production).")
         if postponed:
@@ -158,13 +171,18 @@ def member_calendar(*, user) -> bytes:
         if location:
             event.add("location", location)
         event.add("description", "\n".join(lines))
-        event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+        event.add("status", "CANCELLED" if cancelled else "TENTATIVE" if tentative else "CONFIRMED")
         event.add("transp", "TRANSPARENT" if cancelled else "OPAQUE")
         calendar.add_component(event)
 
-    if deliveries:
+    dates = [d.date for d in deliveries]
+    for component in hooks.member_feed_components(user=user):
+        calendar.add_component(component)
+        start = component.decoded("dtstart", None)
+        if start is not None:
+            dates.append(start.date() if isinstance(start, dt.datetime) else start)
+    if dates:
         # The VTIMEZONE's transitions cover the feed's dates only (the default spans 1970–2038).
-        dates = [d.date for d in deliveries]
         calendar.add_missing_timezones(
             first_date=min(dates) - dt.timedelta(days=366), last_date=max(dates) + dt.timedelta(days=366)
         )

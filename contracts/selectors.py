@@ -183,19 +183,37 @@ def subscriptions_of(*, user, own_only: bool = False) -> QuerySet[Subscription]:
 def deliveries_of_member(*, user) -> QuerySet[Delivery]:
     """Deliveries on which the user's signed subscriptions take something, cancelled ones included
     (a calendar shows them as cancelled), by date; the contract, its AMAP and farm come along,
-    and `amap_commune_name`."""
+    and `amap_commune_name`.
+
+    A subscription the member signed and the farmer has not countersigned yet counts too: its
+    deliveries carry `awaiting_countersignature=True` (« en attente de contre-signature »)."""
     if not _authenticated(user):
         return Delivery.objects.none()
-    takes_something = SubscriptionItem.objects.filter(
-        delivery_id=OuterRef("pk"), subscription__member_id=user.pk, subscription__status=Subscription.Status.SIGNED
-    )
+    mine = SubscriptionItem.objects.filter(delivery_id=OuterRef("pk"), subscription__member_id=user.pk)
+    countersigned = mine.filter(subscription__status=Subscription.Status.SIGNED)
+    member_signed = mine.filter(subscription__status=Subscription.Status.MEMBER_SIGNED)
     return (
-        Delivery.objects.filter(Exists(takes_something))
+        Delivery.objects.filter(Exists(countersigned) | Exists(member_signed))
         .select_related("contract__amap", "contract__farm")
         # Points are not needed for a list of dates, and parsing geometries costs more than the query.
         .defer("contract__amap__location", "contract__farm__location", "contract__farm__public_location")
-        .annotate(amap_commune_name=F("contract__amap__commune__name"))
+        .annotate(
+            amap_commune_name=F("contract__amap__commune__name"), awaiting_countersignature=~Exists(countersigned)
+        )
         .order_by("date", "pk")
+    )
+
+
+def subscriptions_awaiting_countersignature(*, user) -> QuerySet[Subscription]:
+    """Subscriptions signed by their member that wait for this farmer's countersignature (« À contresigner »),
+    oldest first; staff see none here (they do not sign for farms)."""
+    if not _authenticated(user):
+        return Subscription.objects.none()
+    farms = Farm.managers.through.objects.filter(user_id=user.pk).values("farm_id")
+    return (
+        Subscription.objects.filter(status=Subscription.Status.MEMBER_SIGNED, contract__farm_id__in=farms)
+        .select_related("contract", "contract__amap", "contract__farm")
+        .order_by("updated_at", "pk")
     )
 
 

@@ -22,6 +22,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_ipv46_address
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
@@ -377,6 +378,7 @@ def _confirm(*, user, subscription, role, code, ip_address, user_agent) -> Signa
         if role == Role.MEMBER:
             subscription.status = Subscription.Status.MEMBER_SIGNED
             subscription.save(update_fields=["status", "updated_at"])
+            _tell_farmers_a_countersignature_waits(subscription)
         else:
             subscription.status = Subscription.Status.SIGNED
             subscription.signed_at = now
@@ -389,6 +391,38 @@ def _confirm(*, user, subscription, role, code, ip_address, user_agent) -> Signa
             **ids,
         )
     return signature
+
+
+def _tell_farmers_a_countersignature_waits(subscription: Subscription) -> None:
+    """E-mail the farm's managers once the transaction commits: a signature waits for theirs."""
+    contract = subscription.contract
+    managers = contract.farm.managers.filter(is_active=True)
+    recipients = sorted({address for address in managers.values_list("email", flat=True) if address})
+    if not recipients:
+        return
+    subject = _("À contresigner : %(member)s — %(title)s") % {
+        "member": subscription.member_name,
+        "title": contract.title,
+    }
+    body = _(
+        "Bonjour,\n\n"
+        "%(member)s vient de signer son contrat « %(title)s » (%(amap)s).\n"
+        "Il attend votre contre-signature : ses livraisons restent « en attente de contre-signature » "
+        "jusque-là.\n\n"
+        "Vos contrats à contresigner : %(url)s\n\n"
+        "— AMAP Atlas"
+    ) % {
+        "member": subscription.member_name,
+        "title": contract.title,
+        "amap": contract.amap.name,
+        "url": settings.SITE_URL.rstrip("/") + reverse("contracts:countersign_list"),
+    }
+
+    def send():
+        for address in recipients:
+            send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [address], fail_silently=True)
+
+    transaction.on_commit(send)
 
 
 def _supersede(subscription: Subscription, *, actor) -> None:

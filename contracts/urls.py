@@ -11,6 +11,7 @@ urlpatterns = [
     path("charte/", signature.charter, name="charter"),
     path("verifier/", signature.verify, name="verify"),
     path("mes-livraisons/", member.my_deliveries, name="my_deliveries"),
+    path("a-contresigner/", signature.countersign_list, name="countersign_list"),
     re_path(r"^calendrier/(?P<token>[0-9]+\.[A-Za-z0-9_-]+)\.ics$", member.ics_feed, name="ics_feed"),
     path("mes-donnees/", member.my_data, name="my_data"),
     re_path(r"^mes-donnees/export\.(?P<fmt>json|csv)$", member.my_data_export, name="my_data_export"),
@@ -44,6 +45,7 @@ urlpatterns = [
     path("souscriptions/<int:pk>/absences/", subscriptions.subscription_absences, name="subscription_absences"),
     path("absences/<int:pk>/annuler/", subscriptions.absence_cancel, name="absence_cancel"),
     # Summaries across contracts.
+    path("amap/<int:pk>/calendriers-universitaires/", setup.academic_calendars, name="academic_calendars"),
     path("amap/<int:pk>/bilans/", deliveries.amap_summary, name="amap_summary"),
     re_path(r"^amap/(?P<pk>[0-9]+)/bilans/(?P<fmt>csv|pdf)/$", deliveries.amap_summary, name="amap_summary_export"),
     path("ferme/<int:pk>/bilans/", deliveries.farm_summary, name="farm_summary"),

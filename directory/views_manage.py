@@ -64,7 +64,11 @@ def farm_edit(request, pk: int | None = None):
 def amap_edit(request, pk: int | None = None):
     amap = get_object_or_404(Amap, pk=pk) if pk is not None else None
     if amap is not None and not permissions.can_edit_entry(request.user, amap):
-        raise PermissionDenied(_("Vous ne gérez pas cette AMAP."))
+        # Référents see their AMAP's page (read only); only its admins (and the territory's
+        # coordinators) change it.
+        if request.method == "POST" or not permissions.can_act_for_amap(request.user, amap):
+            raise PermissionDenied(_("Vous ne gérez pas cette AMAP."))
+        return render(request, "directory/manage/amap_view.html", {"object": amap, "can_manage": False})
     if amap is None and request.method == "POST":
         queued = _amap_declare(request)
         if queued is not None:
@@ -113,10 +117,16 @@ def _amap_declare(request):
 
 
 @login_required
-@require_http_methods(["POST"])
+@require_http_methods(["GET", "POST"])
 def amap_team(request, pk: int):
-    """Add, change or remove a member of the AMAP's team (admins and référents)."""
+    """GET: the AMAP's team (its admins and référents see it); POST: add, change or remove a
+    member of the team (admins only)."""
     amap = get_object_or_404(Amap, pk=pk)
+    if request.method == "GET":
+        if not permissions.can_act_for_amap(request.user, amap):
+            raise PermissionDenied(_("Réservé à l'équipe de l'AMAP."))
+        context = {"object": amap, "can_manage": permissions.can_manage_amap(request.user, amap)}
+        return render(request, "directory/manage/amap_team.html", context)
     if not permissions.can_manage_amap(request.user, amap):
         raise PermissionDenied(_("Seuls les administrateur·rices de l'AMAP gèrent son équipe."))
     try:

@@ -28,7 +28,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "matching": {"geo", "directory", "maps", "accounts", "cartography"},
     "contracts": {"geo", "directory", "accounts"},
     "members": {"geo", "directory", "contracts", "accounts", "cartography"},
-    "events": {"geo", "directory", "contracts", "accounts"},
+    "events": {"geo", "directory", "contracts", "accounts", "cartography", "members"},
     # Backups and restores of the whole database: it imports no app, so no app depends on it.
     "ops": set(),
 }

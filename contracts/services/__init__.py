@@ -27,6 +27,7 @@ Rules worth knowing:
 from ..models import MAX_INSTALMENTS, MAX_PRODUCT_QUANTITY, MAX_SEASON_DAYS
 from .common import LIVE_STATUSES
 from .contracts import (
+    academic_calendar_create,
     contract_close,
     contract_create,
     contract_publish,
@@ -43,6 +44,7 @@ from .subscriptions import (
 )
 
 __all__ = [
+    "academic_calendar_create",
     "LIVE_STATUSES",
     "MAX_INSTALMENTS",
     "MAX_PRODUCT_QUANTITY",

@@ -18,6 +18,7 @@ from directory.models import Farm, ProductCategory
 from .. import calendars
 from ..models import (
     MAX_PRODUCT_QUANTITY,
+    AcademicBreak,
     AcademicCalendar,
     CalendarException,
     Contract,
@@ -351,3 +352,29 @@ def contract_close(*, user, contract: Contract) -> Contract:
     contract.save(update_fields=["status", "updated_at"])
     _evidence(kind="contract.closed", payload={"title": contract.title}, contract_id=contract.pk, actor=user)
     return contract
+
+
+@transaction.atomic
+def academic_calendar_create(
+    *,
+    user,
+    amap,
+    name: str,
+    year_start: int,
+    starts_on: dt.date,
+    ends_on: dt.date,
+    breaks: list[tuple[dt.date, dt.date, str]],
+) -> AcademicCalendar:
+    """A university year of the AMAP's own (its team, no admin needed), with its breaks."""
+    if not permissions.can_act_for_amap(user, amap):
+        raise PermissionDenied(_("Seule l'équipe de l'AMAP ajoute ses calendriers universitaires."))
+    calendar = AcademicCalendar(amap=amap, name=name, year_start=year_start, starts_on=starts_on, ends_on=ends_on)
+    calendar.full_clean()
+    calendar.save()
+    rows = [
+        AcademicBreak(calendar=calendar, starts_on=first, ends_on=last, label=label) for first, last, label in breaks
+    ]
+    for row in rows:
+        row.full_clean(exclude=["calendar"])
+    AcademicBreak.objects.bulk_create(rows)
+    return calendar

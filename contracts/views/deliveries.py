@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts import permissions
 from directory.models import Amap, Farm
 
-from .. import exports, selectors, services
+from .. import exports, hooks, selectors, services
 from ..forms import (
     SUMMARY_BY,
     DeliveryMarkForm,
@@ -42,6 +42,8 @@ def delivery_sheet(request, pk: int):
         "contract": delivery.contract,
         "rows": selectors.distribution_sheet(delivery=delivery),
         "preparation": selectors.preparation_list(delivery=delivery),
+        # Blocks from the apps above contracts (who is on duty…), via contracts.hooks.
+        "extra_sections": hooks.delivery_sheet_sections_render(request=request, delivery=delivery),
     }
     return render(request, "contracts/delivery_sheet.html", context)
 
@@ -167,8 +169,9 @@ def contract_summary(request, pk: int, fmt: str | None = None):
 @require_GET
 def amap_summary(request, pk: int, fmt: str | None = None):
     amap = get_object_or_404(Amap, pk=pk)
-    if not permissions.can_manage_amap(request.user, amap):
-        raise PermissionDenied(_("Réservé aux administrateur·rices de l'AMAP."))
+    # Admins and référents (the AMAP's team) read its summaries; staff too.
+    if not permissions.can_act_for_amap(request.user, amap):
+        raise PermissionDenied(_("Réservé à l'équipe de l'AMAP."))
     return _summary_page(
         request,
         scope={"amap": amap},

@@ -18,13 +18,14 @@ from directory.models import Amap, Farm
 
 from .. import calendars, selectors, services
 from ..forms import (
+    AcademicCalendarForm,
     ContractForm,
     ContractOpenForm,
     DeliveryMarkForm,
     ProductFormSet,
     product_initial,
 )
-from ..models import Contract, Subscription
+from ..models import AcademicCalendar, Contract, Subscription
 from .access import (
     _contract,
     _error_text,
@@ -73,7 +74,8 @@ def contract_list(request):
         "page_obj": page,
         "amap": amap,
         "creatable_amaps": Amap.objects.filter(pk__in=managed_amap_ids).order_by("name", "pk"),
-        "admin_amaps": Amap.objects.filter(pk__in=admin_amap_ids).order_by("name", "pk"),
+        # Admins and référents alike read their AMAP's summaries.
+        "admin_amaps": Amap.objects.filter(pk__in=managed_amap_ids).order_by("name", "pk"),
         "farms": Farm.objects.filter(pk__in=farm_ids).order_by("name", "pk"),
     }
     return render(request, "contracts/contract_list.html", context)
@@ -253,3 +255,27 @@ def contract_deliveries(request, pk: int):
         "mark_form": DeliveryMarkForm(),
     }
     return render(request, "contracts/contract_deliveries.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def academic_calendars(request, pk: int):
+    """A student AMAP's team adds the university years its contracts may follow (no admin needed)."""
+    amap = get_object_or_404(Amap, pk=pk)
+    if not permissions.can_act_for_amap(request.user, amap):
+        raise PermissionDenied(_("Réservé à l'équipe de l'AMAP."))
+    form = AcademicCalendarForm(_posted(request))
+    if request.method == "POST" and form.is_valid():
+        try:
+            calendar = services.academic_calendar_create(user=request.user, amap=amap, **form.cleaned_data)
+        except ValidationError as error:
+            apply_errors(form, error)
+        else:
+            messages.success(request, _("Calendrier « %(name)s » ajouté.") % {"name": calendar})
+            return redirect("contracts:academic_calendars", pk=amap.pk)
+    calendars_ = (
+        AcademicCalendar.objects.filter(Q(amap=amap) | Q(amap__isnull=True))
+        .prefetch_related("breaks")
+        .order_by("-year_start", "name", "pk")
+    )
+    return render(request, "contracts/academic_calendars.html", {"amap": amap, "form": form, "calendars": calendars_})

@@ -134,3 +134,11 @@ def verify(request):
             )
             result = {"ok": True, "document": document, "subscription": subscription}
     return render(request, "contracts/verify.html", {"form": form, "result": result})
+
+
+@login_required
+@require_GET
+def countersign_list(request):
+    """« À contresigner » : the subscriptions the farmer's farms have to countersign, oldest first."""
+    waiting = selectors.subscriptions_awaiting_countersignature(user=request.user)
+    return render(request, "contracts/countersign_list.html", {"waiting": waiting[:200], "count": waiting.count()})

@@ -28,9 +28,29 @@ def team():
 def test_referent_cannot_edit_the_amap_but_admin_can(client, team):
     amap, admin, referent = team
     client.force_login(referent)
-    assert client.get(reverse("accounts:amap_edit", args=[amap.pk])).status_code == 403
+    # « Mon AMAP » opens for a référent (issue 15: no bare 403), read only: no form, a POST is refused.
+    page = client.get(reverse("accounts:amap_edit", args=[amap.pk]))
+    assert page.status_code == 200
+    assert 'name="name"' not in page.content.decode()
+    assert client.post(reverse("accounts:amap_edit", args=[amap.pk]), {"name": "Volée"}).status_code == 403
+    amap.refresh_from_db()
+    assert amap.name != "Volée"
     client.force_login(admin)
     assert client.get(reverse("accounts:amap_edit", args=[amap.pk])).status_code == 200
+
+
+def test_the_team_page_shows_the_team_to_its_members_only(client, team):
+    amap, admin, referent = team
+    url = reverse("accounts:amap_team", args=[amap.pk])
+    client.force_login(referent)
+    page = client.get(url)
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert str(admin) in text and "Ajouter à l" not in text  # the référent sees the team, cannot change it
+    client.force_login(admin)
+    assert "Ajouter à l" in client.get(url).content.decode()
+    client.force_login(UserFactory())
+    assert client.get(url).status_code == 403
 
 
 def test_dashboard_shows_each_role(client, team):

@@ -46,6 +46,7 @@ PUBLIC = expect(200, anonymous=200)
 MANAGERS = {"referent": 200, "amap_admin": 200, "staff": 200}
 TEAM = {**MANAGERS, "farmer": 200}  # subscribers, deliveries, sheets, summaries
 SUBSCRIPTION_VIEWERS = {"member": 200, **TEAM}  # others get 404
+AMAP_TEAM = {"referent": 200, "other_referent": 200, "amap_admin": 200, "staff": 200}
 
 
 def _ok(roles: dict, code: int) -> dict:
@@ -72,6 +73,7 @@ PAGE_ROUTES = [
     Route("charter", expected=PUBLIC),
     Route("verify", expected=PUBLIC),
     Route("my_deliveries", expected=EVERYONE),
+    Route("countersign_list", expected=EVERYONE),  # each sees their own farms' list (empty if none)
     Route("ics_feed", args="token", expected=expect(200, anonymous=200)),
     Route("my_data", expected=EVERYONE),
     Route("my_data_export", extra=("json",), expected=EVERYONE),
@@ -122,8 +124,10 @@ PAGE_ROUTES = [
     Route("subscription_pdf", args="subscription", expected=expect(404, **SUBSCRIPTION_VIEWERS)),
     Route("subscription_absences", args="subscription", expected=expect(404, member=200, **_ok(TEAM, 403))),
     Route("absence_cancel", args="absence", method="post", expected=expect(404, member=302, **_ok(TEAM, 403))),
-    Route("amap_summary", args="amap", expected=expect(403, amap_admin=200, staff=200)),
-    Route("amap_summary_export", args="amap", extra=("pdf",), expected=expect(403, amap_admin=200, staff=200)),
+    # The AMAP's team (admins and référents) reads its summaries and adds its academic calendars.
+    Route("academic_calendars", args="amap", expected=expect(403, **AMAP_TEAM)),
+    Route("amap_summary", args="amap", expected=expect(403, **AMAP_TEAM)),
+    Route("amap_summary_export", args="amap", extra=("pdf",), expected=expect(403, **AMAP_TEAM)),
     Route("farm_summary", args="farm", expected=expect(403, farmer=200, staff=200)),
     Route("farm_summary_export", args="farm", extra=("csv",), expected=expect(403, farmer=200, staff=200)),
 ]
