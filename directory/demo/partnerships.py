@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
+from geo.sphere import unit_xyz
+
 from ..models import Partnership
 from .bulk import copy_columns
 from .dates import LAST_YEAR, ORDINAL_LAST, dates_from_ordinals, years_first_day
 from .labels import DEMO_SOURCE
-from .places import chord_to_km, unit_xyz
+from .places import chord_to_km
 
 
 def create_partnerships(rng, amap_rows: dict, farm_rows: dict, amap_ids: np.ndarray, farm_ids: np.ndarray) -> int:
