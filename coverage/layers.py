@@ -13,10 +13,13 @@ import json
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib.gis.db.models import Extent
 from django.core.cache import cache
 from django.db import connection
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
+
+from geo.models import Department
 
 from . import exports, figures
 from .cache import CACHE_TIMEOUT
@@ -140,7 +143,8 @@ JOIN geo_commune c ON c.code = z.code AND c.geom IS NOT NULL
 GROUP BY z.zone
 """
 
-# Zones narrower and shorter than `min_size` (two pixels at the level) would be a dot: left out.
+# Zones narrower and shorter than four pixels at the level would be a blob of their own outline
+# (drawn 2–3 px wide): left out until the map zooms in (demo national network at zoom 5: 1,787 → 218 zones).
 _ZONES_SQL = """
 WITH shapes AS (
     SELECT s.zone, ST_GeomFromWKB(s.wkb, 4326) AS geom FROM unnest(%s::int[], %s::bytea[]) AS s(zone, wkb)
@@ -202,7 +206,7 @@ def zones_json(result: dict, *, level: int) -> str:
     shapes = _zone_shapes(result, zones)
     ids = list(shapes)
     params = [ids, [shapes[i] for i in ids], tolerance(level), precision(level), json.dumps(features)]
-    return _collection(_ZONES_SQL, [*params, 4 * tolerance(level)])
+    return _collection(_ZONES_SQL, [*params, 8 * tolerance(level)])
 
 
 def product_json(result: dict, *, level: int) -> str:
@@ -245,16 +249,20 @@ def amaps_json(result: dict) -> str:
     )
 
 
-def layer_version(result: dict) -> str:
-    """Changes whenever the figures (hence every layer) change: the page puts it in layer URLs."""
-    text = f"{result['cache_key']}|{result['generated_at']}|{_LAYERS_VERSION}"
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+def layer_version(coverage_key: str) -> str:
+    """Changes whenever the figures (hence every layer) change: the page puts it in layer URLs.
+    The coverage key already changes with the directory, and a layer is a function of it."""
+    return hashlib.sha256(f"{coverage_key}|{_LAYERS_VERSION}".encode()).hexdigest()[:16]
+
+
+def layer_cache_key(coverage_key: str, *, layer: str, mode: str, level: int) -> str:
+    return f"{coverage_key}:layer:v{_LAYERS_VERSION}:{layer}:{mode}:{level}:{get_language()}"
 
 
 def layer_json(result: dict, *, layer: str, mode: str | None, level: int) -> str:
     """One layer's FeatureCollection text, cached with the figures."""
     mode = mode or default_mode(result)
-    key = f"{result['cache_key']}:layer:v{_LAYERS_VERSION}:{layer}:{mode}:{level}:{get_language()}"
+    key = layer_cache_key(result["cache_key"], layer=layer, mode=mode, level=level)
     body = cache.get(key)
     if body is None:
         if layer == "choropleth":
@@ -269,6 +277,20 @@ def layer_json(result: dict, *, layer: str, mode: str | None, level: int) -> str
     return body
 
 
+def first_view_bounds(result: dict) -> list[list[float]] | None:
+    """Where the map opens: the territory, but mainland France only when it also has overseas
+    départements (a national network would otherwise open on the whole Atlantic at zoom 3)."""
+    departments = set(result["communes"]["department"])
+    mainland = sorted(code for code in departments if not code.startswith("97"))
+    if not mainland or len(mainland) == len(departments):
+        return _bounds(result)
+    extent = Department.objects.filter(code__in=mainland).aggregate(e=Extent("geom"))["e"]
+    if not extent:
+        return _bounds(result)
+    west, south, east, north = extent
+    return [[south, west], [north, east]]
+
+
 def map_config(result: dict, *, mode: str | None, layer_url: str, query: dict) -> dict:
     """What the page's script needs to draw the map: layer URLs, styles' inputs, legend, texts."""
     mode = mode or default_mode(result)
@@ -277,7 +299,7 @@ def map_config(result: dict, *, mode: str | None, layer_url: str, query: dict) -
     layer_name, classes = choropleth_legend(result, mode)
     base_query = {k: v for k, v in query.items() if v}
     base_query["carte"] = mode
-    base_query["v"] = layer_version(result)
+    base_query["v"] = layer_version(result["cache_key"])
 
     def url(layer: str) -> str:
         return layer_url.replace("__layer__", layer) + "?" + urlencode(base_query)
@@ -339,7 +361,7 @@ def map_config(result: dict, *, mode: str | None, layer_url: str, query: dict) -
         extra.append(["pin", "#2f6b2f", _("Lieu de livraison d'une AMAP")])
     return {
         "levels": list(LEVELS),
-        "bounds": _bounds(result),
+        "bounds": first_view_bounds(result),
         "layers": layers,
         "points": points,
         "legend": {"title": layer_name, "items": [["fill", c, label] for _b, c, label in classes] + extra},

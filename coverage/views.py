@@ -8,6 +8,7 @@ import re
 from urllib.parse import urlencode
 
 from django.contrib.admin.views.decorators import staff_member_required
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, HttpResponseNotModified, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -24,7 +25,7 @@ from directory.models import Network
 from directory.services_networks import network_create
 
 from . import charts, exports, figures, layers
-from .cache import CACHE_TIMEOUT
+from .cache import CACHE_TIMEOUT, coverage_cache_key
 from .forms import CoverageForm, NetworkCreateForm
 from .maps import build_coverage_map, default_mode
 from .territory import TerritoryError
@@ -211,20 +212,27 @@ def network_coverage_layer(request, slug: str, layer: str):
         return JsonResponse(errors, status=400)
     params = form.params()
     mode = params.pop("mode")
-    try:
-        result = figures.coverage_for_network(network=network, **params)
-    except TerritoryError as error:
-        return JsonResponse({"territory": [str(error)]}, status=400)
     level = layers.level_for(int(zoom) if zoom else None)
-    version = layers.layer_version(result)
-    tag = f"{version}|{layer}|{mode or default_mode(result)}|{level}|{get_language()}"
+    coverage_key = coverage_cache_key(network=network, **{**params, "radius_km": round(params["radius_km"], 1)})
+    # A layer already built is served without loading the figures (a national network's weigh megabytes).
+    body = cache.get(layers.layer_cache_key(coverage_key, layer=layer, mode=mode, level=level)) if mode else None
+    if body is None:
+        try:
+            result = figures.coverage_for_network(network=network, **params)
+        except TerritoryError as error:
+            return JsonResponse({"territory": [str(error)]}, status=400)
+        mode = mode or default_mode(result)
+        coverage_key = result["cache_key"]
+    version = layers.layer_version(coverage_key)
+    tag = f"{version}|{layer}|{mode}|{level}|{get_language()}"
     etag = '"' + hashlib.sha256(tag.encode()).hexdigest()[:24] + '"'
     # A versioned URL never changes meaning while the figures stand; others are revalidated soon.
     cache_control = f"public, max-age={CACHE_TIMEOUT if request.GET.get('v') == version else 60}"
     if etag in parse_etags(request.headers.get("If-None-Match", "")):
         response = HttpResponseNotModified()
     else:
-        body = layers.layer_json(result, layer=layer, mode=mode, level=level)
+        if body is None:
+            body = layers.layer_json(result, layer=layer, mode=mode, level=level)
         response = HttpResponse(body, content_type="application/geo+json; charset=utf-8")
     response["ETag"] = etag
     response["Cache-Control"] = cache_control
