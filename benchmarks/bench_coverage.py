@@ -13,7 +13,15 @@ Figures (`--quick`: 10k demo AMAPs instead of 100k):
   _after_change: GET /reseau/<slug>/couverture/ through Django's test client for a départemental
   network (Gironde) and a régional one (Nouvelle-Aquitaine); `_cold` has an empty cache (code already
   imported); `_after_change` is the first request after
-  an AMAP is added in the territory (the cache is refreshed: the page shows one more AMAP).
+  an AMAP is added in the territory (the cache is refreshed: the page shows one more AMAP);
+- coverage.light_{national,region}_html (goal < 300 KB for the national one) and
+  coverage.light_{national,region}_drawn (goal < 2 s for the national one): the dashboards of the demo's
+  national network and of Nouvelle-Aquitaine with the demo at its default size (2,000 AMAPs, 3,000 farms,
+  seed 1): the page's HTML in bytes, and in headless Chromium (1366×900, fresh browser cache, figures
+  already computed on the server) the time from navigation start until the map's layers are drawn
+  (median of 3 visits; `_cold` is the first visit, when the server computes the layers); with
+  `_goal_ratio` lines (goal / measured: above 1 is within the goal). Served by gunicorn (DEBUG=0,
+  one worker so that its in-process cache serves every visit).
 """
 
 from __future__ import annotations
@@ -25,6 +33,29 @@ import numpy as np
 from benchmarks.common import ensure_demo, measure, note, percentile, report, timed
 
 RADIUS_KM = 10
+
+LIGHT_DEMO = {"amaps": 2000, "farms": 3000, "seed": 1}  # `load_demo`'s default size
+LIGHT_PAGES = (("national", "demo-national"), ("region", "demo-region-75"))  # Nouvelle-Aquitaine
+LIGHT_HTML_GOAL_BYTES = 300 * 1024
+LIGHT_DRAWN_GOAL_S = 2.0
+LIGHT_VIEWPORT = {"width": 1366, "height": 900}
+
+# Resolves with performance.now() (ms since navigation start) once the dashboard map is drawn: the
+# light dashboard says so (`window.coverageMap.drawn`, its fetched layers on the map); a page that
+# inlines its layers is drawn once loaded with its polygons on the map. Then one more frame painted.
+WAIT_COVERAGE_DRAWN = """() => new Promise(resolve => {
+    const check = () => {
+        const state = window.coverageMap;
+        const inline = !state && document.readyState === 'complete'
+            && document.querySelector('#coverage-map path.leaflet-interactive');
+        if ((state && state.drawn) || inline) {
+            requestAnimationFrame(() => requestAnimationFrame(() => resolve(performance.now())));
+        } else {
+            setTimeout(check, 5);
+        }
+    };
+    check();
+})"""
 
 
 def _amap_points(*, active_only: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -113,6 +144,9 @@ def run(ctx) -> None:
     from geo import coverage as gc
     from geo.models import Department, Region
 
+    if ctx.options.get("light") == "only":  # `--set light=only`: the dashboards' weight and draw time
+        light_pages(ctx)
+        return
     size = ctx.size(100_000, 10_000)
     ensure_demo(amaps=size, farms=size, seed=1)
 
@@ -169,3 +203,102 @@ def run(ctx) -> None:
         regions=[Region.objects.get(code="75")],
     )
     _dashboard("region", region, ctx)
+
+    light_pages(ctx)
+
+
+def _light_visits(base: str, paths: list[str]) -> dict[str, list[float]]:
+    """Per path: seconds until drawn, first visit then three more, each with a fresh browser cache.
+
+    Playwright's sync API runs an event loop: Django's database calls stay outside this function.
+    """
+    from playwright.sync_api import sync_playwright
+
+    times: dict[str, list[float]] = {path: [] for path in paths}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking"],
+        )
+        try:
+            for path in paths:
+                for _ in range(4):
+                    context = browser.new_context(viewport=LIGHT_VIEWPORT)
+                    page = context.new_page()
+                    page.goto(base + path, wait_until="commit", timeout=120_000)
+                    times[path].append(page.evaluate(WAIT_COVERAGE_DRAWN) / 1000)
+                    context.close()
+        finally:
+            browser.close()
+    return times
+
+
+class _OneWorkerServer:
+    """gunicorn with one worker (its in-process cache then serves every visit), DEBUG=0."""
+
+    def __enter__(self):
+        import subprocess
+        import sys
+        import time
+        import urllib.request
+
+        from benchmarks.bench_maps import ROOT, _collectstatic, _free_port, _server_env
+
+        _collectstatic()
+        port = _free_port()
+        self.base = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}"]
+            + ["--workers", "1", "--threads", "4", "--timeout", "300", "--log-level", "warning"],
+            cwd=ROOT,
+            env=_server_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=sys.stderr,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{self.base}/static/vendor/VERSIONS", timeout=2).read()
+                return self
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def __exit__(self, *exc):
+        import os
+        import signal
+
+        os.killpg(self.process.pid, signal.SIGTERM)
+        self.process.wait(timeout=30)
+
+
+def light_pages(ctx) -> None:
+    """The national and Nouvelle-Aquitaine dashboards: HTML weight and first view drawn (demo default size)."""
+    from django.db import connections
+    from django.test import Client
+
+    ensure_demo(**LIGHT_DEMO)
+    client = Client()
+    paths = []
+    for label, slug in LIGHT_PAGES:
+        path = f"/reseau/{slug}/couverture/"
+        response = client.get(path)
+        assert response.status_code == 200, (path, response.status_code)
+        report(f"coverage.light_{label}_html", len(response.content), "bytes")
+        if label == "national":
+            report("coverage.light_national_html_goal", LIGHT_HTML_GOAL_BYTES, "bytes")
+            report("coverage.light_national_html_goal_ratio", LIGHT_HTML_GOAL_BYTES / len(response.content), "x")
+        paths.append(path)
+    connections.close_all()  # gunicorn's worker opens its own connections
+    with _OneWorkerServer() as server:
+        times = _light_visits(server.base, paths)
+    for (label, _slug), path in zip(LIGHT_PAGES, paths, strict=True):
+        cold, *warm = times[path]
+        drawn = statistics.median(warm)
+        report(f"coverage.light_{label}_drawn_cold", cold, "s")
+        report(f"coverage.light_{label}_drawn", drawn, "s")
+        if label == "national":
+            report("coverage.light_national_drawn_goal", LIGHT_DRAWN_GOAL_S, "s")
+            report("coverage.light_national_drawn_goal_ratio", LIGHT_DRAWN_GOAL_S / drawn, "x")

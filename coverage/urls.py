@@ -8,6 +8,11 @@ app_name = "coverage"
 urlpatterns = [
     path("reseau/<slug:slug>/couverture/", views.network_coverage, name="network_coverage"),
     path(
+        "reseau/<slug:slug>/couverture/carte/<slug:layer>.geojson",
+        views.network_coverage_layer,
+        name="network_coverage_layer",
+    ),
+    path(
         "reseau/<slug:slug>/couverture/<str:filename>",
         views.network_coverage_download,
         name="network_coverage_download",

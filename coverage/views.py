@@ -3,26 +3,29 @@ creation of emerging networks (staff only)."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from urllib.parse import urlencode
 
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseNotModified, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.http import parse_etags
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
+from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET
 
 from cartography.builders import inlined_assets, map_parts
 from directory.models import Network
 from directory.services_networks import network_create
 
-from . import charts, exports, figures
-from .cache import CACHE_TIMEOUT
+from . import charts, exports, figures, layers
+from .cache import CACHE_TIMEOUT, coverage_cache_key
 from .forms import CoverageForm, NetworkCreateForm
 from .maps import build_coverage_map, default_mode
 from .territory import TerritoryError
@@ -136,17 +139,6 @@ def _build_map(result: dict, mode: str | None):
     return build_coverage_map(result=result, mode=mode)
 
 
-def _map_parts(result: dict, mode: str | None) -> dict:
-    """The map's header/html/script, cached with the figures (rendering a large GeoJSON costs)."""
-    mode = mode or default_mode(result)
-    key = f"{result['cache_key']}:map:{mode}:{get_language()}"
-    parts = cache.get(key)
-    if parts is None:
-        parts = map_parts(_build_map(result, mode))
-        cache.set(key, parts, CACHE_TIMEOUT)
-    return parts
-
-
 @require_GET
 def network_coverage(request, slug: str):
     """The coverage dashboard of one network; radius, product and threshold from the query string."""
@@ -168,7 +160,14 @@ def network_coverage(request, slug: str):
         context["territory_error"] = str(error)
         return render(request, "coverage/dashboard.html", context)
     context.update(coverage_sections(result))
-    context["map"] = _map_parts(result, mode)
+    # The map's geometry is fetched by the page (coverage/static/coverage/dashboard.js), per zoom.
+    layer_query = {
+        "radius_km": f"{result['params']['radius_km']:g}",
+        "product": result["params"]["product"] or "",
+        "min_population": result["white_zones"]["min_population"],
+    }
+    layer_url = reverse("coverage:network_coverage_layer", args=[slug, "__layer__"])
+    context["map_config"] = layers.map_config(result, mode=mode, layer_url=layer_url, query=layer_query)
     if not form.is_bound:
         form.initial["carte"] = mode or default_mode(result)
     query = urlencode({k: v for k, v in request.GET.items() if k in form.fields and v})
@@ -191,6 +190,53 @@ def network_coverage(request, slug: str):
         ),
     ]
     return render(request, "coverage/dashboard.html", context)
+
+
+MAX_ZOOM = 22
+
+
+@require_GET
+@gzip_page  # GeoJSON shrinks about fivefold
+def network_coverage_layer(request, slug: str, layer: str):
+    """One layer of the dashboard map as GeoJSON, simplified for the zoom `z` (same parameters and
+    same audience as the dashboard); cacheable: an ETag, and a long max-age when versioned (`v`)."""
+    network = get_object_or_404(Network, slug=slug)
+    if layer not in layers.LAYERS:
+        raise Http404(layer)
+    form = CoverageForm(request.GET or {})
+    errors = {} if form.is_valid() else {name: list(messages) for name, messages in form.errors.items()}
+    zoom = request.GET.get("z", "")
+    if zoom and not (zoom.isdigit() and int(zoom) <= MAX_ZOOM):
+        errors["z"] = [_("Le niveau de zoom doit être un entier de 0 à %(max)s.") % {"max": MAX_ZOOM}]
+    if errors:
+        return JsonResponse(errors, status=400)
+    params = form.params()
+    mode = params.pop("mode")
+    level = layers.level_for(int(zoom) if zoom else None)
+    coverage_key = coverage_cache_key(network=network, **{**params, "radius_km": round(params["radius_km"], 1)})
+    # A layer already built is served without loading the figures (a national network's weigh megabytes).
+    body = cache.get(layers.layer_cache_key(coverage_key, layer=layer, mode=mode, level=level)) if mode else None
+    if body is None:
+        try:
+            result = figures.coverage_for_network(network=network, **params)
+        except TerritoryError as error:
+            return JsonResponse({"territory": [str(error)]}, status=400)
+        mode = mode or default_mode(result)
+        coverage_key = result["cache_key"]
+    version = layers.layer_version(coverage_key)
+    tag = f"{version}|{layer}|{mode}|{level}|{get_language()}"
+    etag = '"' + hashlib.sha256(tag.encode()).hexdigest()[:24] + '"'
+    # A versioned URL never changes meaning while the figures stand; others are revalidated soon.
+    cache_control = f"public, max-age={CACHE_TIMEOUT if request.GET.get('v') == version else 60}"
+    if etag in parse_etags(request.headers.get("If-None-Match", "")):
+        response = HttpResponseNotModified()
+    else:
+        if body is None:
+            body = layers.layer_json(result, layer=layer, mode=mode, level=level)
+        response = HttpResponse(body, content_type="application/geo+json; charset=utf-8")
+    response["ETag"] = etag
+    response["Cache-Control"] = cache_control
+    return response
 
 
 DOWNLOADS = {"communes.csv", "communes.geojson", "zones-blanches.geojson", "rapport.html"}

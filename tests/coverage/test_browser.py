@@ -51,8 +51,14 @@ def test_gironde_dashboard_shows_figures_choropleth_white_zones_and_charts(giron
     assert "surface pondérée" in page.locator("#figure-share-area").inner_text()
     assert page.locator("#figure-amaps .value").inner_text() == "105"
 
-    # The choropleth: one filled path per commune of Gironde, coloured by class.
+    # The choropleth: one filled path per commune of Gironde, coloured by class, fetched by the page
+    # (the HTML carries no geometry) for the level of the zoom it is drawn at.
     page.wait_for_function("document.querySelectorAll('#coverage-map path.leaflet-interactive').length > 500")
+    page.wait_for_function("window.coverageMap && window.coverageMap.drawn")
+    assert '"coordinates"' not in page.content()
+    fetched = [u for u in page.requested_urls if "/couverture/carte/" in u]
+    assert any("/choropleth.geojson" in u and "&z=" in u for u in fetched), fetched
+    assert any("/zones.geojson" in u for u in fetched) and any("/amaps.geojson" in u for u in fetched)
     fills = page.eval_on_selector_all(
         "#coverage-map path.leaflet-interactive", "els => [...new Set(els.map(e => e.getAttribute('fill')))]"
     )
@@ -113,3 +119,33 @@ def test_emerging_network_without_amap_has_a_useful_dashboard(emerging, browser_
     assert ok, foreign
     if os.environ.get("COVERAGE_SCREENSHOT"):
         page.screenshot(path=os.environ["COVERAGE_SCREENSHOT"].replace(".png", "-emerging.png"), full_page=True)
+
+
+def test_dashboard_on_a_phone_shows_the_map_in_the_first_screen_without_sideways_scrolling(
+    gironde, browser_page, live_url
+):
+    page = browser_page
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_url}/reseau/{gironde.slug}/couverture/?radius_km=10")
+    page.wait_for_function("window.coverageMap && window.coverageMap.drawn")
+    # The map draws its fetched layers: the choropleth, the white zones, the AMAPs.
+    assert page.locator("#coverage-map path.leaflet-interactive").count() > 500
+    assert page.locator("#coverage-map path[stroke='#7b1fa2']").count() > 0
+    assert page.locator("#coverage-map .atlas-pin, #coverage-map .atlas-cluster").count() > 0
+    # In the first screen (the parameters fold above it), and no sideways scrolling.
+    top = page.evaluate("document.getElementById('coverage-map-canvas').getBoundingClientRect().top")
+    assert top < 844 / 2, top
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    # The sections fold, the key figures stay open; the legend sits under the map.
+    assert page.evaluate("document.querySelector('#white-zones details').open") is False
+    assert page.evaluate("document.querySelector('#key-figures details').open") is True
+    assert "Distance à l'AMAP la plus proche" in page.locator("#coverage-legend-slot .coverage-legend").inner_text()
+    page.locator("#white-zones summary").first.click()
+    assert page.locator("#white-zone-communes").is_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    # The parameters are one tap away.
+    page.locator(".coverage-params-fold > summary").click()
+    assert page.locator("#id_radius_km").is_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    if os.environ.get("COVERAGE_SCREENSHOT"):
+        page.screenshot(path=os.environ["COVERAGE_SCREENSHOT"].replace(".png", "-phone.png"))
