@@ -182,7 +182,10 @@ def test_only_the_embed_may_be_framed(client):
 def test_embed_answers_bad_filters_with_a_message(client):
     response = client.get(reverse("maps:embed"), {"network": "inconnu"})
     assert response.status_code == 400
-    assert "réseau inconnu" in response.content.decode()
+    page = response.content.decode()
+    # A sentence for people (issue 17), not the parameter's name and the parser's words.
+    assert "Le réseau « inconnu » n&#x27;est pas dans l&#x27;annuaire" in page or "Le réseau « inconnu » n'est pas" in page
+    assert "network :" not in page
 
 
 def _features_by_count(tile_bytes, layer="amaps"):

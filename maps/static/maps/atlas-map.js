@@ -21,9 +21,16 @@
     return node;
   }
 
+  // The site's one distance rule (geo/formatting.py, same float arithmetic): 190 m, 1,2 km, 12 km,
+  // rounded half up, never cut. Pages send the text as `distance`; this is for raw `distance_m`.
+  function halfUp(value) { return Math.floor(value + 0.5); }
   function formatDistance(metres) {
-    var km = metres / 1000;
-    return (km < 10 ? km.toFixed(1) : Math.round(km).toString()).replace(".", ",") + " km";
+    if (metres < 10) return "moins de 10 m";
+    var tens = halfUp(metres / 10);
+    if (tens < 100) return tens * 10 + " m";
+    var tenths = halfUp(metres / 100);
+    if (tenths < 100) return Math.floor(tenths / 10) + "," + (tenths % 10) + " km";
+    return String(halfUp(metres / 1000)).replace(/\B(?=(\d{3})+(?!\d))/g, "\u202f") + " km";
   }
 
   function weekdaysText(props, texts) {
@@ -50,7 +57,9 @@
     if (delivery) box.appendChild(el("div", "atlas-popup__delivery", texts.delivery + " : " + delivery));
     if (props.products) box.appendChild(el("div", "atlas-popup__products", texts.products + " : " + text(props.products)));
     if (props.accepting) box.appendChild(el("div", "atlas-popup__accepting", text(props.accepting)));
-    if (props.distance_m !== undefined && props.distance_m !== null) {
+    if (props.distance) {
+      box.appendChild(el("div", "atlas-popup__distance", texts.distance + " : " + text(props.distance)));
+    } else if (props.distance_m !== undefined && props.distance_m !== null) {
       box.appendChild(el("div", "atlas-popup__distance", texts.distance + " : " + formatDistance(Number(props.distance_m))));
     }
     var url = detailUrl(layerConfig, props);
