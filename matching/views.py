@@ -28,7 +28,7 @@ from .forms import (
     SavedSearchForm,
 )
 from .models import Annonce, SavedSearch, Thread
-from .selectors import annonces_board, matches_for_annonce
+from .selectors import annonces_board, matches_for_annonce, thread_title_for
 
 FRANCE_CENTER = (46.6, 2.4)  # (lat, lon)
 
@@ -326,7 +326,12 @@ def thread_detail(request, pk: int):
         services.thread_reply(user=request.user, thread=thread, body=form.cleaned_data["body"])
         messages.success(request, _("Réponse envoyée."))
         return redirect(thread)
-    context = {"thread": thread, "thread_messages": thread.messages.select_related("author"), "form": form}
+    context = {
+        "thread": thread,
+        "title": thread_title_for(thread=thread, user=request.user),
+        "thread_messages": thread.messages.select_related("author"),
+        "form": form,
+    }
     return render(request, "matching/thread_detail.html", context)
 
 
