@@ -409,5 +409,5 @@
     return controller;
   }
 
-  window.AtlasMap = { setup: setup, withQuery: withQuery };
+  window.AtlasMap = { setup: setup, withQuery: withQuery, formatDistance: formatDistance };
 })();
