@@ -37,7 +37,17 @@ def result_names(page: str) -> list[str]:
 
 
 def result_distances_km(page: str) -> list[float]:
-    return [float(d.replace(",", ".")) for d in re.findall(r'<dd class="distance">([\d\s,.]+)\xa0?\s*km</dd>', page)]
+    """The distances shown, in km: « 1,2 km », « 190 m » (under 1 km), « moins de 10 m » (read as 0)."""
+    found = []
+    for text in re.findall(r'<dd class="distance">([^<]+)</dd>', page):
+        text = text.replace("\u202f", "").replace("\xa0", " ").strip()
+        if text.startswith("moins de"):
+            found.append(0.0)
+        elif text.endswith(" km"):
+            found.append(float(text.removesuffix(" km").replace(",", ".")))
+        else:
+            found.append(float(text.removesuffix(" m")) / 1000)
+    return found
 
 
 def visible_text(page: str) -> str:
