@@ -222,4 +222,12 @@ def territories(request):
     return response
 
 
-__all__ = ["carte", "csv_download", "embed", "geojson", "territories", "tile"]
+@require_GET
+def departments_outline(request):
+    """France's départements as light lines, drawn when no background tile loads (cached a day)."""
+    response = HttpResponse(selectors.departments_outline_json(), content_type="application/geo+json; charset=utf-8")
+    response["Cache-Control"] = f"public, max-age={selectors.OUTLINE_CACHE_SECONDS}"
+    return response
+
+
+__all__ = ["carte", "csv_download", "departments_outline", "embed", "geojson", "territories", "tile"]
