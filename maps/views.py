@@ -43,19 +43,23 @@ FILTER_LABELS = {
 }
 
 
-def errors_for_people(request, errors: dict[str, list[str]]) -> list[str]:
+def errors_for_people(request, errors: dict[str, list[str]], *, embedded: bool = False) -> list[str]:
     """Filter errors as sentences for a visitor: what went wrong and what to do (not `network : …`)."""
     sentences = []
     for name, messages in errors.items():
         value = request.GET.get(name, "")
         if name == "network" and value:
-            sentences.append(
-                _(
+            if embedded:
+                sentence = _(
+                    "Le réseau « %(slug)s » n'est pas dans l'annuaire : le lien de cette carte est sans doute "
+                    "mal recopié ; le site qui l'affiche peut reprendre le code d'intégration depuis la page du réseau."
+                )
+            else:
+                sentence = _(
                     "Le réseau « %(slug)s » n'est pas dans l'annuaire : vérifiez le lien, "
                     "ou choisissez un réseau dans la liste des filtres."
                 )
-                % {"slug": value}
-            )
+            sentences.append(sentence % {"slug": value})
             continue
         label = FILTER_LABELS.get(name, name)
         reason = "; ".join(str(m) for m in messages).rstrip(".")
@@ -128,7 +132,7 @@ def embed(request):
     """A bare map for an `<iframe>`: `?network=<slug>&products=…&weekday=…&accepting=true`."""
     filters, errors = _filters_or_errors(request)
     if errors:
-        context = {"errors": errors_for_people(request, errors), "full_map_url": reverse("maps:embed")}
+        context = {"errors": errors_for_people(request, errors, embedded=True), "full_map_url": reverse("maps:embed")}
         return render(request, "maps/embed.html", context, status=400)
     ancestors = ["*"]  # the whole directory's map may be framed by anyone
     if filters.network:

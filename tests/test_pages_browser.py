@@ -274,3 +274,40 @@ def test_axe_finds_no_serious_violation_on_the_coverage_dashboard(site, browser_
     log_in_as(page, live_url, site, "staff")
     page.goto(live_url + reverse("coverage:network_coverage", args=["gironde"]))
     assert axe_violations(page) == []
+
+
+def test_every_form_fits_a_360_px_screen(site, browser_page, live_url):
+    world = site["world"]
+    forms = {
+        "anonymous": [
+            reverse("directory:search") + "?q=Bordeaux&products=legumes",
+            reverse("accounts:login"),
+            reverse("accounts:signup"),
+        ],
+        "referent": [
+            reverse("contracts:contract_create"),
+            reverse("contracts:contract_edit", args=[world.contract.pk]),
+            reverse("matching:annonce_create"),
+            reverse("matching:alerts"),
+            reverse("matching:thread_detail", args=[site["thread"].pk]),
+        ],
+        "member": [
+            reverse("contracts:subscription_amend", args=[world.subscription.pk]),
+            reverse("contracts:subscription_absences", args=[world.subscription.pk]),
+        ],
+        "unrelated": [reverse("contracts:subscription_create", args=[world.contract.pk])],
+    }
+    page = browser_page
+    wide = {}
+    for role, paths in forms.items():
+        page.context.clear_cookies()
+        log_in_as(page, live_url, site, role)
+        page.set_viewport_size({"width": 360, "height": 780})
+        for path in paths:
+            page.goto(live_url + path)
+            page.locator("details:not([open]) > summary").evaluate_all("els => els.forEach(e => e.click())")
+            assert page.locator("form").count() >= 1, path
+            width = page.evaluate("document.documentElement.scrollWidth")
+            if width > 360:
+                wide[path] = width
+    assert wide == {}
