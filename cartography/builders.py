@@ -39,6 +39,7 @@ import folium
 from branca.element import MacroElement
 from django.conf import settings
 from django.templatetags.static import static
+from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 from folium.template import Template
 
@@ -190,8 +191,17 @@ def _new_map(*, center, zoom: int, height: str, label: str, config: dict) -> Atl
     m.needs(cluster=uses_inline, tiles=uses_tiles)
     _add_unique(m.atlas_assets["js"], _JS_ATLAS)
     config.setdefault("texts", _texts())
+    config.setdefault("outline", _outline_url())
     AtlasLayers(config).add_to(m)
     return m
+
+
+def _outline_url() -> str | None:
+    """Where the départements' outline is served (drawn when no background tile loads), if it is."""
+    try:
+        return reverse("maps:departments_outline")
+    except NoReverseMatch:  # a project without the map pages' URLs
+        return None
 
 
 def build_results_map(*, center: tuple[float, float], features: dict, zoom: int = 12) -> folium.Map:

@@ -119,8 +119,13 @@ def territory_from_geojson(*, source) -> MultiPolygon:
                 geos = geos.make_valid()
             polygons.extend(_polygonal_parts(geos))
     except (GEOSException, ValueError, TypeError) as error:
-        # GEOS's own text ("Error encountered checking Geometry returned from GEOS C function…") helps nobody.
-        raise ValidationError(_("Le polygone est illisible : ses coordonnées sont mal formées.")) from error
+        # GEOS's own words (« Error encountered checking Geometry… ») mean nothing to a volunteer.
+        raise ValidationError(
+            _(
+                "Le polygone est illisible : chaque contour doit compter au moins 4 points et se refermer "
+                "(le dernier point égal au premier). Redessinez-le, ou exportez-le à nouveau en GeoJSON."
+            )
+        ) from error
     polygons = [p for p in polygons if not p.empty and p.area > 0]
     if not polygons:
         raise ValidationError(_("Le polygone est vide ou sans surface (tous ses points sont alignés)."))

@@ -1,5 +1,6 @@
 """Public pages: home, search results, and the AMAP, farm and network pages."""
 
+import re
 from dataclasses import dataclass
 
 from django.contrib.gis.geos import Point
@@ -12,12 +13,13 @@ from django.utils.translation import gettext as _
 from accounts import permissions
 from cartography.builders import build_network_map, build_place_map, build_results_map, embed_snippet, map_parts
 from geo.coordinates import geodesic_distance_m
+from geo.formatting import format_distance
 from geo.geocoding import Candidate, GeocodingError, geocode
 
 from . import selectors
 from .forms import SearchForm
 from .map_data import network_map_data
-from .models import Amap, Farm, Network
+from .models import Amap, Farm, LocationPrecision, Network
 from .templatetags.directory_pages import delivery_hours, weekdays
 
 RESULTS_PER_PAGE = 10
@@ -27,12 +29,22 @@ NETWORK_LIST_PAGE_SIZE = 50
 SCORE_MARGIN = 0.05
 AMBIGUITY_POPULATION_RATIO = 0.25
 AMBIGUITY_MIN_KM = 20
+# Beyond this, filtered results are "far": the list says so and offers to drop a filter.
+FAR_KM = 20
+# Street words that say a text is an address (the gazetteer alone finds only its commune).
+_STREET_WORDS = (
+    r"rue|avenue|av|bd|boulevard|chemin|ch|place|pl|allée|allee|impasse|imp|route|rte|quai|cours|"
+    r"square|passage|sentier|lieu-dit|lieu dit|voie|résidence|residence|hameau|cité|cite|rond-point|faubourg"
+)
+_ADDRESS_RE = re.compile(rf"(^\s*\d+\s*(bis|ter|b|t)?\b)|(\b({_STREET_WORDS})\b\.?\s+\S)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class Place:
     point: Point
     label: str
+    # Set when an address was asked and only its town was found: the page says so.
+    town_only_for: str = ""
 
 
 def home(request):
@@ -79,7 +91,18 @@ def search(request):
         next_url=_page_url(request, page + 1) if has_next and page < form.fields["page"].max_value else None,
         previous_url=_page_url(request, page - 1) if page > 1 else None,
         map=map_parts(build_results_map(center=(place.point.y, place.point.x), features=_amap_features(amaps))),
+        active_filters=_active_filters(request, form),
+        far=_far_notice(amaps) if page == 1 else None,
     )
+    if form.cleaned_data.get("products"):
+        radius_km = form.cleaned_data.get("radius_km") or FAR_KM
+        unstated = selectors.amaps_without_products_count(point=place.point, radius_km=radius_km)
+        if unstated:
+            context["unstated_products"] = {
+                "count": unstated,
+                "radius": format_distance(radius_km * 1000),
+                "url": _drop_url(request, "products", None),
+            }
     return render(request, "directory/search.html", context)
 
 
@@ -173,7 +196,17 @@ def _place_from_form(form: SearchForm) -> tuple[Place | None, list[Candidate], s
     if ask:
         return None, close, _("Plusieurs lieux correspondent à « %(text)s » : lequel cherchez-vous ?") % {"text": text}
     best = candidates[0]
-    return Place(point=best.point, label=best.label), close[1:], ""
+    town_only = best.precision in (LocationPrecision.COMMUNE, LocationPrecision.POSTAL_CODE)
+    town_only_for = text if town_only and looks_like_address(text) else ""
+    return Place(point=best.point, label=best.label, town_only_for=town_only_for), close[1:], ""
+
+
+def looks_like_address(text: str) -> bool:
+    """'12 rue Sainte-Catherine, Bordeaux' is an address; 'Bordeaux', '33000', 'Lyon 7e' are not."""
+    text = text.strip()
+    if re.fullmatch(r"\d{5}", text) or re.fullmatch(r"[-+]?\d+([.,]\d+)?\s*[,; ]\s*[-+]?\d+([.,]\d+)?", text):
+        return False  # a postal code, coordinates
+    return bool(_ADDRESS_RE.search(text))
 
 
 def _rivals(candidates: list[Candidate]) -> tuple[list[Candidate], bool]:
@@ -218,6 +251,46 @@ def _candidate_url(request, candidate: Candidate) -> str:
     return f"{reverse('directory:search')}?{query.urlencode()}"
 
 
+def _far_notice(amaps: list) -> dict | None:
+    """Whether the results go beyond FAR_KM, and from which distance (the list then says so)."""
+    far = [a for a in amaps if a.distance_m is not None and a.distance_m > FAR_KM * 1000]
+    if not far:
+        return None
+    return {
+        "near_count": len(amaps) - len(far),
+        "from": format_distance(far[0].distance_m),
+        "limit": format_distance(FAR_KM * 1000),
+    }
+
+
+def _drop_url(request, name: str, value: str | None) -> str:
+    """This search without one filter (`value`: one of several products; None: the whole filter)."""
+    query = request.GET.copy()
+    query.pop("page", None)
+    if value is None:
+        query.pop(name, None)
+    else:
+        query.setlist(name, [v for v in query.getlist(name) if v != value])
+    return f"{reverse('directory:search')}?{query.urlencode()}"
+
+
+def _active_filters(request, form: SearchForm) -> list[dict]:
+    """The filters in force, each with a link that drops it: « Pain ✕ », « jeudi ✕ »."""
+    data = form.cleaned_data
+    found = [{"label": p.name, "url": _drop_url(request, "products", p.slug)} for p in data.get("products") or ()]
+    if data.get("weekday"):
+        label = _("livraison le %(day)s") % {"day": weekdays([data["weekday"]])}
+        found.append({"label": label, "url": _drop_url(request, "weekday", None)})
+    if data.get("accepting"):
+        found.append({"label": _("accepte de nouveaux membres"), "url": _drop_url(request, "accepting", None)})
+    if data.get("radius_km"):
+        label = _("à moins de %(d)s") % {"d": format_distance(data["radius_km"] * 1000)}
+        found.append({"label": label, "url": _drop_url(request, "radius_km", None)})
+    if data.get("network"):
+        found.append({"label": data["network"].name, "url": _drop_url(request, "network", None)})
+    return found
+
+
 def _page_url(request, page: int) -> str:
     query = request.GET.copy()
     query["page"] = str(page)
@@ -245,6 +318,8 @@ def _amap_features(amaps) -> dict:
         distance = getattr(amap, "distance_m", None)
         if distance is not None:
             properties["distance_m"] = round(float(distance), 1)
+            # The list's own text: the popup shows exactly what the card shows.
+            properties["distance"] = format_distance(distance)
         features.append(
             {
                 "type": "Feature",

@@ -336,3 +336,30 @@ def csv_rows(*, layer: str, filters: MapFilters | None = None) -> list[dict]:
         row["fiche"] = props["url"]
         rows.append(row)
     return rows
+
+
+OUTLINE_CACHE_SECONDS = 24 * 3600
+
+
+def departments_outline_json(*, tolerance: float = 0.02) -> str:
+    """The départements' boundaries as light GeoJSON lines (~0.02° simplified, 3 decimals), cached.
+
+    Drawn under the points when no background tile loads (offline, a blocked tile server), so
+    that France's shape stays readable; built from our own territories, in PostGIS.
+    """
+    key = f"maps:departments-outline:{tolerance}"
+    body = cache.get(key)
+    if body is None:
+        sql = """
+            SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(json_build_object(
+                'type', 'Feature',
+                'geometry', ST_AsGeoJSON(ST_Boundary(ST_SimplifyPreserveTopology(geom, %s)), 3)::json,
+                'properties', json_build_object('code', code)
+            ) ORDER BY code), '[]'::json))::text
+            FROM geo_department WHERE geom IS NOT NULL
+        """
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [tolerance])
+            body = cursor.fetchone()[0]
+        cache.set(key, body, OUTLINE_CACHE_SECONDS)
+    return body

@@ -10,4 +10,5 @@ urlpatterns = [
     path("carte/donnees/<str:layer>.geojson", views.geojson, name="geojson"),
     path("carte/donnees/<str:layer>.csv", views.csv_download, name="csv"),
     path("carte/territoires.geojson", views.territories, name="territories"),
+    path("carte/departements.geojson", views.departments_outline, name="departments_outline"),
 ]

@@ -11,6 +11,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_GET
 
@@ -31,6 +32,42 @@ def _query_with_joined_products(request) -> dict[str, str]:
     products = [p for value in request.GET.getlist("products") for p in value.split(",") if p.strip()]
     query["products"] = ",".join(products)
     return query
+
+
+# The filters as people see them on the page (the API names them by parameter).
+FILTER_LABELS = {
+    "products": _lazy("produits"),
+    "weekday": _lazy("jour de livraison"),
+    "accepting": _lazy("accepte de nouveaux membres"),
+    "network": _lazy("réseau"),
+}
+
+
+def errors_for_people(request, errors: dict[str, list[str]], *, embedded: bool = False) -> list[str]:
+    """Filter errors as sentences for a visitor: what went wrong and what to do (not `network : …`)."""
+    sentences = []
+    for name, messages in errors.items():
+        value = request.GET.get(name, "")
+        if name == "network" and value:
+            if embedded:
+                sentence = _(
+                    "Le réseau « %(slug)s » n'est pas dans l'annuaire : le lien de cette carte est sans doute "
+                    "mal recopié ; le site qui l'affiche peut reprendre le code d'intégration depuis la page du réseau."
+                )
+            else:
+                sentence = _(
+                    "Le réseau « %(slug)s » n'est pas dans l'annuaire : vérifiez le lien, "
+                    "ou choisissez un réseau dans la liste des filtres."
+                )
+            sentences.append(sentence % {"slug": value})
+            continue
+        label = FILTER_LABELS.get(name, name)
+        reason = "; ".join(str(m) for m in messages).rstrip(".")
+        sentences.append(
+            _("Le filtre « %(label)s » n'a pas pu être appliqué (%(reason)s) : corrigez-le ou retirez-le.")
+            % {"label": label, "reason": reason}
+        )
+    return sentences
 
 
 def _filters_or_errors(request) -> tuple[MapFilters, dict[str, list[str]]]:
@@ -79,7 +116,7 @@ def carte(request):
     context = {
         "map": map_parts(_directory_map(filters)),
         "filters": filters,
-        "errors": errors,
+        "errors": errors_for_people(request, errors),
         "products": ProductCategory.objects.order_by("position", "name"),
         "weekdays": Weekday.choices,
         "networks": Network.objects.order_by("name").only("name", "slug"),
@@ -95,7 +132,8 @@ def embed(request):
     """A bare map for an `<iframe>`: `?network=<slug>&products=…&weekday=…&accepting=true`."""
     filters, errors = _filters_or_errors(request)
     if errors:
-        return render(request, "maps/embed.html", {"errors": errors}, status=400)
+        context = {"errors": errors_for_people(request, errors, embedded=True), "full_map_url": reverse("maps:embed")}
+        return render(request, "maps/embed.html", context, status=400)
     ancestors = ["*"]  # the whole directory's map may be framed by anyone
     if filters.network:
         network = Network.objects.get(slug=filters.network)
@@ -188,4 +226,12 @@ def territories(request):
     return response
 
 
-__all__ = ["carte", "csv_download", "embed", "geojson", "territories", "tile"]
+@require_GET
+def departments_outline(request):
+    """France's départements as light lines, drawn when no background tile loads (cached a day)."""
+    response = HttpResponse(selectors.departments_outline_json(), content_type="application/geo+json; charset=utf-8")
+    response["Cache-Control"] = f"public, max-age={selectors.OUTLINE_CACHE_SECONDS}"
+    return response
+
+
+__all__ = ["carte", "csv_download", "departments_outline", "embed", "geojson", "territories", "tile"]

@@ -2,7 +2,7 @@
 
 from accounts.dashboard import register_section
 
-from .selectors import annonces_managed_by, annonces_to_moderate, threads_for
+from .selectors import annonces_managed_by, annonces_to_moderate, thread_title_for, threads_for
 
 
 def _annonces(*, user) -> dict:
@@ -10,7 +10,10 @@ def _annonces(*, user) -> dict:
 
 
 def _threads(*, user) -> dict:
-    return {"threads": threads_for(user=user)[:20]}
+    threads = list(threads_for(user=user).select_related("sender_amap", "sender_farm", "started_by")[:20])
+    for thread in threads:
+        thread.title_for_reader = thread_title_for(thread=thread, user=user)
+    return {"threads": threads}
 
 
 def _alerts(*, user) -> dict:

@@ -13,6 +13,8 @@ import numpy as np
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, ngettext
 
+from geo.formatting import KM_BASE, TENTHS_BASE, UNDER_10_M, distance_code, distance_code_text
+
 from .engine import (
     ALL_DAYS,
     AMAP_SEEKS_FARM,
@@ -33,8 +35,7 @@ def _fr_number(value: float, decimals: int) -> str:
 
 # Sentences stated for every row: translated once per run through `translated()` (gettext
 # costs ~20 µs a call; the bulk path states about a million reasons).
-AT_KM = gettext_noop("à %(km)s km")
-UNDER_100_M = gettext_noop("à moins de 100 m")
+AT_DISTANCE = gettext_noop("à %(distance)s")
 FOYERS_ADHERENTS = ("%(n)s foyer adhérent", "%(n)s foyers adhérents")
 FOYERS_INTERESSES = ("%(n)s foyer intéressé", "%(n)s foyers intéressés")
 PARTS = ("peut fournir %(n)s part", "peut fournir %(n)s parts")
@@ -66,41 +67,36 @@ def _plural_catalogue() -> None:  # pragma: no cover - only here for makemessage
 
 
 def format_km(distance_m: float, cache: dict | None = None) -> str:
-    """'à 12 km', 'à 4,3 km', 'à moins de 100 m'."""
+    """'à 12 km', 'à 4,3 km', 'à 190 m': the site's one distance rule (geo.formatting)."""
     return format_km_code(km_code(distance_m), cache)
 
 
-# A distance as it is shown, as an integer: -1 under 100 m, tenths of a km under 10 km
-# (0–100: 9.96 km shows as "10,0"), 1000 + whole km beyond. Equal codes, equal text.
-def km_code(distance_m: float) -> int:
-    if distance_m < 100:
-        return -1
-    km = distance_m / 1000.0
-    if km < 10:
-        return round(float(f"{km:.1f}") * 10)  # Python's correctly rounded formatting decides
-    return 1000 + int(f"{km:.0f}")
+# A distance as it is shown, as an integer (geo.formatting's codes). Equal codes, equal text.
+km_code = distance_code
 
 
 def km_codes(distance_m: np.ndarray) -> np.ndarray:
-    """`km_code` of many distances (numpy, the same codes; near a rounding tie, `km_code` itself)."""
+    """`km_code` of many distances (numpy, the same half-up arithmetic: the same codes)."""
     distance_m = np.asarray(distance_m, dtype=np.float64)
-    km = distance_m / 1000.0
-    tenths = km * 10.0
-    codes = np.where(km < 10, np.rint(tenths), 1000 + np.rint(km))  # rint: half to even, like format()
-    codes = np.where(distance_m < 100, -1, codes)
-    fraction = tenths - np.floor(tenths)
-    doubtful = np.flatnonzero((km < 10) & (distance_m >= 100) & (np.abs(fraction - 0.5) < 1e-6))
-    codes = codes.astype(np.int64)
-    for i in doubtful.tolist():
-        codes[i] = km_code(float(distance_m[i]))
-    return codes
+    tens = np.floor(distance_m / 10 + 0.5)
+    tenths = np.floor(distance_m / 100 + 0.5)
+    km = np.floor(distance_m / 1000 + 0.5)
+    codes = np.where(
+        distance_m < 10,
+        UNDER_10_M,
+        np.where(tens < 100, tens, np.where(tenths < 100, TENTHS_BASE + tenths, KM_BASE + km)),
+    )
+    return codes.astype(np.int64)
 
 
 def format_km_code(code: int, cache: dict | None = None) -> str:
-    if code < 0:
-        return translated(UNDER_100_M, cache)
-    number = f"{code / 10:.1f}" if code < 1000 else str(code - 1000)
-    return translated(AT_KM, cache) % {"km": number.replace(".", ",")}
+    key = ("d", code)
+    if cache is not None and key in cache:
+        return cache[key]
+    text = translated(AT_DISTANCE, cache) % {"distance": distance_code_text(code)}
+    if cache is not None:
+        cache[key] = text
+    return text
 
 
 def de(name: str) -> str:

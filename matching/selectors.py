@@ -18,6 +18,7 @@ from django.contrib.gis.geos import Point
 from django.contrib.gis.measure import D
 from django.db.models import Exists, FloatField, Func, OuterRef, Q, QuerySet
 from django.db.models.functions import Cast
+from django.utils.translation import gettext as _
 
 from directory.models import Amap, Farm, Network, Partnership, ProductCategory
 from geo.sphere import GEOD
@@ -126,6 +127,22 @@ def annonces_to_moderate(*, user) -> QuerySet[Annonce]:
         .distinct()
         .order_by("-created_at", "-pk")
     )
+
+
+def thread_title_for(*, thread: Thread, user) -> str:
+    """The thread as its reader names it: « Conversation avec <the other side> », never their own name."""
+    sender_name = str(thread.sender or thread.started_by or _("un compte supprimé"))
+    recipient = thread.recipient
+    uid = getattr(user, "pk", None)
+    on_sender_side = uid is not None and (
+        thread.started_by_id == uid or (thread.sender is not None and thread.sender.managers.filter(pk=uid).exists())
+    )
+    on_recipient_side = uid is not None and recipient is not None and recipient.managers.filter(pk=uid).exists()
+    if on_sender_side and not on_recipient_side:
+        return _("Conversation avec %(name)s") % {"name": recipient}
+    if on_recipient_side and not on_sender_side:
+        return _("Conversation avec %(name)s") % {"name": sender_name}
+    return _("Conversation entre %(a)s et %(b)s") % {"a": sender_name, "b": recipient}
 
 
 def threads_for(*, user) -> QuerySet[Thread]:

@@ -29,7 +29,7 @@ from .forms import (
     SavedSearchForm,
 )
 from .models import Annonce, SavedSearch, Thread
-from .selectors import annonces_board, matches_for_annonce
+from .selectors import annonces_board, matches_for_annonce, thread_title_for
 
 FRANCE_CENTER = (46.6, 2.4)  # (lat, lon)
 
@@ -359,7 +359,8 @@ def _thread_context(thread: Thread, *, form, viewer=None, by_link: bool = False)
     for message in thread_messages:
         from_starter = message.author is not None and threads.on_starter_side(message.author, thread)
         message.show_delivery = from_starter == viewer_is_starter
-    return {"thread": thread, "thread_messages": thread_messages, "form": form, "by_link": by_link}
+    title = thread_title_for(thread=thread, user=viewer) if viewer is not None else None
+    return {"thread": thread, "title": title, "thread_messages": thread_messages, "form": form, "by_link": by_link}
 
 
 @require_http_methods(["GET", "POST"])

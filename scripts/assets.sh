@@ -14,9 +14,10 @@ PACKAGES=(
   "leaflet.markercluster@1.5.3"
   "leaflet.vectorgrid@1.3.0"
   "ol@7.2.2"  # OpenLayers for the Django admin's map widgets (geo/admin.py)
+  "axe-core@4.14.1"  # accessibility checks, loaded by the browser tests only (never by a page)
 )
 # Bump LAYOUT when the files copied below change, so that existing installs are redone.
-LAYOUT="layout 3"
+LAYOUT="layout 4"
 WANTED="$(printf '%s\n' "${PACKAGES[@]}" "$LAYOUT")"
 
 if [[ -f "$VENDOR/VERSIONS" && "$(cat "$VENDOR/VERSIONS")" == "$WANTED" ]]; then
@@ -47,6 +48,7 @@ unpack "leaflet-*.tgz" leaflet
 unpack "leaflet.markercluster-*.tgz" markercluster
 unpack "leaflet.vectorgrid-*.tgz" vectorgrid
 unpack "ol-*.tgz" ol
+unpack "axe-core-*.tgz" axe-core
 
 NEW="$VENDOR.new"
 rm -rf "$NEW"
@@ -66,6 +68,8 @@ mkdir -p "$NEW/ol"
 cp "$WORK/ol/dist/ol.js" "$WORK/ol/ol.css" "$NEW/ol/"
 cp "$WORK/ol/dist/ol.js.map" "$NEW/ol/" 2>/dev/null || true
 cp "$WORK/ol/LICENSE.md" "$NEW/ol/LICENSE" 2>/dev/null || true
+mkdir -p "$NEW/axe-core"
+cp "$WORK/axe-core/axe.min.js" "$WORK/axe-core/LICENSE" "$NEW/axe-core/"
 printf '%s\n' "$WANTED" >"$NEW/VERSIONS"
 
 rm -rf "$VENDOR"

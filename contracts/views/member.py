@@ -13,6 +13,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.form_errors import apply_errors
@@ -40,7 +41,22 @@ def my_deliveries(request):
         .order_by("date", "pk")
     )
     feed = request.build_absolute_uri(reverse("contracts:ics_feed", args=[ics.ics_token(request.user)]))
-    return render(request, "contracts/my_deliveries.html", {"deliveries": deliveries[:200], "feed_url": feed})
+    today = timezone.localdate()
+    past, months = [], {}
+    for delivery in deliveries[:200]:
+        if delivery.date < today:
+            past.append(delivery)
+        else:
+            months.setdefault((delivery.date.year, delivery.date.month), []).append(delivery)
+    context = {
+        "past": past,
+        "months": [
+            {"label": date_format(dt.date(year, month, 1), "F Y"), "deliveries": items}
+            for (year, month), items in months.items()
+        ],
+        "feed_url": feed,
+    }
+    return render(request, "contracts/my_deliveries.html", context)
 
 
 @require_GET

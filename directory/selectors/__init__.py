@@ -8,6 +8,7 @@ exact geodesic ranking); `filtered` holds the ORM filters and the pages without 
 from .entries import amap_detail, farm_detail, network_amaps, network_detail, network_farms, networks_with_counts
 from .filtered import NetworkRef, ProductRef, amaps_filtered, amaps_page, farms_filtered, farms_page
 from .nearest import Found, amap_features_near, amaps_near, farm_features_near, farms_near, shortlist_size
+from .unstated import amaps_without_products_count
 
 __all__ = [
     "Found",
@@ -18,6 +19,7 @@ __all__ = [
     "amaps_filtered",
     "amaps_near",
     "amaps_page",
+    "amaps_without_products_count",
     "farm_detail",
     "farm_features_near",
     "farms_filtered",

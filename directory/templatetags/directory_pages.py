@@ -1,21 +1,18 @@
 """Small display helpers for the directory pages (French formats)."""
 
 from django import template
-from django.utils import formats
 from django.utils.translation import gettext as _
 
 from directory.models import Farm, Weekday
+from geo.formatting import format_distance
 
 register = template.Library()
 
 
 @register.filter
-def km(metres) -> str:
-    """Metres (a number or a Distance) as kilometres with one decimal: 2345.6 → "2,3"."""
-    if metres is None:
-        return ""
-    value = getattr(metres, "m", metres)
-    return formats.number_format(float(value) / 1000.0, 1)
+def distance(metres) -> str:
+    """Metres (a number or a Distance) as the site writes every distance: "190 m", "1,2 km", "12 km"."""
+    return format_distance(metres)
 
 
 @register.filter

@@ -37,7 +37,17 @@ def result_names(page: str) -> list[str]:
 
 
 def result_distances_km(page: str) -> list[float]:
-    return [float(d.replace(",", ".")) for d in re.findall(r'<dd class="distance">([\d\s,.]+)\xa0?\s*km</dd>', page)]
+    """The distances shown, in km: « 1,2 km », « 190 m » (under 1 km), « moins de 10 m » (read as 0)."""
+    found = []
+    for text in re.findall(r'<dd class="distance">([^<]+)</dd>', page):
+        text = text.replace("\u202f", "").replace("\xa0", " ").strip()
+        if text.startswith("moins de"):
+            found.append(0.0)
+        elif text.endswith(" km"):
+            found.append(float(text.removesuffix(" km").replace(",", ".")))
+        else:
+            found.append(float(text.removesuffix(" m")) / 1000)
+    return found
 
 
 def visible_text(page: str) -> str:
@@ -228,7 +238,8 @@ def test_filters_narrow_the_results(client, varied_amaps, filters, expected):
     response, page = search(client, q="44.8378, -0.5792", **filters)
     assert response.status_code == 200
     assert result_names(page) == expected
-    assert '<details class="filters" open>' in page  # the panel stays open on the chosen filters
+    # The panel stays folded (a phone sees the map first); the chosen filters show as links that drop them.
+    assert '<details class="filters">' in page and "Retirer le filtre" in page
 
 
 def test_no_result_says_so(client, varied_amaps):

@@ -114,6 +114,7 @@ def test_carte_shows_clusters_toggles_layers_filters_and_opens_a_popup(directory
     assert visible_markers(page, "amaps") >= 1
 
     # A filter changes what is shown: one AMAP offers bread; and it reaches the download links.
+    page.locator("details.carte-filters summary").click()  # the filters are folded (phone first)
     page.locator("label.carte-check", has_text="Pain").locator("input").check()
     wait_for_count(page, "amaps", 1)
     assert "products=pain" in page.locator("#dl-amaps-geojson").get_attribute("href")

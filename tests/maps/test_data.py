@@ -1,6 +1,7 @@
 """The map's data endpoints: vector tiles, GeoJSON, CSV and territories, read from the directory."""
 
 import csv
+import html
 import io
 import json
 import random
@@ -182,7 +183,10 @@ def test_only_the_embed_may_be_framed(client):
 def test_embed_answers_bad_filters_with_a_message(client):
     response = client.get(reverse("maps:embed"), {"network": "inconnu"})
     assert response.status_code == 400
-    assert "réseau inconnu" in response.content.decode()
+    page = html.unescape(response.content.decode())
+    # A sentence for people (issue 17), not the parameter's name and the parser's words.
+    assert "Le réseau « inconnu » n'est pas dans l'annuaire" in page
+    assert "network :" not in page
 
 
 def _features_by_count(tile_bytes, layer="amaps"):

@@ -91,7 +91,8 @@ def test_farmer_signs_up_posts_an_annonce_sees_ranked_matches_and_contacts_an_am
     first.locator("textarea").fill("Bonjour, je livre des œufs le mardi près de chez vous.")
     first.get_by_role("button", name="Envoyer").click()
     expect(page.get_by_role("status")).to_contain_text("Message envoyé à « AMAP du Fronsadais »")
-    expect(page.get_by_role("heading", level=1)).to_contain_text("Message de")
+    # Titled from the reader's side (issue 17): the farmer reads the AMAP's name, not their own farm's.
+    expect(page.get_by_role("heading", level=1)).to_have_text("Conversation avec AMAP du Fronsadais")
     expect(page.locator(".thread-message")).to_contain_text("je livre des œufs le mardi")
     assert "@example.org" not in page.content()
     assert "fronsadais.example.net" not in page.content()

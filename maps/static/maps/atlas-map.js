@@ -21,9 +21,16 @@
     return node;
   }
 
+  // The site's one distance rule (geo/formatting.py, same float arithmetic): 190 m, 1,2 km, 12 km,
+  // rounded half up, never cut. Pages send the text as `distance`; this is for raw `distance_m`.
+  function halfUp(value) { return Math.floor(value + 0.5); }
   function formatDistance(metres) {
-    var km = metres / 1000;
-    return (km < 10 ? km.toFixed(1) : Math.round(km).toString()).replace(".", ",") + " km";
+    if (metres < 10) return "moins de 10 m";
+    var tens = halfUp(metres / 10);
+    if (tens < 100) return tens * 10 + " m";
+    var tenths = halfUp(metres / 100);
+    if (tenths < 100) return Math.floor(tenths / 10) + "," + (tenths % 10) + " km";
+    return String(halfUp(metres / 1000)).replace(/\B(?=(\d{3})+(?!\d))/g, "\u202f") + " km";
   }
 
   function weekdaysText(props, texts) {
@@ -50,7 +57,9 @@
     if (delivery) box.appendChild(el("div", "atlas-popup__delivery", texts.delivery + " : " + delivery));
     if (props.products) box.appendChild(el("div", "atlas-popup__products", texts.products + " : " + text(props.products)));
     if (props.accepting) box.appendChild(el("div", "atlas-popup__accepting", text(props.accepting)));
-    if (props.distance_m !== undefined && props.distance_m !== null) {
+    if (props.distance) {
+      box.appendChild(el("div", "atlas-popup__distance", texts.distance + " : " + text(props.distance)));
+    } else if (props.distance_m !== undefined && props.distance_m !== null) {
       box.appendChild(el("div", "atlas-popup__distance", texts.distance + " : " + formatDistance(Number(props.distance_m))));
     }
     var url = detailUrl(layerConfig, props);
@@ -74,13 +83,18 @@
     });
   }
 
-  function clusterIcon(layerId, count) {
+  // AMAP and farm groups of the same place sit side by side (AMAPs to the left, farms to the
+  // right, 30 px apart): their counts never cover each other.
+  var CLUSTER_SHIFT = { amaps: 15, farms: -15 };
+
+  function clusterIcon(layerId, count, shifted) {
     var size = count < 10 ? "small" : count < 100 ? "medium" : "large";
     var label = count >= 10000 ? Math.round(count / 1000) + "k" : String(count);
     return L.divIcon({
       className: "marker-cluster marker-cluster-" + size + " atlas-cluster atlas-cluster--" + layerId,
       html: "<div><span>" + label + "</span></div>",
       iconSize: [40, 40],
+      iconAnchor: [20 + (shifted ? CLUSTER_SHIFT[layerId] || 0 : 0), 20],
     });
   }
 
@@ -104,7 +118,7 @@
           showCoverageOnHover: false,
           chunkedLoading: true,
           maxClusterRadius: 50,
-          iconCreateFunction: function (c) { return clusterIcon(layerConfig.id, c.getChildCount()); },
+          iconCreateFunction: function (c) { return clusterIcon(layerConfig.id, c.getChildCount(), layerConfig.shifted); },
         })
       : L.featureGroup();
     var geojson = L.geoJSON(null, {
@@ -207,7 +221,7 @@
       var count = Number(props.count || 1);
       if (count <= 1) return pointMarker(latlng, this._config, props, this._texts);
       var map = this._map;
-      var cluster = L.marker(latlng, { icon: clusterIcon(this._config.id, count), title: String(count), keyboard: true });
+      var cluster = L.marker(latlng, { icon: clusterIcon(this._config.id, count, this._config.shifted), title: String(count), keyboard: true });
       cluster.atlasCount = count;
       cluster.on("click", function () {
         if (map.getZoom() < map.getMaxZoom()) map.setView(latlng, Math.min(map.getZoom() + 2, map.getMaxZoom()));
@@ -275,10 +289,13 @@
 
   function legendControl(config) {
     var texts = config.texts;
-    var control = L.control({ position: "bottomright" });
-    control.onAdd = function () {
-      var box = el("div", "atlas-legend leaflet-control");
-      box.appendChild(el("strong", null, texts.legend));
+    // Bottom left: clear of Corsica and of the overseas départements drawn near the bottom right.
+    var control = L.control({ position: "bottomleft" });
+    control.onAdd = function (map) {
+      // A <details>: folded on a small map (a phone), open on a large one.
+      var box = el("details", "atlas-legend leaflet-control");
+      if (map.getSize().x >= 600) box.open = true;
+      box.appendChild(el("summary", null, texts.legend));
       var list = el("ul");
       config.layers.forEach(function (layer) {
         var item = el("li");
@@ -287,7 +304,9 @@
         list.appendChild(item);
       });
       var clusterItem = el("li");
-      clusterItem.appendChild(el("span", "atlas-legend__cluster", "12"));
+      config.layers.forEach(function (layer) {
+        clusterItem.appendChild(el("span", "atlas-legend__cluster atlas-legend__cluster--" + layer.id, "12"));
+      });
       clusterItem.appendChild(document.createTextNode(texts.cluster));
       list.appendChild(clusterItem);
       if (config.territory) {
@@ -301,6 +320,33 @@
       return box;
     };
     return control;
+  }
+
+  /* --- outline of France when no background tile loads ------------------------------------ */
+
+  function outlineWhenTilesFail(map, url) {
+    if (!url) return;
+    var drawn = false;
+    function draw() {
+      if (drawn) return;
+      drawn = true;
+      fetch(url, { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (data) {
+          if (!data) return;
+          var outline = L.geoJSON(data, {
+            interactive: false,
+            style: function () { return { color: "#7d8478", weight: 1, opacity: 0.9, fill: false, className: "atlas-outline" }; },
+          });
+          outline.addTo(map);
+          outline.bringToBack();
+          if (map.atlas) map.atlas.layers.outline = outline;
+        })
+        .catch(function () { drawn = false; });
+    }
+    map.eachLayer(function (layer) {
+      if (layer instanceof L.TileLayer) layer.on("tileerror", draw);
+    });
   }
 
   /* --- setup ---------------------------------------------------------------------------- */
@@ -322,7 +368,9 @@
     var overlays = {};
     var bounds = L.latLngBounds([]);
 
+    var severalLayers = config.layers.length > 1;
     config.layers.forEach(function (layerConfig) {
+      layerConfig.shifted = severalLayers;  // only beside another layer's groups
       var layer;
       if (layerConfig.tiles) {
         layer = new PointTiles(layerConfig.tiles, layerConfig, texts, { maxZoom: 20 });
@@ -358,7 +406,8 @@
       map.fitBounds(bounds, { padding: [24, 24], maxZoom: 14, animate: false });
     }
     if (config.layerControl) {
-      L.control.layers(null, overlays, { collapsed: false, position: "topright" }).addTo(map);
+      // Folded into its button on a small map (a phone), where it would cover the points.
+      L.control.layers(null, overlays, { collapsed: map.getSize().x < 600, position: "topright" }).addTo(map);
     }
     if (config.legend) legendControl(config).addTo(map);
 
@@ -394,11 +443,24 @@
       return layer && map.hasLayer(layer) && layer.atlasCount ? layer.atlasCount() : 0;
     };
 
+    outlineWhenTilesFail(map, config.outline);
+    // Zoom to a network's territory (the /carte/ network filter).
+    controller.fitTerritory = function (slug) {
+      var url = config.territory && config.territory.url;
+      if (!slug || !url) return;
+      fetch(withQuery(url, "network=" + encodeURIComponent(slug)), { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (data) {
+          if (!data || !data.features || !data.features.length) return;
+          map.fitBounds(L.geoJSON(data).getBounds(), { padding: [16, 16], animate: false });
+        });
+    };
+
     map.atlas = controller;
     window.atlasMaps = window.atlasMaps || [];
     window.atlasMaps.push(controller);
     return controller;
   }
 
-  window.AtlasMap = { setup: setup, withQuery: withQuery };
+  window.AtlasMap = { setup: setup, withQuery: withQuery, formatDistance: formatDistance };
 })();
