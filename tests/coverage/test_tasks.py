@@ -56,7 +56,9 @@ def jobs(name):
 
 
 def test_first_visit_queues_one_job_then_the_worker_fills_the_page_with_dated_figures(
-    client, small_directory, computations  # noqa: F811
+    client,
+    small_directory,  # noqa: F811
+    computations,  # noqa: F811
 ):
     url = reverse("coverage:network_coverage", args=[small_directory.slug])
     first = client.get(url, {"radius_km": 5})
@@ -101,7 +103,9 @@ def test_first_visit_queues_one_job_then_the_worker_fills_the_page_with_dated_fi
 
 
 def test_a_directory_change_marks_figures_stale_and_queues_exactly_one_refresh(
-    client, small_directory, computations  # noqa: F811
+    client,
+    small_directory,  # noqa: F811
+    computations,  # noqa: F811
 ):
     url = reverse("coverage:network_coverage", args=[small_directory.slug])
     client.get(url, {"radius_km": 5})
@@ -143,7 +147,9 @@ def test_a_bulk_write_without_signal_is_seen_by_the_next_visit(client, small_dir
 
 
 def test_downloads_and_layers_wait_for_the_job_instead_of_computing(
-    client, small_directory, computations  # noqa: F811
+    client,
+    small_directory,  # noqa: F811
+    computations,  # noqa: F811
 ):
     base = reverse("coverage:network_coverage", args=[small_directory.slug])
     response = client.get(base + "communes.csv", {"radius_km": 5})
