@@ -30,16 +30,30 @@ def coverage_cache_bump(**_kwargs) -> None:
         cache.set(CACHE_VERSION_KEY, int(timezone.now().timestamp() * 1000), None)
 
 
+def _on_directory_change(**_kwargs) -> None:
+    """The directory changed: cached figures go, stored ones are marked stale and one refresh job is
+    queued (the queueing lock turns a burst of changes into one job), in the same transaction."""
+    # Imported here: tasks.py needs the job queue's app, which is set up after this module loads.
+    from .models import CoverageSnapshot
+    from .snapshots import snapshots_mark_stale
+    from .tasks import coverage_refresh_stale_enqueue
+
+    coverage_cache_bump()
+    snapshots_mark_stale()
+    if CoverageSnapshot.objects.exists():
+        coverage_refresh_stale_enqueue()
+
+
 def _on_m2m_changed(sender, instance, action, **_kwargs) -> None:
     if action in {"post_add", "post_remove", "post_clear"}:
-        coverage_cache_bump()
+        _on_directory_change()
 
 
 def connect_signals() -> None:
     """Called from CoverageConfig.ready(): any change to the directory invalidates coverage."""
     for model in (Amap, Farm, Partnership, Network):
-        post_save.connect(coverage_cache_bump, sender=model, dispatch_uid=f"coverage-save-{model.__name__}")
-        post_delete.connect(coverage_cache_bump, sender=model, dispatch_uid=f"coverage-delete-{model.__name__}")
+        post_save.connect(_on_directory_change, sender=model, dispatch_uid=f"coverage-save-{model.__name__}")
+        post_delete.connect(_on_directory_change, sender=model, dispatch_uid=f"coverage-delete-{model.__name__}")
     for through in (
         Amap.products.through,
         Amap.networks.through,
@@ -51,7 +65,7 @@ def connect_signals() -> None:
         m2m_changed.connect(_on_m2m_changed, sender=through, dispatch_uid=f"coverage-m2m-{through.__name__}")
 
 
-def _directory_fingerprint() -> str:
+def directory_fingerprint() -> str:
     # Bulk writes (imports, demo data) send no signal: counts and last changes catch them.
     with connection.cursor() as cursor:
         cursor.execute(
@@ -71,6 +85,6 @@ def coverage_cache_key(*, network: Network, radius_km: float, product: str | Non
     if version is None:
         coverage_cache_bump()
         version = cache.get(CACHE_VERSION_KEY)
-    fingerprint = hashlib.sha1(_directory_fingerprint().encode(), usedforsecurity=False).hexdigest()[:12]
+    fingerprint = hashlib.sha1(directory_fingerprint().encode(), usedforsecurity=False).hexdigest()[:12]
     params = f"{network.pk}:{radius_km:g}:{product or '-'}:{min_population}"
     return f"coverage:{_CACHE_VERSION}:{version}:{fingerprint}:{params}"

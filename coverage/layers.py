@@ -3,7 +3,8 @@
 Polygons are simplified for the zoom they are drawn at: a handful of precomputed levels, each with a
 tolerance of half a screen pixel at that zoom, so a national map at zoom 5 carries a few hundred
 kilobytes instead of every vertex of every commune. The FeatureCollections are built in PostGIS
-(`json_agg` of `ST_AsGeoJSON`), and cached with the figures they come from.
+(`json_agg` of `ST_AsGeoJSON`), and cached with the figures they come from; the white zones'
+unions are merged by the refresh job and stored with the snapshot.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .maps import (
     choropleth_legend,
     default_mode,
 )
+from .models import CoverageZoneShape
 
 # Zoom levels with their own simplification; a map at zoom z uses the highest level <= z.
 LEVELS = (5, 7, 9, 11, 13)
@@ -169,19 +171,31 @@ def _zone_list(result: dict) -> list[tuple[str, dict]]:
     return zones
 
 
-def _zone_shapes(result: dict, zones: list[tuple[str, dict]]) -> dict[int, bytes]:
-    """Each zone's outline (the union of its communes, WKB), computed once for every level: the
-    union is the costly part (seconds for a national network's largest group)."""
+def zone_shapes_compute(result: dict) -> dict[int, bytes]:
+    """Each white zone's outline (the union of its communes, WKB): the costly part of the layer
+    (seconds for a national network's largest group), run by the refresh job (coverage/snapshots.py)."""
+    zone_ids, codes = [], []
+    for i, (_kind, zone) in enumerate(_zone_list(result)):
+        zone_ids.extend([i] * len(zone["codes"]))
+        codes.extend(zone["codes"])
+    if not codes:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(_ZONE_SHAPES_SQL, [zone_ids, codes])
+        return {zone: bytes(wkb) for zone, wkb in cursor.fetchall()}
+
+
+def _zone_shapes(result: dict) -> dict[int, bytes]:
+    """The outlines stored with the snapshot (merged off the request path), else merged now (the
+    command's figures, which have no snapshot), computed once for every level."""
     key = f"{result['cache_key']}:layer:v{_LAYERS_VERSION}:zone-shapes"
     shapes = cache.get(key)
     if shapes is None:
-        zone_ids, codes = [], []
-        for i, (_kind, zone) in enumerate(zones):
-            zone_ids.extend([i] * len(zone["codes"]))
-            codes.extend(zone["codes"])
-        with connection.cursor() as cursor:
-            cursor.execute(_ZONE_SHAPES_SQL, [zone_ids, codes])
-            shapes = {zone: bytes(wkb) for zone, wkb in cursor.fetchall()}
+        if result.get("snapshot_id"):
+            rows = CoverageZoneShape.objects.filter(snapshot_id=result["snapshot_id"]).values_list("zone", "wkb")
+            shapes = {zone: bytes(wkb) for zone, wkb in rows}
+        else:
+            shapes = zone_shapes_compute(result)
         cache.set(key, shapes, CACHE_TIMEOUT)
     return shapes
 
@@ -203,7 +217,7 @@ def zones_json(result: dict, *, level: int) -> str:
                 "nearest_label": "—" if zone["nearest_km"] is None else f"{_fmt(zone['nearest_km'])} km",
             }
         )
-    shapes = _zone_shapes(result, zones)
+    shapes = _zone_shapes(result)
     ids = list(shapes)
     params = [ids, [shapes[i] for i in ids], tolerance(level), precision(level), json.dumps(features)]
     return _collection(_ZONES_SQL, [*params, 8 * tolerance(level)])

@@ -12,6 +12,7 @@ urlpatterns = [
         views.network_coverage_layer,
         name="network_coverage_layer",
     ),
+    path("reseau/<slug:slug>/couverture/etat/", views.network_coverage_status, name="network_coverage_status"),
     path(
         "reseau/<slug:slug>/couverture/<str:filename>",
         views.network_coverage_download,

@@ -24,11 +24,11 @@ from cartography.builders import inlined_assets, map_parts
 from directory.models import Network
 from directory.services_networks import network_create
 
-from . import charts, exports, figures, layers
-from .cache import CACHE_TIMEOUT, coverage_cache_key
+from . import charts, exports, layers, snapshots, tasks
+from .cache import CACHE_TIMEOUT
 from .forms import CoverageForm, NetworkCreateForm
 from .maps import build_coverage_map, default_mode
-from .territory import TerritoryError
+from .territory import TerritoryError, network_territory
 
 TABLE_LIMIT = 20
 
@@ -139,9 +139,31 @@ def _build_map(result: dict, mode: str | None):
     return build_coverage_map(result=result, mode=mode)
 
 
+def _figures_state(network: Network, params: dict) -> dict:
+    """The stored figures for these parameters, without computing any: when they are missing or
+    stale a refresh job is queued (once), and the page says so."""
+    params = snapshots.params_normalise(**params)
+    snapshot = snapshots.snapshot_get(network=network, params=params)
+    fresh = snapshot is not None and snapshots.snapshot_is_fresh(snapshot)
+    if not fresh:
+        tasks.coverage_refresh_enqueue(network_id=network.pk, params=params)
+    if snapshot is not None:
+        snapshots.snapshot_touch(snapshot)
+    return {"snapshot": snapshot, "fresh": fresh, "params": params}
+
+
+def _status_query(params: dict) -> str:
+    query = {"radius_km": f"{params['radius_km']:g}", "min_population": params["min_population"]}
+    if params["product"]:
+        query["product"] = params["product"]
+    return urlencode(query)
+
+
 @require_GET
 def network_coverage(request, slug: str):
-    """The coverage dashboard of one network; radius, product and threshold from the query string."""
+    """The coverage dashboard of one network; radius, product and threshold from the query string.
+
+    The figures come from the last snapshot (coverage/snapshots.py) and are never computed here."""
     network = get_object_or_404(Network, slug=slug)
     form = CoverageForm(request.GET or None)
     context = {"network": network, "form": form}
@@ -155,10 +177,24 @@ def network_coverage(request, slug: str):
         params = form.params()
     mode = params.pop("mode")
     try:
-        result = figures.coverage_for_network(network=network, **params)
+        network_territory(network=network)  # cheap: a network without any territory is said at once
     except TerritoryError as error:
         context["territory_error"] = str(error)
         return render(request, "coverage/dashboard.html", context)
+    state = _figures_state(network, params)
+    snapshot = state["snapshot"]
+    context["refresh"] = {
+        "status_url": reverse("coverage:network_coverage_status", args=[slug]) + "?" + _status_query(state["params"]),
+        "computed_at": snapshot.computed_at.isoformat(timespec="seconds") if snapshot else "",
+        "updating": not state["fresh"],
+    }
+    if snapshot is None:
+        return render(request, "coverage/dashboard.html", context)
+    context["computed_at"] = snapshot.computed_at
+    if snapshot.error:
+        context["territory_error"] = snapshot.error
+        return render(request, "coverage/dashboard.html", context)
+    result = snapshots.snapshot_result(snapshot)
     context.update(coverage_sections(result))
     # The map's geometry is fetched by the page (coverage/static/coverage/dashboard.js), per zoom.
     layer_query = {
@@ -192,6 +228,55 @@ def network_coverage(request, slug: str):
     return render(request, "coverage/dashboard.html", context)
 
 
+@require_GET
+def network_coverage_status(request, slug: str):
+    """Whether the figures for these parameters are stored, since when, and whether a job is
+    (re)computing them: the dashboard polls it while « mise à jour en cours »."""
+    network = get_object_or_404(Network, slug=slug)
+    form = CoverageForm(request.GET or {})
+    if not form.is_valid():
+        return JsonResponse({name: list(messages) for name, messages in form.errors.items()}, status=400)
+    params = form.params()
+    params.pop("mode")
+    params = snapshots.params_normalise(**params)
+    snapshot = snapshots.snapshot_get(network=network, params=params)
+    fresh = snapshot is not None and snapshots.snapshot_is_fresh(snapshot)
+    pending = tasks.coverage_refresh_pending(
+        network_id=network.pk, params=params, stale=snapshot is not None and snapshot.stale
+    )
+    response = JsonResponse(
+        {
+            "ready": snapshot is not None,
+            "fresh": fresh,
+            "updating": pending,
+            "computed_at": snapshot.computed_at.isoformat(timespec="seconds") if snapshot else None,
+        }
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _pending(message_for: str):
+    """A JSON or plain-text 503 while the figures are being computed (the client retries)."""
+    text = _("Les chiffres de ce réseau sont en cours de calcul : réessayez dans une minute.")
+    if message_for == "json":
+        response = JsonResponse({"status": [text]}, status=503)
+    else:
+        response = HttpResponse(text, status=503, content_type="text/plain; charset=utf-8")
+    response["Retry-After"] = "30"
+    return response
+
+
+def _stored_result(network: Network, params: dict) -> dict | None:
+    """The last stored figures (even stale: a refresh is then queued), or None (queued as well)."""
+    snapshot = _figures_state(network, params)["snapshot"]
+    if snapshot is None:
+        return None
+    if snapshot.error:
+        raise TerritoryError(snapshot.error)
+    return snapshots.snapshot_result(snapshot)
+
+
 MAX_ZOOM = 22
 
 
@@ -213,16 +298,19 @@ def network_coverage_layer(request, slug: str, layer: str):
     params = form.params()
     mode = params.pop("mode")
     level = layers.level_for(int(zoom) if zoom else None)
-    coverage_key = coverage_cache_key(network=network, **{**params, "radius_km": round(params["radius_km"], 1)})
+    snapshot = snapshots.snapshot_get(network=network, params=snapshots.params_normalise(**params))
+    if snapshot is None or snapshot.error:
+        try:
+            _stored_result(network, params)
+        except TerritoryError as error:
+            return JsonResponse({"territory": [str(error)]}, status=400)
+        return _pending("json")
+    coverage_key = snapshots.snapshot_cache_key(snapshot)
     # A layer already built is served without loading the figures (a national network's weigh megabytes).
     body = cache.get(layers.layer_cache_key(coverage_key, layer=layer, mode=mode, level=level)) if mode else None
     if body is None:
-        try:
-            result = figures.coverage_for_network(network=network, **params)
-        except TerritoryError as error:
-            return JsonResponse({"territory": [str(error)]}, status=400)
+        result = snapshots.snapshot_result(snapshot)
         mode = mode or default_mode(result)
-        coverage_key = result["cache_key"]
     version = layers.layer_version(coverage_key)
     tag = f"{version}|{layer}|{mode}|{level}|{get_language()}"
     etag = '"' + hashlib.sha256(tag.encode()).hexdigest()[:24] + '"'
@@ -254,9 +342,11 @@ def network_coverage_download(request, slug: str, filename: str):
     params = form.params()
     mode = params.pop("mode")
     try:
-        result = figures.coverage_for_network(network=network, **params)
+        result = _stored_result(network, params)
     except TerritoryError as error:
         return HttpResponse(str(error), status=400, content_type="text/plain; charset=utf-8")
+    if result is None:
+        return _pending("text")
     stem = f"couverture-{network.slug}-{result['params']['radius_km']:g}km"
     if filename == "communes.csv":
         response = HttpResponse(exports.communes_csv(result), content_type="text/csv; charset=utf-8")

@@ -7,6 +7,7 @@ from urllib.parse import urlparse
 import pytest
 from django.contrib.gis.geos import Point
 
+from coverage.snapshots import params_default, snapshot_refresh
 from directory.services_networks import network_create
 from tests.coverage.test_coverage import SQUARE_AROUND_DIJON, gironde_network, load_gironde_amaps
 from tests.factories import FarmFactory, commune
@@ -27,6 +28,9 @@ def _only_local_requests(page, live_url):
 def gironde():
     network = gironde_network()
     load_gironde_amaps(network)
+    # What the refresh job stores (tests/coverage/test_tasks.py runs it through the worker).
+    for radius, product in ((10, None), (5, "pain")):
+        snapshot_refresh(network=network, params={"radius_km": radius, "product": product, "min_population": 1000})
     return network
 
 
@@ -35,7 +39,9 @@ def emerging():
     FarmFactory(
         name="Ferme de Dijon", location=Point(5.04, 47.32, srid=4326), commune=commune("21231"), products=["pain"]
     )
-    return network_create(name="Réseau émergent de Côte-d'Or", territory_geojson=json.dumps(SQUARE_AROUND_DIJON))
+    network = network_create(name="Réseau émergent de Côte-d'Or", territory_geojson=json.dumps(SQUARE_AROUND_DIJON))
+    snapshot_refresh(network=network, params=params_default())
+    return network
 
 
 def test_gironde_dashboard_shows_figures_choropleth_white_zones_and_charts(gironde, browser_page, live_url):

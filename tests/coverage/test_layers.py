@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from coverage import layers
-from tests.coverage.test_coverage import small_directory  # noqa: F401  (fixture)
+from tests.coverage.test_coverage import computed_page, small_directory  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +31,7 @@ def _vertices(collection: dict) -> int:
 
 def test_national_demo_dashboard_is_light_and_inlines_no_geometry(client):
     call_command("load_demo", amaps=500, farms=500, seed=1, verbosity=0)
-    response = client.get(reverse("coverage:network_coverage", args=["demo-national"]))
+    response = computed_page(client, reverse("coverage:network_coverage", args=["demo-national"]))
     assert response.status_code == 200
     html = response.content.decode()
     assert len(response.content) < HTML_LIMIT, len(response.content)
@@ -46,7 +46,7 @@ def test_national_demo_dashboard_is_light_and_inlines_no_geometry(client):
 
 
 def test_gironde_layers_are_simplified_per_zoom_and_cacheable(client, small_directory):  # noqa: F811
-    page = client.get(reverse("coverage:network_coverage", args=[small_directory.slug]), {"radius_km": 5})
+    page = computed_page(client, reverse("coverage:network_coverage", args=[small_directory.slug]), {"radius_km": 5})
     html = page.content.decode()
     assert '"coordinates"' not in html
     config = _map_config(html)
