@@ -258,6 +258,7 @@ def test_the_schedule_is_declared_in_code():
         "contracts.tasks.apply_retention": "30 2 * * *",
         "members.tasks.remind_unpaid_adhesions": "0 7 * * *",
         "coverage.tasks.coverage_refresh_nightly": "15 3 * * *",
+        "events.tasks.remind_shifts": "0 7 * * *",
     }
 
 
