@@ -61,6 +61,22 @@ def is_amap_member(*, user, amap: Amap) -> bool:
     )
 
 
+def amaps_of_member(*, user) -> QuerySet[Amap]:
+    """The AMAPs this person belongs to (as in `is_amap_member`), by name."""
+    if not _authenticated(user):
+        return Amap.objects.none()
+    subscribed = Subscription.objects.filter(
+        member_id=user.pk, status__in=Subscription.HOLDING_STATUSES
+    ).values("contract__amap_id")
+    team = AmapManager.objects.filter(user_id=user.pk).values("amap_id")
+    members = Membership.objects.filter(user_id=user.pk).active().values("amap_id")
+    return (
+        Amap.objects.filter(Q(pk__in=subscribed) | Q(pk__in=team) | Q(pk__in=members))
+        .only("pk", "name")
+        .order_by("name", "pk")
+    )
+
+
 def can_see_amap_private(*, user, amap: Amap) -> bool:
     """Shifts and members-only events: the AMAP's members and team, and staff."""
     return permissions.is_platform_staff(user) or is_amap_member(user=user, amap=amap)
