@@ -119,11 +119,12 @@ def amap_needed_default(*, amap_id: int) -> int:
 
 def season_bounds(*, amap_id: int, today: dt.date | None = None) -> tuple[dt.date, dt.date]:
     """The season: from the earliest start to the latest end of the AMAP's running contracts that
-    cover today (else the year around today)."""
+    cover today, else of those still to come (members sign up ahead), else the year around today."""
     today = today or timezone.localdate()
-    bounds = Contract.objects.filter(
-        amap_id=amap_id, status__in=RUNNING, season_start__lte=today, season_end__gte=today
-    ).aggregate(start=Min("season_start"), end=Max("season_end"))
+    running = Contract.objects.filter(amap_id=amap_id, status__in=RUNNING, season_end__gte=today)
+    bounds = running.filter(season_start__lte=today).aggregate(start=Min("season_start"), end=Max("season_end"))
+    if bounds["start"] is None:
+        bounds = running.aggregate(start=Min("season_start"), end=Max("season_end"))
     if bounds["start"] is None:
         return today - dt.timedelta(days=182), today + dt.timedelta(days=182)
     return bounds["start"], bounds["end"]

@@ -42,8 +42,8 @@ def test_the_weeks_volunteers_each_receive_the_message_once_from_the_worker(queu
     Shift.objects.create(amap=AmapFactory(), date=tuesday, member=UserFactory(email="ailleurs@example.org"))
 
     client = Client()
-    client.force_login(admin)
     with time_machine.travel(dt.datetime(2027, 4, 14, 10, tzinfo=PARIS)):
+        client.force_login(admin)  # a session opened in April 2027
         form = client.get(reverse("members:message_create", args=[amap.pk])).content.decode()
         assert "les permanents de la semaine" in form and "semaine du 19 avril 2027" in form
         response = client.post(
