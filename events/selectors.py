@@ -65,9 +65,9 @@ def amaps_of_member(*, user) -> QuerySet[Amap]:
     """The AMAPs this person belongs to (as in `is_amap_member`), by name."""
     if not _authenticated(user):
         return Amap.objects.none()
-    subscribed = Subscription.objects.filter(
-        member_id=user.pk, status__in=Subscription.HOLDING_STATUSES
-    ).values("contract__amap_id")
+    subscribed = Subscription.objects.filter(member_id=user.pk, status__in=Subscription.HOLDING_STATUSES).values(
+        "contract__amap_id"
+    )
     team = AmapManager.objects.filter(user_id=user.pk).values("amap_id")
     members = Membership.objects.filter(user_id=user.pk).active().values("amap_id")
     return (
