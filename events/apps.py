@@ -10,10 +10,12 @@ class EventsConfig(AppConfig):
     def ready(self):
         from contracts import hooks
 
-        from . import feeds
+        from . import audiences, dashboard, feeds
 
         # Who is on duty, on the contracts' distribution sheet; shifts and events in the member's feed.
         hooks.register_delivery_sheet_section(
             name="events.on_duty", position=10, template_name="events/_on_duty.html", context=feeds.sheet_context
         )
         hooks.register_member_feed_source(name="events.shifts_and_events", components=feeds.member_components)
+        dashboard.register()  # « Mes permanences » in accounts' dashboard
+        audiences.register()  # « les permanents de la semaine » for members' messages

@@ -61,6 +61,22 @@ def is_amap_member(*, user, amap: Amap) -> bool:
     )
 
 
+def amaps_of_member(*, user) -> QuerySet[Amap]:
+    """The AMAPs this person belongs to (as in `is_amap_member`), by name."""
+    if not _authenticated(user):
+        return Amap.objects.none()
+    subscribed = Subscription.objects.filter(member_id=user.pk, status__in=Subscription.HOLDING_STATUSES).values(
+        "contract__amap_id"
+    )
+    team = AmapManager.objects.filter(user_id=user.pk).values("amap_id")
+    members = Membership.objects.filter(user_id=user.pk).active().values("amap_id")
+    return (
+        Amap.objects.filter(Q(pk__in=subscribed) | Q(pk__in=team) | Q(pk__in=members))
+        .only("pk", "name")
+        .order_by("name", "pk")
+    )
+
+
 def can_see_amap_private(*, user, amap: Amap) -> bool:
     """Shifts and members-only events: the AMAP's members and team, and staff."""
     return permissions.is_platform_staff(user) or is_amap_member(user=user, amap=amap)
@@ -103,11 +119,12 @@ def amap_needed_default(*, amap_id: int) -> int:
 
 def season_bounds(*, amap_id: int, today: dt.date | None = None) -> tuple[dt.date, dt.date]:
     """The season: from the earliest start to the latest end of the AMAP's running contracts that
-    cover today (else the year around today)."""
+    cover today, else of those still to come (members sign up ahead), else the year around today."""
     today = today or timezone.localdate()
-    bounds = Contract.objects.filter(
-        amap_id=amap_id, status__in=RUNNING, season_start__lte=today, season_end__gte=today
-    ).aggregate(start=Min("season_start"), end=Max("season_end"))
+    running = Contract.objects.filter(amap_id=amap_id, status__in=RUNNING, season_end__gte=today)
+    bounds = running.filter(season_start__lte=today).aggregate(start=Min("season_start"), end=Max("season_end"))
+    if bounds["start"] is None:
+        bounds = running.aggregate(start=Min("season_start"), end=Max("season_end"))
     if bounds["start"] is None:
         return today - dt.timedelta(days=182), today + dt.timedelta(days=182)
     return bounds["start"], bounds["end"]

@@ -5,6 +5,7 @@ directory never names this app in Python.
 """
 
 from django import template
+from django.contrib.messages import get_messages
 
 from members import selectors
 from members.models import Membership
@@ -26,4 +27,7 @@ def amap_membership_block(context, amap):
         "team": selectors.is_team(user, amap) if user is not None and user.is_authenticated else False,
         "contracts": list(selectors.open_contracts(amap=amap)),
         "waiting": amap.accepting_members != "open",
+        # Joining and accepting an invitation come back here: their confirmation shows in this block
+        # (the directory's page shows no messages of its own).
+        "messages": get_messages(request) if request is not None else [],
     }

@@ -2,7 +2,10 @@
 
 Same rule and cast as tests/contracts/test_permissions.py (`contract_world`): not logged in →
 the login page (except the public calendars); an object you may not see → 404; an action that
-is not yours → 403. « Members » of the AMAP are its subscribers and its team.
+is not yours → 403. « Members » of the AMAP are its subscribers, its team and those whose
+membership (members app) is active. Besides the contracts' cast, three roles matter here:
+`coordinator` (admin of a network the AMAP belongs to), `other_coordinator` (of another network)
+and `joined_member` (accepted into the AMAP, no contract yet).
 """
 
 import datetime as dt
@@ -15,17 +18,42 @@ from django.utils import timezone
 
 from events import urls
 from events.models import Event, Shift
-from tests.contracts.roles import ROLES, contract_world
-from tests.contracts.test_permissions import LOGIN, Route, expect
-from tests.factories import NetworkFactory
+from members.models import Membership
+from tests.contracts.roles import ROLES as CONTRACT_ROLES
+from tests.contracts.roles import contract_world
+from tests.contracts.test_permissions import LOGIN, Route
+from tests.factories import NetworkFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
+EXTRA_ROLES = ("coordinator", "other_coordinator", "joined_member")
+ROLES = CONTRACT_ROLES + EXTRA_ROLES
+
+
+def expect(default, *, anonymous=LOGIN, **overrides) -> dict:
+    """Expected status per role: `default` for every logged-in role unless overridden."""
+    unknown = set(overrides) - set(ROLES)
+    assert not unknown, unknown
+    table = {role: default for role in ROLES}
+    table["anonymous"] = anonymous
+    table.update(overrides)
+    return table
+
+
 PUBLIC = expect(200, anonymous=200)
 # The AMAP's members (subscribers + team); staff sees what they see.
-MEMBERS = {"member": 200, "other_member": 200, "referent": 200, "other_referent": 200, "amap_admin": 200, "staff": 200}
+MEMBERS = {
+    "member": 200,
+    "other_member": 200,
+    "referent": 200,
+    "other_referent": 200,
+    "amap_admin": 200,
+    "staff": 200,
+    "joined_member": 200,
+}
 TEAM = {"referent": 200, "other_referent": 200, "amap_admin": 200, "staff": 200}
-OUTSIDERS_404 = {"unrelated": 404, "farmer": 404, "other_farmer": 404}
+# Network coordinators run their network, not its AMAPs' shifts: they do not see them.
+OUTSIDERS_404 = {"unrelated": 404, "farmer": 404, "other_farmer": 404, "coordinator": 404, "other_coordinator": 404}
 
 
 def _ok(roles: dict, code: int) -> dict:
@@ -61,8 +89,10 @@ ROUTES = [
     Route("amap_ics", args="amap", expected=PUBLIC),
     Route("amap_event_create", args="amap", expected=expect(403, **TEAM)),
     Route("network_ics", args="network", expected=PUBLIC),
-    Route("network_event_create", args="network", expected=expect(403, staff=200)),
+    Route("network_event_create", args="network", expected=expect(403, staff=200, coordinator=200)),
     Route("event_detail", args="event", expected=expect(404, **MEMBERS)),  # a members-only event
+    # A network's members-only gathering: its coordinators and the teams of its AMAPs.
+    Route("event_detail", args="network_event", expected=expect(404, coordinator=200, **TEAM)),
     Route("event_detail", args="public_event", expected=PUBLIC),
     Route(
         "event_answer",
@@ -79,6 +109,14 @@ def events_world():
     users = world.users
     network = NetworkFactory()
     world.amap.networks.add(network)
+    users["coordinator"] = UserFactory(display_name="Coordinatrice")
+    network.admins.add(users["coordinator"])
+    users["other_coordinator"] = UserFactory(display_name="Autre coordinatrice")
+    NetworkFactory().admins.add(users["other_coordinator"])
+    users["joined_member"] = UserFactory(display_name="Nouvelle membre")
+    Membership.objects.create(
+        amap=world.amap, user=users["joined_member"], email=users["joined_member"].email, status="active"
+    )
     world.shift = Shift.objects.create(amap=world.amap, date=world.deliveries[0].date, member=users["member"])
     world.offered_shift = Shift.objects.create(
         amap=world.amap, date=world.deliveries[1].date, member=users["other_member"], offered_at=timezone.now()
@@ -92,6 +130,14 @@ def events_world():
     }
     world.event = Event.objects.create(title="Assemblée générale", **common)
     world.public_event = Event.objects.create(title="Visite de la ferme", kind="farm_visit", is_public=True, **common)
+    world.network_event = Event.objects.create(
+        network=network,
+        kind="network_gathering",
+        title="Rencontre des AMAP",
+        place="Bordeaux",
+        starts_at=start,
+        ends_at=start + dt.timedelta(hours=3),
+    )
     world.network = network
     return world
 
@@ -104,6 +150,7 @@ def _args(route: Route, world) -> list:
         "network": world.network.pk,
         "event": world.event.pk,
         "public_event": world.public_event.pk,
+        "network_event": world.network_event.pk,
     }
     return [objects[route.args]]
 

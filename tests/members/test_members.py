@@ -334,5 +334,24 @@ def test_the_member_list_costs_the_same_number_of_queries_for_30_and_300_members
     grow(300)
     with django_assert_max_num_queries(len(small.captured_queries)):
         page = client.get(url)
-    assert page.content.decode().count("<tr>") == 301
+    # One page of 100 rows (+ the header), counted over all 300.
+    assert page.content.decode().count("<tr>") == 101 and "300 personnes" in page.content.decode()
     assert ProcrastinateJob.objects.count() >= 0
+
+
+def test_the_member_list_shows_100_a_page_and_searches_over_all(team):
+    amap, admin = team
+    Membership.objects.bulk_create(
+        Membership(amap=amap, email=f"membre{n}@example.org", last_name=f"Nom{n:03d}", status="active")
+        for n in range(1, 251)
+    )
+    client = Client()
+    client.force_login(admin)
+    url = reverse("members:member_list", args=[amap.pk])
+    first = client.get(url).content.decode()
+    assert "250 personnes" in first and "Page 1 sur 3" in first
+    assert "membre100@example.org" in first and "membre101@example.org" not in first
+    last = client.get(url, {"page": "3"}).content.decode()
+    assert "membre250@example.org" in last and "membre200@example.org" not in last
+    found = client.get(url, {"q": "Nom250"}).content.decode()
+    assert "1 personne" in found and "membre250@example.org" in found and "Page 1 sur" not in found

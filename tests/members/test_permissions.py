@@ -4,6 +4,8 @@ Same rule as the contracts' matrix (tests/contracts/test_permissions.py): not lo
 login page (except the unsubscribe link); an object you may not see → 404 (members' details
 are the AMAP team's only); a page of the public AMAP that is not yours to use → 403. A new
 route in members/urls.py without a row here fails `test_every_members_route_is_in_the_matrix`.
+Besides the contracts' cast: `coordinator` (admin of a network the AMAP belongs to; members'
+details are still not theirs), `other_coordinator` and `joined_member` (accepted, no contract).
 """
 
 import datetime as dt
@@ -17,10 +19,25 @@ from django.utils import timezone
 
 from members import services, urls
 from members.models import Adhesion, AdhesionSeason, Membership, Message, MessageDelivery
-from tests.contracts.roles import ROLES, contract_world
-from tests.contracts.test_permissions import LOGIN, Route, expect
+from tests.contracts.roles import ROLES as CONTRACT_ROLES
+from tests.contracts.roles import contract_world
+from tests.contracts.test_permissions import LOGIN, Route
+from tests.factories import NetworkFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
+
+ROLES = CONTRACT_ROLES + ("coordinator", "other_coordinator", "joined_member")
+
+
+def expect(default, *, anonymous=LOGIN, **overrides) -> dict:
+    """Expected status per role: `default` for every logged-in role unless overridden."""
+    unknown = set(overrides) - set(ROLES)
+    assert not unknown, unknown
+    table = {role: default for role in ROLES}
+    table["anonymous"] = anonymous
+    table.update(overrides)
+    return table
+
 
 TEAM = {"referent": 200, "amap_admin": 200, "other_referent": 200, "staff": 200}
 
@@ -43,7 +60,7 @@ ROUTES = [
         expected=expect(404, **_ok(TEAM, 302)),
     ),
     Route("adhesions", args="amap", expected=expect(403, **TEAM)),
-    Route("adhesion_create", args="amap", expected=expect(403, member=200)),
+    Route("adhesion_create", args="amap", expected=expect(403, member=200, joined_member=200)),
     Route(
         "adhesion_mark",
         args="adhesion",
@@ -65,6 +82,14 @@ def members_world():
     the other member asked to join; someone was invited."""
     world = contract_world()
     amap, member = world.amap, world.users["member"]
+    network = NetworkFactory()
+    amap.networks.add(network)
+    world.users["coordinator"] = UserFactory(display_name="Coordinatrice")
+    network.admins.add(world.users["coordinator"])
+    world.users["other_coordinator"] = UserFactory(display_name="Autre coordinatrice")
+    NetworkFactory().admins.add(world.users["other_coordinator"])
+    joined = world.users["joined_member"] = UserFactory(display_name="Nouvelle membre")
+    Membership.objects.create(amap=amap, user=joined, email=joined.email, status="active")
     season = AdhesionSeason.objects.create(
         amap=amap, label="2027", starts_on=dt.date(2027, 1, 1), ends_on=dt.date(2027, 12, 31), amount=Decimal("10")
     )
