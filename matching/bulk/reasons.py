@@ -40,8 +40,9 @@ def _encoded(texts) -> str:
     return "".join(", " + encode_basestring(text) for text in texts)
 
 
-def reasons_json(d: Directory, kind: str, q, table, drive, bits, tour_names, cache: dict) -> list[str]:
-    """Each row's reasons as a JSON array: the sentences of `sentences.reasons_from_values`.
+def reasons_json(d: Directory, kind: str, q, table, drive, bits, tour_names, cache: dict, contributions=None) -> list[str]:
+    """Each row's reasons as a JSON array: the sentences of `sentences.reasons_from_values`, or with a
+    learned ranking (`contributions`, rows × features) those of `sentences.reasons_by_contribution`.
 
     Sentence by sentence (in `sentences.reasons_after_distance`'s order), rows are grouped by what
     that sentence says; each group's sentence is worded and encoded once, then each row is
@@ -154,6 +155,11 @@ def reasons_json(d: Directory, kind: str, q, table, drive, bits, tour_names, cac
         return sentences.distance_and_drive(sentences.format_km_code(int(distance_code[i]), cache), drive_text)
 
     first, head_of = _groups(distance_code, minutes)
+    if contributions is not None:
+        heads = [", " + encode_basestring(head_words(int(i))) for i in first.tolist()]
+        if kind == engine.AMAP_SEEKS_FARM:
+            parts[3] = _partners_worded(table, owner, ctx, cache)
+        return _by_contribution([(heads, head_of), *parts], contributions)
     heads = ["[" + encode_basestring(head_words(int(i))) for i in first.tolist()]
     (r, r_of), (p, p_of), (w, w_of), (s, s_of), (z, z_of), (o, o_of), (u, u_of) = parts
     return [
@@ -170,3 +176,50 @@ def reasons_json(d: Directory, kind: str, q, table, drive, bits, tour_names, cac
             strict=True,
         )
     ]
+
+
+def _partners_worded(table, owner, ctx, cache) -> tuple[list[str], np.ndarray]:
+    """The farm's current AMAPs (`sentences.partners_phrases`), grouped by what the sentence says."""
+    from ..learning.features import RINGS_KM
+
+    partners = table.partners.astype(np.int64)
+    near = (table.synergy_m <= RINGS_KM[-1] * 1000.0) & np.isin(table.synergy_amap, list(ctx.amap_names))
+    code = np.where(near, sentences.km_codes(np.where(near, table.synergy_m, 0.0)), -2)
+    first, group = _groups(partners, code, np.where(near, table.synergy_amap, 0), table.synergy_amap == owner)
+    texts = []
+    for i in first.tolist():
+        row_ctx = sentences.ReasonContext(
+            product_names=ctx.product_names, amap_names=ctx.amap_names, cache=cache, annonce_amap_id=int(owner[i])
+        )
+        texts.append(
+            _encoded(
+                sentences.partners_phrases(
+                    partners=int(partners[i]),
+                    nearest_m=float(table.synergy_m[i]),
+                    nearest_amap=int(table.synergy_amap[i]),
+                    ctx=row_ctx,
+                )
+            )
+        )
+    return texts, group
+
+
+def _by_contribution(parts, contributions) -> list[str]:
+    """Join each row's parts (head, then `reasons_after_distance`'s) ordered as `reasons_by_contribution`
+    orders them: by the feature's contribution, highest first, the usual order among equals."""
+    from ..learning.features import INDEX
+
+    c = np.asarray(contributions, dtype=np.float64)
+    tour = np.zeros(len(c))
+    for name in sentences.TOUR_FEATURES:  # summed in the same order as the request path
+        tour = tour + c[:, INDEX[name]]
+    features = ("log_distance", *sentences.PART_FEATURES)
+    weights = np.column_stack([tour if name == "tour" else c[:, INDEX[name]] for name in features])
+    order = np.argsort(-weights, axis=1, kind="stable")  # stable: ties keep the usual order
+    texts = [t for t, _of in parts]
+    groups = np.column_stack([of for _t, of in parts])
+    rows = []
+    for row_order, row_groups in zip(order.tolist(), groups.tolist(), strict=True):
+        joined = "".join(texts[j][row_groups[j]] for j in row_order)
+        rows.append("[" + joined[2:] + "]")
+    return rows
