@@ -40,7 +40,9 @@ def _encoded(texts) -> str:
     return "".join(", " + encode_basestring(text) for text in texts)
 
 
-def reasons_json(d: Directory, kind: str, q, table, drive, bits, tour_names, cache: dict, contributions=None) -> list[str]:
+def reasons_json(
+    d: Directory, kind: str, q, table, drive, bits, tour_names, cache: dict, contributions=None
+) -> list[str]:
     """Each row's reasons as a JSON array: the sentences of `sentences.reasons_from_values`, or with a
     learned ranking (`contributions`, rows × features) those of `sentences.reasons_by_contribution`.
 
