@@ -88,11 +88,9 @@ class LearnedBounds:
         beta = ranker.coef_vector()
         self.beta = {name: float(beta[i]) for name, i in INDEX.items()}
         b = self.beta
-        wrong = [
-            name
-            for name, sign in (("log_distance", -1), ("nearest_delivery", -1))
-            if b[name] * sign < 0
-        ] + [f"within_{int(km)}" for km in RINGS_KM if b[f"within_{int(km)}"] < 0]
+        wrong = [name for name, sign in (("log_distance", -1), ("nearest_delivery", -1)) if b[name] * sign < 0] + [
+            f"within_{int(km)}" for km in RINGS_KM if b[f"within_{int(km)}"] < 0
+        ]
         if wrong:
             # Training never stores such a model (features.LEARNED_SIGNS): the bounds below need these signs.
             raise ValueError(f"the bulk path cannot bound a ranker with these signs: {', '.join(wrong)}")
