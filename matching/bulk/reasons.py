@@ -181,34 +181,53 @@ def reasons_json(
 
 
 def _partners_worded(table, owner, ctx, cache) -> tuple[list[str], np.ndarray]:
-    """The farm's current AMAPs (`sentences.partners_phrases`), grouped by what the sentence says."""
+    """The farm's current AMAPs, as `sentences.partners_phrases` words them, grouped by what the
+    sentence says; each plural form is translated once per count (thousands of groups)."""
+    from django.utils.translation import ngettext
+
     from ..learning.features import RINGS_KM
 
     partners = table.partners.astype(np.int64)
-    near = (table.synergy_m <= RINGS_KM[-1] * 1000.0) & np.isin(table.synergy_amap, list(ctx.amap_names))
+    names = ctx.amap_names
+    near = (table.synergy_m <= RINGS_KM[-1] * 1000.0) & np.isin(table.synergy_amap, list(names))
     code = np.where(near, sentences.km_codes(np.where(near, table.synergy_m, 0.0)), -2)
-    first, group = _groups(partners, code, np.where(near, table.synergy_amap, 0), table.synergy_amap == owner)
+    yours = (table.synergy_amap != 0) & (table.synergy_amap == owner)
+    first, group = _groups(partners, code, np.where(near, table.synergy_amap, 0), yours)
+    forms: dict = {}
+
+    def form(which, n: int) -> str:
+        key = (which, n)
+        if key not in forms:
+            forms[key] = ngettext(*which, n)
+        return forms[key]
+
     texts = []
-    for i in first.tolist():
-        row_ctx = sentences.ReasonContext(
-            product_names=ctx.product_names, amap_names=ctx.amap_names, cache=cache, annonce_amap_id=int(owner[i])
-        )
-        texts.append(
-            _encoded(
-                sentences.partners_phrases(
-                    partners=int(partners[i]),
-                    nearest_m=float(table.synergy_m[i]),
-                    nearest_amap=int(table.synergy_amap[i]),
-                    ctx=row_ctx,
-                )
-            )
-        )
+    for n, c, amap, is_yours in zip(
+        partners[first].tolist(),
+        code[first].tolist(),
+        table.synergy_amap[first].tolist(),
+        yours[first].tolist(),
+        strict=True,
+    ):
+        if n <= 0:
+            texts.append("")
+        elif is_yours:
+            texts.append(_encoded((sentences.translated(sentences.DELIVERS_YOURS, cache),)))
+        elif c != -2:
+            where = sentences.format_km_code(c, cache)
+            text = form(sentences.PARTNERS_NEAR, n) % {"n": n, "name": names[amap], "where": where}
+            texts.append(", " + encode_basestring(text))
+        else:
+            texts.append(", " + encode_basestring(form(sentences.PARTNERS, n) % {"n": n}))
     return texts, group
 
 
 def _by_contribution(parts, contributions) -> list[str]:
     """Join each row's parts (head, then `reasons_after_distance`'s) ordered as `reasons_by_contribution`
-    orders them: by the feature's contribution, highest first, the usual order among equals."""
+    orders them: by the feature's contribution, highest first, the usual order among equals.
+
+    Rows sharing an order (a few dozen orders for a million rows) are joined together, part by
+    part, as numpy object arrays."""
     from ..learning.features import INDEX
 
     c = np.asarray(contributions, dtype=np.float64)
@@ -218,10 +237,14 @@ def _by_contribution(parts, contributions) -> list[str]:
     features = ("log_distance", *sentences.PART_FEATURES)
     weights = np.column_stack([tour if name == "tour" else c[:, INDEX[name]] for name in features])
     order = np.argsort(-weights, axis=1, kind="stable")  # stable: ties keep the usual order
-    texts = [t for t, _of in parts]
+    texts = [np.array(t, dtype=object) for t, _of in parts]
     groups = np.column_stack([of for _t, of in parts])
-    rows = []
-    for row_order, row_groups in zip(order.tolist(), groups.tolist(), strict=True):
-        joined = "".join(texts[j][row_groups[j]] for j in row_order)
-        rows.append("[" + joined[2:] + "]")
-    return rows
+    code = (order * (8 ** np.arange(order.shape[1]))).sum(axis=1)
+    rows = np.empty(len(c), dtype=object)
+    for value in np.unique(code).tolist():
+        idx = np.flatnonzero(code == value)
+        joined = np.full(len(idx), "", dtype=object)
+        for j in order[idx[0]].tolist():
+            joined = joined + texts[j][groups[idx, j]]
+        rows[idx] = joined
+    return ["[" + text[2:] + "]" for text in rows.tolist()]
