@@ -56,12 +56,15 @@ def _kth_scores(q_index: np.ndarray, table, scored, k: int, n_queries: int) -> n
     """Per query, the k-th best key (`Scored.key`, one row per counterpart), -inf when fewer than k
     qualify among its 2k best rows (then a lower bound: enough for what it is used for).
 
-    Rows are ordered by the score, which grows with the key (the learned score is its sigmoid)."""
+    With a learned ranking the rows are ordered by the key itself (the logit)."""
     kth = np.full(n_queries, -np.inf)
     top = np.flatnonzero(scored.eligible)
     if top.size == 0:
         return kth
-    top = top[np.argsort(q_index[top] * 2.0 - scored.score[top])]  # scores in [0, 1]: best first per query
+    if scored.key is scored.score:
+        top = top[np.argsort(q_index[top] * 2.0 - scored.score[top])]  # scores in [0, 1]: best first per query
+    else:
+        top = top[np.lexsort((-scored.key[top], q_index[top]))]  # a logit: a sigmoid near 1 would blur its order
     top = _first_k_per_query(q_index, top, 2 * k)
     # A counterpart's first row is its best: unique keeps first occurrences, in this order.
     _u, first = np.unique(q_index[top] * (int(table.org_id.max()) + 1) + table.org_id[top], return_index=True)
