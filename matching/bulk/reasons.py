@@ -241,8 +241,11 @@ def _by_contribution(parts, contributions) -> list[str]:
     groups = np.column_stack([of for _t, of in parts])
     code = (order * (8 ** np.arange(order.shape[1]))).sum(axis=1)
     rows = np.empty(len(c), dtype=object)
-    for value in np.unique(code).tolist():
-        idx = np.flatnonzero(code == value)
+    # Rows grouped by their order (sorted once: distinct orders may be many at a million rows).
+    by_code = np.argsort(code, kind="stable")
+    sorted_code = code[by_code]
+    starts = np.flatnonzero(np.r_[True, sorted_code[1:] != sorted_code[:-1]])
+    for idx in np.split(by_code, starts[1:]):
         joined = np.full(len(idx), "", dtype=object)
         for j in order[idx[0]].tolist():
             joined = joined + texts[j][groups[idx, j]]
