@@ -15,6 +15,7 @@ template), `commune`, `delivery` (text), `products` (text), `accepting` (text), 
 Signatures (all keyword-only; `center` is `(lat, lon)`):
 - `build_results_map(*, center, features, zoom=12) -> folium.Map`: search results around a place.
 - `build_place_map(*, center, features, zoom=14) -> folium.Map`: one AMAP or farm page.
+- `build_tour_map(*, depot, stops, routes, zoom=10) -> folium.Map`: a farm's delivery tours.
 - `build_network_map(*, territory=None, amaps=None, farms=None, amap_tiles=None, farm_tiles=None,
   center=None, zoom=None) -> folium.Map`: a network's territory, AMAPs and farms
   (`directory.map_data.network_map_data(network=...)` returns these keyword arguments).
@@ -227,6 +228,31 @@ def build_place_map(*, center: tuple[float, float], features: dict, zoom: int = 
         layers.append(_layer(key="farms", label=_("Fermes"), color=FARM_COLOR, features=farms))
     config = {"layers": layers, "fit": False, "legend": False, "layerControl": False, "cluster": False}
     return _new_map(center=center, zoom=zoom, height="18rem", label=_("Carte du lieu"), config=config)
+
+
+def build_tour_map(*, depot: tuple[float, float], stops: dict, routes: dict, zoom: int = 10) -> folium.Map:
+    """A farm's delivery tours: its (public) depot, the AMAPs it serves, one line per day's route.
+
+    `depot` is (lat, lon); `stops` a FeatureCollection of points; `routes` one of LineStrings
+    (with a `name` property, e.g. the day). Fitted to everything drawn.
+    """
+    depot_feature = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [depot[1], depot[0]]},
+                "properties": {"name": _("La ferme (emplacement approximatif)"), "kind": "farm"},
+            }
+        ],
+    }
+    layers = [
+        _layer(key="routes", label=_("Tournées"), color=FARM_COLOR, features=routes),
+        _layer(key="amaps", label=_("AMAP livrées"), color=AMAP_COLOR, features=stops),
+        _layer(key="farms", label=_("La ferme"), color=FARM_COLOR, features=depot_feature),
+    ]
+    config = {"layers": layers, "fit": True, "legend": False, "layerControl": True, "cluster": False}
+    return _new_map(center=depot, zoom=zoom, height="24rem", label=_("Carte des tournées"), config=config)
 
 
 def build_network_map(

@@ -210,6 +210,13 @@ class Scored:
     score: np.ndarray
     # With a learned ranker: each feature's part of each row's score (rows × features), for the reasons.
     contributions: np.ndarray | None = None
+    # The additive quantity the score grows with (the score itself, or the learned logit): the bulk
+    # path's bounds are sums of parts of it. None: the score.
+    key: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.key is None:
+            self.key = self.score
 
 
 def _reference_shares(shares) -> np.ndarray | float:
@@ -285,11 +292,13 @@ def score_table(need: Need, table: CandidateTable, ranker=None) -> Scored:
     eligible = in_reach & weekday_ok & product_ok & capacity_ok & annonce_ok
     if ranker is not None:
         features = table_features(table, components)
+        logit = ranker.logit(features)
         return Scored(
             eligible=eligible,
             components=components,
-            score=ranker.score(features),
+            score=1.0 / (1.0 + np.exp(-logit)),
             contributions=ranker.contributions(features),
+            key=logit,
         )
     score = sum(WEIGHTS[name] * values for name, values in components.items())
     return Scored(eligible=eligible, components=components, score=np.asarray(score, dtype=np.float64))

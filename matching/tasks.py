@@ -1,4 +1,4 @@
-"""Background jobs of the matching app: the nightly matchmaking and the daily digest.
+"""Background jobs of the matching app: the weekly refit of the ranking, the nightly matchmaking, the daily digest.
 
 Cron times are UTC (Procrastinate's periodic deferrer counts in UTC). Each periodic job is
 deferred once per period whatever the number of workers running (a unique row per task and
@@ -11,8 +11,20 @@ import logging
 from procrastinate.contrib.django import app
 
 from matching import bulk, services
+from matching.learning.store import matching_model_train
 
 logger = logging.getLogger(__name__)
+
+
+@app.periodic(cron="30 0 * * 0")  # Sunday night, an hour before that night's matchmaking
+@app.task(queue="periodic", queueing_lock="matching.train_matching")
+def train_matching(timestamp: int) -> None:
+    """What `manage.py train_matching` does: refit on the partnerships as they now are (the fixed
+    weights rank while there are too few links); the night's `match_all` then stores its matches."""
+    model = matching_model_train()
+    logger.info(
+        "train_matching: %s", f"version {model.version}" if model is not None else "too few links: fixed weights"
+    )
 
 
 @app.periodic(cron="30 1 * * *")  # 02:30 or 03:30 in France

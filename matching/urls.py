@@ -10,6 +10,7 @@ urlpatterns = [
     path("annonces/alertes/<int:pk>/supprimer/", views.alert_delete, name="alert_delete"),
     path("annonces/messages/<int:pk>/", views.thread_detail, name="thread_detail"),
     path("annonces/messages/<int:pk>/reponse/<str:token>/", views.thread_reply_link, name="thread_reply_link"),
+    path("annonces/ferme/<int:pk>/tournees/", views.farm_tours, name="farm_tours"),
     path("annonces/<int:pk>/", views.annonce_detail, name="annonce_detail"),
     path("annonces/<int:pk>/modifier/", views.annonce_edit, name="annonce_edit"),
     path("annonces/<int:pk>/statut/", views.annonce_status, name="annonce_status"),

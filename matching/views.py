@@ -17,7 +17,7 @@ from accounts.form_errors import apply_errors
 from directory import contacts
 from directory.models import Amap, Farm
 
-from . import services, threads
+from . import services, threads, tours
 from .forms import (
     AnnonceForm,
     AnnonceStatusForm,
@@ -102,6 +102,11 @@ def annonce_detail(request, pk: int):
         limit = min(int(wanted), 50) if wanted.isdigit() and int(wanted) > 0 else 10
         matches = matches_for_annonce(annonce=annonce, limit=limit)
         entries = _counterparts(matches)
+        if annonce.farm_id and matches:
+            # What each AMAP would add to the farm's delivery tours (from its public point).
+            for match, detour in zip(matches, tours.detours_for_matches(annonce=annonce, matches=matches), strict=True):
+                match.detour_text = tours.describe_detour(detour) if detour is not None else ""
+
         for rank, match in enumerate(matches, start=1):
             match.rank = rank
             route = "directory:amap_detail" if match.counterpart_type == "amap" else "directory:farm_detail"
@@ -412,3 +417,42 @@ def alert_delete(request, pk: int):
     services.saved_search_delete(user=request.user, search=search)
     messages.success(request, _("Alerte supprimée."))
     return redirect("matching:alerts")
+
+
+@login_required
+def farm_tours(request, pk: int):
+    """A farm's delivery tours, day by day, on a map: for its managers (and staff) only."""
+    farm = get_object_or_404(Farm.objects.exclude(public_location=None), pk=pk)
+    if not permissions.can_manage_farm(request.user, farm):
+        raise Http404  # not disclosed to others
+    result = tours.farm_tours(farm=farm)
+    days = [result.tours[day] for day in sorted(result.tours)]
+    stops, routes = [], []
+    for tour in days:
+        routes.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "LineString", "coordinates": [list(p) for p in tour.points]},
+                "properties": {"name": tour.day_name},
+            }
+        )
+        for position, stop in enumerate(tour.stops, start=1):
+            stops.append(_feature(lon=stop.lon, lat=stop.lat, name=f"{tour.day_name} {position}. {stop.name}"))
+    for stop in result.undated:
+        stops.append(_feature(lon=stop.lon, lat=stop.lat, name=stop.name))
+    from cartography.builders import build_tour_map, map_parts
+
+    tour_map = map_parts(
+        build_tour_map(
+            depot=(result.depot[1], result.depot[0]),
+            stops={"type": "FeatureCollection", "features": stops},
+            routes={"type": "FeatureCollection", "features": routes},
+        )
+    )
+    context = {
+        "farm": farm,
+        "days": [(tour, tours.describe_tour(tour)) for tour in days],
+        "undated": result.undated,
+        "map": tour_map,
+    }
+    return render(request, "matching/farm_tours.html", context)

@@ -253,6 +253,7 @@ def test_a_bug_in_a_message_is_not_retried(queued_mail):
 def test_the_schedule_is_declared_in_code():
     schedule = {periodic_task.task.name: periodic_task.cron for periodic_task in _periodic_tasks().values()}
     assert schedule == {
+        "matching.tasks.train_matching": "30 0 * * 0",
         "matching.tasks.match_all": "30 1 * * *",
         "matching.tasks.send_digest": "0 5 * * *",
         "contracts.tasks.apply_retention": "30 2 * * *",

@@ -40,8 +40,11 @@ def _encoded(texts) -> str:
     return "".join(", " + encode_basestring(text) for text in texts)
 
 
-def reasons_json(d: Directory, kind: str, q, table, drive, bits, tour_names, cache: dict) -> list[str]:
-    """Each row's reasons as a JSON array: the sentences of `sentences.reasons_from_values`.
+def reasons_json(
+    d: Directory, kind: str, q, table, drive, bits, tour_names, cache: dict, contributions=None
+) -> list[str]:
+    """Each row's reasons as a JSON array: the sentences of `sentences.reasons_from_values`, or with a
+    learned ranking (`contributions`, rows × features) those of `sentences.reasons_by_contribution`.
 
     Sentence by sentence (in `sentences.reasons_after_distance`'s order), rows are grouped by what
     that sentence says; each group's sentence is worded and encoded once, then each row is
@@ -154,6 +157,11 @@ def reasons_json(d: Directory, kind: str, q, table, drive, bits, tour_names, cac
         return sentences.distance_and_drive(sentences.format_km_code(int(distance_code[i]), cache), drive_text)
 
     first, head_of = _groups(distance_code, minutes)
+    if contributions is not None:
+        heads = [", " + encode_basestring(head_words(int(i))) for i in first.tolist()]
+        if kind == engine.AMAP_SEEKS_FARM:
+            parts[3] = _partners_worded(table, owner, ctx, cache)
+        return _by_contribution([(heads, head_of), *parts], contributions)
     heads = ["[" + encode_basestring(head_words(int(i))) for i in first.tolist()]
     (r, r_of), (p, p_of), (w, w_of), (s, s_of), (z, z_of), (o, o_of), (u, u_of) = parts
     return [
@@ -170,3 +178,76 @@ def reasons_json(d: Directory, kind: str, q, table, drive, bits, tour_names, cac
             strict=True,
         )
     ]
+
+
+def _partners_worded(table, owner, ctx, cache) -> tuple[list[str], np.ndarray]:
+    """The farm's current AMAPs, as `sentences.partners_phrases` words them, grouped by what the
+    sentence says; each plural form is translated once per count (thousands of groups)."""
+    from django.utils.translation import ngettext
+
+    from ..learning.features import RINGS_KM
+
+    partners = table.partners.astype(np.int64)
+    names = ctx.amap_names
+    near = (table.synergy_m <= RINGS_KM[-1] * 1000.0) & np.isin(table.synergy_amap, list(names))
+    code = np.where(near, sentences.km_codes(np.where(near, table.synergy_m, 0.0)), -2)
+    yours = (table.synergy_amap != 0) & (table.synergy_amap == owner)
+    first, group = _groups(partners, code, np.where(near, table.synergy_amap, 0), yours)
+    forms: dict = {}
+
+    def form(which, n: int) -> str:
+        key = (which, n)
+        if key not in forms:
+            forms[key] = ngettext(*which, n)
+        return forms[key]
+
+    texts = []
+    for n, c, amap, is_yours in zip(
+        partners[first].tolist(),
+        code[first].tolist(),
+        table.synergy_amap[first].tolist(),
+        yours[first].tolist(),
+        strict=True,
+    ):
+        if n <= 0:
+            texts.append("")
+        elif is_yours:
+            texts.append(_encoded((sentences.translated(sentences.DELIVERS_YOURS, cache),)))
+        elif c != -2:
+            where = sentences.format_km_code(c, cache)
+            text = form(sentences.PARTNERS_NEAR, n) % {"n": n, "name": names[amap], "where": where}
+            texts.append(", " + encode_basestring(text))
+        else:
+            texts.append(", " + encode_basestring(form(sentences.PARTNERS, n) % {"n": n}))
+    return texts, group
+
+
+def _by_contribution(parts, contributions) -> list[str]:
+    """Join each row's parts (head, then `reasons_after_distance`'s) ordered as `reasons_by_contribution`
+    orders them: by the feature's contribution, highest first, the usual order among equals.
+
+    Rows sharing an order (a few dozen orders for a million rows) are joined together, part by
+    part, as numpy object arrays."""
+    from ..learning.features import INDEX
+
+    c = np.asarray(contributions, dtype=np.float64)
+    tour = np.zeros(len(c))
+    for name in sentences.TOUR_FEATURES:  # summed in the same order as the request path
+        tour = tour + c[:, INDEX[name]]
+    features = ("log_distance", *sentences.PART_FEATURES)
+    weights = np.column_stack([tour if name == "tour" else c[:, INDEX[name]] for name in features])
+    order = np.argsort(-weights, axis=1, kind="stable")  # stable: ties keep the usual order
+    texts = [np.array(t, dtype=object) for t, _of in parts]
+    groups = np.column_stack([of for _t, of in parts])
+    code = (order * (8 ** np.arange(order.shape[1]))).sum(axis=1)
+    rows = np.empty(len(c), dtype=object)
+    # Rows grouped by their order (sorted once: distinct orders may be many at a million rows).
+    by_code = np.argsort(code, kind="stable")
+    sorted_code = code[by_code]
+    starts = np.flatnonzero(np.r_[True, sorted_code[1:] != sorted_code[:-1]])
+    for idx in np.split(by_code, starts[1:]):
+        joined = np.full(len(idx), "", dtype=object)
+        for j in order[idx[0]].tolist():
+            joined = joined + texts[j][groups[idx, j]]
+        rows[idx] = joined
+    return ["[" + text[2:] + "]" for text in rows.tolist()]

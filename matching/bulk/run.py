@@ -13,7 +13,8 @@ from directory.models import Amap, Partnership
 
 from .. import engine
 from ..models import Annonce, Match
-from ..selectors import product_bits
+from ..selectors import active_ranker, product_bits
+from .bounds import bounds_for
 from .load import load_directory
 from .search import side_points
 from .select import finish, select_k_best
@@ -57,6 +58,8 @@ def compute_iter(*, report: BulkReport, k: int = 10, shortlist: int | None = Non
         delivered = Partnership.objects.filter(amap=OuterRef("pk"), is_active=True)
         amaps = Amap.objects.filter(status=Amap.Status.ACTIVE).filter(Exists(delivered)).order_by()
         tour_names = dict(amaps.values_list("pk", "name"))
+    # The stored learned ranking when there is one, as on the request path (`selectors.matches_for`).
+    bounds = bounds_for(active_ranker())
     report.load_s = time.perf_counter() - started
     shortlist = shortlist or default_shortlist()
     selected = np.arange(len(d.ann_id))
@@ -71,15 +74,15 @@ def compute_iter(*, report: BulkReport, k: int = 10, shortlist: int | None = Non
             if queries.size == 0:
                 continue
             started = time.perf_counter()
-            points = side_points(d, side=side)
+            points = side_points(d, side=side, bounds=bounds)
             report.compute_s += time.perf_counter() - started
             for start in range(0, len(queries), CHUNK):
                 started = time.perf_counter()
-                chosen = select_k_best(d, kind, points, queries[start : start + CHUNK], k, shortlist, report)
+                chosen = select_k_best(d, kind, points, queries[start : start + CHUNK], k, shortlist, report, bounds)
                 result = None
                 if chosen is not None:
                     q, _p, table = chosen
-                    result = finish(d, kind, q, table, bits, tour_names, cache)
+                    result = finish(d, kind, q, table, bits, tour_names, cache, bounds)
                 report.compute_s += time.perf_counter() - started
                 if result is not None:
                     report.matches += len(result.annonce_id)

@@ -13,7 +13,7 @@ from scipy.spatial import cKDTree
 from geo.sphere import unit_xyz
 
 from .. import engine
-from .distances import SCORE_MARGIN, SPHERE_MARGIN, arc_lower_m, chords_for_metres
+from .distances import SPHERE_MARGIN, arc_lower_m, chords_for_metres
 from .load import Directory, index_of
 from .tours import TOUR_RINGS
 
@@ -76,7 +76,7 @@ class Points:
         return self.tiers[key]
 
 
-def side_points(d: Directory, *, side: str) -> Points:
+def side_points(d: Directory, *, side: str, bounds) -> Points:
     """AMAP points (for farm annonces) or farm points (for AMAP annonces), with the live annonces."""
     if side == "amap":
         ids, lon, lat, kind, keys = d.amap_id, d.amap_lon, d.amap_lat, 1, d.amap_days
@@ -93,24 +93,24 @@ def side_points(d: Directory, *, side: str) -> Points:
     all_index = np.concatenate((np.arange(len(ids)), org_index)).astype(np.int64)
     # The same columns `_candidate_table` gives the engine, for the bound.
     if side == "amap":
-        bound = engine.bound_without_distance(
+        bound = bounds.point_bound(
             engine.FARM_SEEKS_AMAP,
             is_annonce=is_annonce,
             weekdays=keys_all,
             size=np.concatenate((d.amap_members, d.ann_shares[rows])),
             openness=np.concatenate((d.amap_openness, np.ones(len(rows)))),
-            synergy=0.0,  # points near the annonce's farm's delivery points are searched apart
+            farm_tours=None,  # points near the annonce's farm's delivery points are searched apart
         )
         keys_all = np.where(keys_all == 0, 1 << UNKNOWN_DAY_BIT, keys_all)
     else:
         shares = d.ann_shares[rows]
-        bound = engine.bound_without_distance(
+        bound = bounds.point_bound(
             engine.AMAP_SEEKS_FARM,
             is_annonce=is_annonce,
             weekdays=is_annonce.astype(np.int64),  # a farm annonce always has days (any day when none named)
             size=np.concatenate((d.farm_capacity, np.where(np.isnan(shares), d.farm_capacity[org_index], shares))),
             openness=np.full(len(is_annonce), math.nan),
-            synergy=d.tour_count[all_index] > 0,  # a farm delivering nowhere yet has no tour synergy
+            farm_tours=d.tour_count[all_index],  # a farm delivering nowhere yet has no tour gain
         )
     return Points(
         org_id=np.concatenate((ids, d.ann_org[rows])).astype(np.int64),
@@ -196,29 +196,33 @@ def _ball(tree: cKDTree, members: np.ndarray, centres: np.ndarray, radii_m: np.n
     return np.repeat(owners, lengths), members[np.concatenate([np.asarray(f, dtype=np.int64) for f in found if f])]
 
 
-def widening_pass(d: Directory, kind: str, points: Points, queries, xyz, opened: Open, kth):
+def widening_pass(d: Directory, kind: str, points: Points, queries, xyz, opened: Open, kth, bounds):
     """(query row, point index): for each open search, every unexamined point that could still
-    reach the annonce's k-th score (`kth`, a lower bound of it, less SCORE_MARGIN).
+    reach the annonce's k-th key (`kth`, a lower bound of it, less the bounds' margin).
 
-    A point's score is at most WEIGHTS["distance"] × distance_score(d) + its tier's bound +
-    WEIGHTS["tour_synergy"] × synergy, where synergy > 0 only within the synergy radius s₀ of
-    one of the farm's delivery points. So, tier by tier:
-    - points at distance d with distance part + bound ≥ kth (a ball around the annonce);
+    A point's key is at most distance_part(d) + its tier's bound + the annonce's offset + the
+    tour gain, where the tour gain is > 0 only within s₀ (`bounds.tour_reach_m`) of one of the
+    farm's delivery points (`matching.bulk.bounds`). So, tier by tier:
+    - points at distance d with distance part + bound + offset ≥ kth (a ball around the annonce);
     - for a farm annonce, points within σ of one of its farm's delivery points T (t from the
       annonce): their distance is at least max(c, t − σ) (c: the distance already covered)
-      and their synergy at most 1 − σ / s₀ (a ball around T).
-    On the farm side (AMAP annonces) a farm's bound already counts full synergy when it
+      and their tour gain at most `ring_gain(σ)` (a ball around T).
+    On the farm side (AMAP annonces) a farm's bound already counts its whole tour gain when it
     delivers anywhere: farms delivering near an AMAP are too many to enumerate apart.
     """
     empty = np.zeros(0, dtype=np.int64)
     q_rows, p_rows = [empty], [empty]
-    w_d, w_s = engine.WEIGHTS["distance"], engine.WEIGHTS["tour_synergy"]
-    s0 = engine.synergy_radius_m()
+    s0 = bounds.tour_reach_m
     radius = d.ann_radius_m[queries]
+    margin = bounds.margin
     tours = None
-    if kind == engine.FARM_SEEKS_AMAP and len(d.tour_amap):
+    offset = np.zeros(len(queries))
+    if kind == engine.FARM_SEEKS_AMAP:
         farm_index = index_of(d.farm_id, d.ann_org[queries])
-        tours = np.where(farm_index >= 0, d.tour_count[np.maximum(farm_index, 0)], 0), farm_index
+        counts = np.where(farm_index >= 0, d.tour_count[np.maximum(farm_index, 0)], 0)
+        offset = bounds.offset(kind, counts)
+        if len(d.tour_amap):
+            tours = counts, farm_index
     for key in np.unique(opened.key):
         mine = opened.key == key
         q, beyond = opened.q[mine], opened.beyond_m[mine]
@@ -234,12 +238,19 @@ def widening_pass(d: Directory, kind: str, points: Points, queries, xyz, opened:
             chord = np.sqrt(((xyz[q[owner]] - d.tour_xyz[point]) ** 2).sum(axis=1))
             t = arc_lower_m(chord) / SPHERE_MARGIN  # a lower bound of the annonce–T distance
             t_upper = t * SPHERE_MARGIN**3
-            best = w_d * engine.distance_score(np.maximum(beyond[owner], t - s0)) + tiers[0][0] + w_s
-            useful = np.flatnonzero(best >= kth[q[owner]] - SCORE_MARGIN)
+            n_tours = counts[q[owner]]
+            best = (
+                bounds.distance_part(np.maximum(beyond[owner], t - s0))
+                + tiers[0][0]
+                + offset[q[owner]]
+                + bounds.tour_gain_max(n_tours)
+            )
+            useful = np.flatnonzero(best >= kth[q[owner]] - margin)
             owner, point, t, t_upper = owner[useful], point[useful], t[useful], t_upper[useful]
+            n_tours = n_tours[useful]
         for bound, members, tree in tiers:
-            need = kth[q] - SCORE_MARGIN - bound
-            reach = np.minimum(engine.distance_for_score(need / w_d), radius[q])
+            need = kth[q] - margin - bound - offset[q]
+            reach = np.minimum(bounds.reach(need), radius[q])
             go = np.flatnonzero(reach >= beyond)
             if go.size:
                 found_q, found_p = _ball(tree, members, xyz[q[go]], reach[go], q[go])
@@ -248,13 +259,13 @@ def widening_pass(d: Directory, kind: str, points: Points, queries, xyz, opened:
             if owner is None or owner.size == 0:
                 continue
             covered = np.maximum(beyond[owner], np.where(reach[owner] >= beyond[owner], reach[owner], 0.0))
-            # A point σ from T is at least max(c, t − σ) from the annonce, with synergy ≤ 1 − σ / s₀:
-            # bounded on each ring [σ_j, σ_j+1] of T, the ball around T reaches the last ring that
-            # could still hold a point reaching the k-th score.
+            # A point σ from T is at least max(c, t − σ) from the annonce, with a tour gain of at most
+            # ring_gain(σ): bounded on each ring [σ_j, σ_j+1] of T, the ball around T reaches the last
+            # ring that could still hold a point reaching the k-th key.
             inner, outer = TOUR_RINGS[:-1] * s0, TOUR_RINGS[1:] * s0
-            ring_bound = w_d * engine.distance_score(
+            ring_bound = bounds.distance_part(
                 np.maximum(covered[:, None], t[:, None] - outer[None, :])
-            ) + w_s * (1.0 - inner[None, :] / s0)
+            ) + bounds.ring_gain(inner[None, :], n_tours[:, None])
             possible = ring_bound >= need[owner][:, None]
             last = len(outer) - 1 - np.argmax(possible[:, ::-1], axis=1)
             s = np.where(possible.any(axis=1), outer[last], -1.0)

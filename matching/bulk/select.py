@@ -12,11 +12,11 @@ from django.conf import settings
 from geo.sphere import geodesic_m, unit_xyz
 
 from .. import engine
-from .distances import SCORE_MARGIN, approx_distance_m, refine_boundary
+from .distances import approx_distance_m, refine_boundary
 from .load import Directory, index_of, need_for, pair_products
 from .reasons import reasons_json
 from .search import Points, nearest_pass, query_keys, widening_pass
-from .tours import nearest_tour
+from .tours import nearest_tour, tour_rings
 
 
 def _first_k_per_query(q_index: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
@@ -53,13 +53,18 @@ def _top_k(q_index: np.ndarray, table: engine.CandidateTable, scored: engine.Sco
 
 
 def _kth_scores(q_index: np.ndarray, table, scored, k: int, n_queries: int) -> np.ndarray:
-    """Per query, the k-th best score (one row per counterpart), -inf when fewer than k qualify
-    among its 2k best rows (then a lower bound: enough for what it is used for)."""
+    """Per query, the k-th best key (`Scored.key`, one row per counterpart), -inf when fewer than k
+    qualify among its 2k best rows (then a lower bound: enough for what it is used for).
+
+    With a learned ranking the rows are ordered by the key itself (the logit)."""
     kth = np.full(n_queries, -np.inf)
     top = np.flatnonzero(scored.eligible)
     if top.size == 0:
         return kth
-    top = top[np.argsort(q_index[top] * 2.0 - scored.score[top])]  # scores in [0, 1]: best first per query
+    if scored.key is scored.score:
+        top = top[np.argsort(q_index[top] * 2.0 - scored.score[top])]  # scores in [0, 1]: best first per query
+    else:
+        top = top[np.lexsort((-scored.key[top], q_index[top]))]  # a logit: a sigmoid near 1 would blur its order
     top = _first_k_per_query(q_index, top, 2 * k)
     # A counterpart's first row is its best: unique keeps first occurrences, in this order.
     _u, first = np.unique(q_index[top] * (int(table.org_id.max()) + 1) + table.org_id[top], return_index=True)
@@ -68,7 +73,7 @@ def _kth_scores(q_index: np.ndarray, table, scored, k: int, n_queries: int) -> n
     ends = np.r_[np.flatnonzero(np.diff(queries)), len(top) - 1]
     starts = np.r_[0, ends[:-1] + 1]
     full = (ends - starts + 1) == k
-    kth[queries[ends[full]]] = scored.score[top[ends[full]]]
+    kth[queries[ends[full]]] = scored.key[top[ends[full]]]
     return kth
 
 
@@ -97,9 +102,11 @@ def _candidate_table(
             openness=np.where(own, 1.0, d.amap_openness[org]),
             synergy_m=np.full(n, math.inf),
             synergy_amap=np.zeros(n, dtype=np.int64),
+            partners=_farm_tours(d, d.ann_org[q]).astype(np.float64),
         )
     offered = np.where(own, d.ann_products[own_row], d.farm_products[org])
     return engine.CandidateTable(
+        partners=d.tour_count[org].astype(np.float64),
         org_id=points.org_id[p],
         annonce_id=np.where(own, d.ann_id[own_row], 0),
         distance_m=distance,
@@ -115,15 +122,32 @@ def _candidate_table(
     )
 
 
-def _fill_synergy(d: Directory, kind: str, points: Points, q, p, table, *, exact: bool) -> None:
+def _farm_tours(d: Directory, farm_ids: np.ndarray) -> np.ndarray:
+    """How many AMAPs each farm supplies now (0 for a farm not in the arrays)."""
+    farm_index = index_of(d.farm_id, farm_ids)
+    return np.where(farm_index >= 0, d.tour_count[np.maximum(farm_index, 0)], 0)
+
+
+def _row_tours(d: Directory, kind: str, q, table) -> np.ndarray:
+    """Per row, the number of delivery points of the farm whose tour the row is measured against."""
+    if kind == engine.FARM_SEEKS_AMAP:
+        return _farm_tours(d, d.ann_org[q])
+    return _farm_tours(d, table.org_id)
+
+
+def _fill_synergy(d: Directory, kind: str, points: Points, q, p, table, bounds, *, exact: bool) -> None:
     if kind == engine.FARM_SEEKS_AMAP:
         # From the candidate AMAP to the annonce's farm's delivery points.
         farm_index = index_of(d.farm_id, d.ann_org[q])
-        table.synergy_m, table.synergy_amap = nearest_tour(d, farm_index, points.lon[p], points.lat[p], exact=exact)
+        lon, lat = points.lon[p], points.lat[p]
     else:
         # From the asking AMAP's place to the candidate farm's delivery points.
         farm_index = points.org_index[p]
-        table.synergy_m, table.synergy_amap = nearest_tour(d, farm_index, d.ann_lon[q], d.ann_lat[q], exact=exact)
+        lon, lat = d.ann_lon[q], d.ann_lat[q]
+    table.synergy_m, table.synergy_amap = nearest_tour(d, farm_index, lon, lat, exact=exact)
+    if bounds.needs_rings:
+        within = tour_rings(d, farm_index, lon, lat)
+        table.within_15, table.within_30, table.within_50 = within[:, 0], within[:, 1], within[:, 2]
 
 
 @dataclass
@@ -156,20 +180,19 @@ def _pairs_table(d: Directory, kind: str, points: Points, q: np.ndarray, p: np.n
     return _candidate_table(d, kind, points, q, p, distance)
 
 
-def _contenders(d: Directory, kind: str, points: Points, queries, local_q, p, *, k: int, kth=None):
-    """Score the pairs; keep the eligible ones that tour synergy could still lift to the k-th score
-    (`kth`, or the k-th found among these pairs without synergy), and fill in their synergy."""
+def _contenders(d: Directory, kind: str, points: Points, queries, local_q, p, bounds, *, k: int, kth=None):
+    """Score the pairs; keep the eligible ones that their tour could still lift to the k-th key
+    (`kth`, or the k-th found among these pairs without their tour), and fill in their tour."""
     q = queries[local_q]
     table = _pairs_table(d, kind, points, q, p)
-    scored = engine.score_table(need_for(d, kind, q), table)
+    scored = engine.score_table(need_for(d, kind, q), table, bounds.ranker)
     if kth is None:
         kth = _kth_scores(local_q, table, scored, k, len(queries))
-    keep = np.flatnonzero(
-        scored.eligible & (scored.score + engine.WEIGHTS["tour_synergy"] >= kth[local_q] - SCORE_MARGIN)
-    )
+    lift = bounds.tour_gain_max(_row_tours(d, kind, q, table))
+    keep = np.flatnonzero(scored.eligible & (scored.key + lift >= kth[local_q] - bounds.margin))
     local_q, p, table = local_q[keep], p[keep], table.take(keep)
-    _fill_synergy(d, kind, points, queries[local_q], p, table, exact=False)
-    return local_q, p, table, engine.score_table(need_for(d, kind, queries[local_q]), table)
+    _fill_synergy(d, kind, points, queries[local_q], p, table, bounds, exact=False)
+    return local_q, p, table, engine.score_table(need_for(d, kind, queries[local_q]), table, bounds.ranker)
 
 
 def _sorted_unique(values: np.ndarray) -> np.ndarray:
@@ -183,7 +206,7 @@ def _concat(tables: list[engine.CandidateTable]) -> engine.CandidateTable:
     return engine.CandidateTable(**{name: np.concatenate([getattr(t, name) for t in tables]) for name in names})
 
 
-def select_k_best(d: Directory, kind: str, points: Points, queries: np.ndarray, k: int, first: int, report):
+def select_k_best(d: Directory, kind: str, points: Points, queries: np.ndarray, k: int, first: int, report, bounds):
     """(q, p, table): the k best pairs of these annonces, exactly those of the request path.
 
     1. the `first` nearest points of each searched sub-index are scored: the k-th best score
@@ -202,10 +225,10 @@ def select_k_best(d: Directory, kind: str, points: Points, queries: np.ndarray, 
     seen = _sorted_unique(local_q * len(points.lon) + p)
     local_q, p = seen // len(points.lon), seen % len(points.lon)
     report.pairs += len(p)
-    q1, p1, t1, s1 = _contenders(d, kind, points, queries, local_q, p, k=k)
+    q1, p1, t1, s1 = _contenders(d, kind, points, queries, local_q, p, bounds, k=k)
     kth = _kth_scores(q1, t1, s1, k, len(queries))
 
-    extra_q, extra_p = widening_pass(d, kind, points, queries, xyz, opened, kth)
+    extra_q, extra_p = widening_pass(d, kind, points, queries, xyz, opened, kth, bounds)
     if extra_q.size:
         key = _sorted_unique(extra_q * len(points.lon) + extra_p)
         key = key[~np.isin(key, seen, assume_unique=True, kind="sort")]
@@ -213,32 +236,33 @@ def select_k_best(d: Directory, kind: str, points: Points, queries: np.ndarray, 
         report.widened += len(_sorted_unique(extra_q))
         report.pairs += len(extra_p)
     if extra_q.size:
-        q2, p2, t2, _s2 = _contenders(d, kind, points, queries, extra_q, extra_p, k=k, kth=kth)
+        q2, p2, t2, _s2 = _contenders(d, kind, points, queries, extra_q, extra_p, bounds, k=k, kth=kth)
         local_q, p, table = np.concatenate((q1, q2)), np.concatenate((p1, p2)), _concat([t1, t2])
-        scored = engine.score_table(need_for(d, kind, queries[local_q]), table)
+        scored = engine.score_table(need_for(d, kind, queries[local_q]), table, bounds.ranker)
     else:
         local_q, p, table, scored = q1, p1, t1, s1
     if local_q.size == 0:
         return None
 
-    # Approximate distances move a score by less than SCORE_MARGIN / 2 (see SCORE_MARGIN): every
-    # row that may be in the exact k best is within the margin of the approximate k-th score.
+    # Approximate distances move a key by less than half the margin (see SCORE_MARGIN, and
+    # bounds.LearnedBounds.margin): every row that may be in the exact k best is within the
+    # margin of the approximate k-th key.
     kth = _kth_scores(local_q, table, scored, k, len(queries))
-    keep = np.flatnonzero(scored.eligible & (scored.score >= kth[local_q] - SCORE_MARGIN))
+    keep = np.flatnonzero(scored.eligible & (scored.key >= kth[local_q] - bounds.margin))
     local_q, p, table = local_q[keep], p[keep], table.take(keep)
     q = queries[local_q]
     table.distance_m = geodesic_m(d.ann_lon[q], d.ann_lat[q], points.lon[p], points.lat[p])
-    _fill_synergy(d, kind, points, q, p, table, exact=True)
-    scored = engine.score_table(need_for(d, kind, q), table)
+    _fill_synergy(d, kind, points, q, p, table, bounds, exact=True)
+    scored = engine.score_table(need_for(d, kind, q), table, bounds.ranker)
     top = _top_k(local_q, table, scored, k)
     if top.size == 0:
         return None
     return queries[local_q[top]], p[top], table.take(top)
 
 
-def finish(d: Directory, kind: str, q, table, bits, tour_names, cache: dict) -> BulkResult | None:
+def finish(d: Directory, kind: str, q, table, bits, tour_names, cache: dict, bounds) -> BulkResult | None:
     need = need_for(d, kind, q)
-    scored = engine.score_table(need, table)
+    scored = engine.score_table(need, table, bounds.ranker)
     keep = np.flatnonzero(scored.eligible)
     order = keep[np.lexsort((table.org_id[keep], table.distance_m[keep], -scored.score[keep], q[keep]))]
     if order.size == 0:
@@ -258,7 +282,8 @@ def finish(d: Directory, kind: str, q, table, bits, tour_names, cache: dict) -> 
     speed = float(getattr(settings, "ROUTING_SPEED_KMH", 60.0))
     drive = np.round(distance / 1000.0 * circuity / speed * 60.0, 1)
 
-    reasons = reasons_json(d, kind, q, table, drive, bits, tour_names, cache)
+    contributions = None if scored.contributions is None else scored.contributions[order]
+    reasons = reasons_json(d, kind, q, table, drive, bits, tour_names, cache, contributions)
     return BulkResult(
         annonce_id=d.ann_id[q],
         counterpart_is_farm=np.full(len(q), is_farm),

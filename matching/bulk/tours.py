@@ -11,6 +11,7 @@ from scipy.spatial import cKDTree
 from geo.sphere import geodesic_m, unit_xyz
 
 from .. import engine
+from ..learning.features import RINGS_KM
 from .distances import SPHERE_MARGIN, sphere_m
 from .load import Directory
 
@@ -108,5 +109,34 @@ def nearest_tour(d: Directory, farm_index: np.ndarray, lon: np.ndarray, lat: np.
 
 
 def synergy_limit_m() -> float:
-    """Beyond this sphere distance a delivery point is surely outside the synergy radius."""
-    return engine.synergy_radius_m() * SPHERE_MARGIN * 1.01
+    """Beyond this sphere distance a delivery point is surely outside the synergy radius and the
+    learned ranking's widest ring (where reasons stop naming the nearest delivery point)."""
+    return max(engine.synergy_radius_m(), RINGS_KM[-1] * 1000.0) * SPHERE_MARGIN * 1.01
+
+
+def tour_rings(d: Directory, farm_index: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """(n, len(RINGS_KM)): how many delivery points of farm `farm_index` lie within each ring of each
+    (lon, lat), exactly: pairs whose sphere distance is within TOUR_TIE of a ring are measured
+    on the ellipsoid, as the request path measures them all."""
+    n = len(farm_index)
+    within = np.zeros((n, len(RINGS_KM)))
+    if n == 0 or len(d.tour_amap) == 0:
+        return within
+    counts = np.where(farm_index >= 0, d.tour_count[np.maximum(farm_index, 0)], 0)
+    rows = np.flatnonzero(counts)
+    if rows.size == 0:
+        return within
+    xyz = unit_xyz(lon[rows], lat[rows])
+    rings_m = np.asarray(RINGS_KM) * 1000.0
+    for _part, owner, point, _starts, _sizes in _tour_chunks(d, farm_index, rows, counts):
+        dist = sphere_m(np.einsum("ij,ij->i", xyz[owner], d.tour_xyz[point]))
+        close = dist <= rings_m[-1] * (1.0 + TOUR_TIE) + 1.0
+        owner, point, dist = owner[close], point[close], dist[close]
+        unsure = np.flatnonzero((np.abs(dist[:, None] - rings_m[None, :]) <= rings_m * TOUR_TIE + 1.0).any(axis=1))
+        if unsure.size:
+            r = rows[owner[unsure]]
+            dist[unsure] = geodesic_m(lon[r], lat[r], d.tour_lon[point[unsure]], d.tour_lat[point[unsure]])
+        for j, ring in enumerate(rings_m):
+            inside = dist <= ring
+            within[:, j] += np.bincount(rows[owner[inside]], minlength=n)
+    return within

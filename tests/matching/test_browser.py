@@ -99,3 +99,84 @@ def test_farmer_signs_up_posts_an_annonce_sees_ranked_matches_and_contacts_an_am
 
     hosts = {urlparse(url).hostname for url in page.requested_urls if url.startswith("http")}
     assert hosts <= {"127.0.0.1", "tile.openstreetmap.org"}, hosts
+
+
+# Internal names and English words that must never reach a farmer's page.
+INTERNAL = (
+    "product_gap",
+    "tour_synergy",
+    "log_distance",
+    "nearest_delivery",
+    "within_15",
+    "size_openness",
+    "reciprocal",
+    "weekday",
+    "score",
+)
+ENGLISH = re.compile(r"\b(the|and|with|of|match|matches|tour|detour|partners|estimate|minutes|days|farm)\b", re.I)
+
+
+@pytest.fixture
+def farm_with_a_tuesday_tour(db):
+    """A farm at Libourne delivering eggs on Tuesdays to two AMAPs; a third AMAP lies on the way."""
+    from tests.factories import FarmFactory, UserFactory
+
+    from .conftest import farm_annonce
+
+    eggs = product("oeufs")
+    farm = FarmFactory(name="Ferme de la Tournée", location=LIBOURNE, products=[eggs], delivery_radius_km=40)
+    farm.refresh_from_db()
+    first = AmapFactory(
+        name="AMAP de Pomerol", location=point_at(farm.public_location, km=9, azimuth=0), delivery_weekdays=[2]
+    )
+    second = AmapFactory(
+        name="AMAP de Lussac", location=point_at(farm.public_location, km=11, azimuth=70), delivery_weekdays=[2]
+    )
+    for amap in (first, second):
+        PartnershipFactory(amap=amap, farm=farm, product=eggs)
+    AmapFactory(
+        name="AMAP de Montagne",
+        location=point_at(first.location, km=5, azimuth=110),
+        delivery_weekdays=[2],
+        products=["legumes"],
+    )
+    farmer = UserFactory(email="lea.paysanne@example.org")
+    annonce = farm_annonce(farm, offered=("oeufs",), radius_km=30, weekdays=(2,), user=farmer)
+    return annonce
+
+
+@pytest.mark.parametrize("viewport", [(390, 844), (1366, 900)], ids=["phone", "desktop"])
+def test_a_farmers_match_shows_its_tour_detour_and_french_reasons_only(
+    farm_with_a_tuesday_tour, viewport, browser_page, live_url
+):
+    page = browser_page
+    page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
+    annonce = farm_with_a_tuesday_tour
+    page.goto(f"{live_url}/comptes/connexion/?next=/annonces/{annonce.pk}/")
+    page.fill("input[name=username]", "lea.paysanne@example.org")
+    page.fill("input[name=password]", "motdepasse-test")
+    page.get_by_role("button", name="Se connecter").click()
+    expect(page).to_have_url(re.compile(rf"/annonces/{annonce.pk}/$"))
+
+    card = page.locator("#matches .match-card", has_text="AMAP de Montagne")
+    expect(card).to_be_visible()
+    detour = card.locator(".detour")
+    expect(detour).to_be_visible()
+    expect(detour).to_have_text(
+        re.compile(r"^\+\d+(,\d)? km et environ \d+ min sur votre tournée du mardi \(estimation\)$")
+    )
+    expect(card.locator(".reasons li").first).to_contain_text("km, environ")
+    expect(card).to_contain_text("aucun producteur d'œufs actuellement")
+    text = page.locator("#matches").inner_text()
+    for name in INTERNAL:
+        assert name not in text.lower(), name
+    assert not ENGLISH.search(text), ENGLISH.search(text)
+    # Nothing wider than the screen.
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport[0]
+
+    # The tours page: the route of Tuesday on a map.
+    page.get_by_role("link", name="Voir mes tournées de livraison").click()
+    expect(page.get_by_role("heading", name="Tournée du mardi")).to_be_visible()
+    expect(page.locator(".leaflet-container")).to_be_visible()
+    expect(page.locator("path.leaflet-interactive").first).to_be_visible()  # the route's line
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport[0]

@@ -183,3 +183,23 @@ def test_a_stored_model_ranks_and_its_reasons_are_french_sentences_without_inter
     for internal in FEATURES + tuple(engine.WEIGHTS):
         assert internal not in text
     assert any("AMAP livrée" in reason for match in results for reason in match.reasons)
+
+
+@pytest.mark.django_db
+def test_the_model_card_shows_to_staff_only_on_their_dashboard():
+    from django.test import Client
+    from django.urls import reverse
+
+    from tests.factories import UserFactory
+
+    _small_directory()
+    matching_model_train(min_links=0)
+    staff, farmer = UserFactory(is_staff=True), UserFactory()
+    for user, shown in ((staff, True), (farmer, False)):
+        client = Client()
+        client.force_login(user)
+        html = client.get(reverse("accounts:dashboard")).content.decode()
+        assert ("Classement des mises en relation" in html) is shown
+        assert ("6 partenariats réels de 3 AMAP" in html) is shown
+    for internal in FEATURES:
+        assert internal not in html

@@ -225,3 +225,53 @@ def test_bulk_keeps_only_eligible_counterparts_best_first():
         scores = [row[1] for row in rows]
         assert scores == sorted(scores, reverse=True)
         assert len(rows) <= 5
+
+
+def _store_learned_model() -> None:
+    """A learned ranking as training stores one (signs as features.LEARNED_SIGNS), every feature weighing."""
+    from matching.learning.ranker import LinearRanker
+    from matching.models import MatchingModel
+
+    ranker = LinearRanker(
+        coefficients={
+            "log_distance": -1.3,
+            "partners": 0.6,
+            "nearest_delivery": -0.4,
+            "within_15": 0.3,
+            "within_30": 0.2,
+            "within_50": 0.1,
+            "product_fit": 2.0,
+            "weekday": 1.0,
+            "size_openness": 1.0,
+            "reciprocal": 1.0,
+        },
+        intercept=1.5,
+        reference={"log_distance": 3.0, "partners": 0.7, "nearest_delivery": 3.0, "product_fit": 1.0},
+    )
+    MatchingModel.objects.create(version=1, parameters=ranker.to_json(), card={}, links=0, is_active=True)
+
+
+@pytest.mark.parametrize(("seed", "k", "first", "heavy_tour"), [(5, 10, 1, 32), (6, 5, 2, 1), (8, 10, 64, 32)])
+def test_with_a_stored_model_bulk_top_k_equals_the_request_path_top_k(seed, k, first, heavy_tour, monkeypatch):
+    """The learned score in bulk: same counterparts, order, scores and reasons (ordered by
+    contribution) as the request path, which ranks with the stored model too."""
+    monkeypatch.setattr(bulk.tours, "HEAVY_TOUR", heavy_tour)
+    annonces = random_directory(seed, amaps=120, farms=120)
+    _store_learned_model()
+    report, stored = bulk_rankings(k=k, first=first)
+    if first < 10:
+        assert report.widened > 0
+    compared = 0
+    for annonce in annonces:
+        request = matches_for(Query.for_annonce(annonce), limit=k, with_drive_times=False)
+        fixed = matches_for(Query.for_annonce(annonce), limit=k, with_drive_times=False, ranker=None)
+        from_bulk = stored.get(annonce.pk, [])
+        assert [m.counterpart_id for m in request] == [row[0] for row in from_bulk], annonce
+        for match, (_id, score, distance, reasons) in zip(request, from_bulk, strict=True):
+            assert score == pytest.approx(match.score, abs=1e-4)
+            assert distance == pytest.approx(match.distance_m, abs=0.5)
+            assert json.loads(reasons) == match.reasons
+        compared += len(request)
+        if [m.counterpart_id for m in fixed] != [m.counterpart_id for m in request]:
+            compared += 1000  # the stored model really ranks differently from the fixed weights somewhere
+    assert compared >= 1000 + 2 * len(annonces)
