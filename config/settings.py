@@ -143,6 +143,7 @@ AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
 AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # no start-up banner on every manage.py command
 AXES_USERNAME_CALLABLE = "accounts.login_limits.login_username"
 AXES_LOCKOUT_CALLABLE = "accounts.login_limits.lockout_response"
 AXES_HTTP_RESPONSE_CODE = 429

@@ -19,5 +19,6 @@ def test_an_unreadable_polygon_is_explained_without_the_librarys_words(ring):
     with pytest.raises(ValidationError) as caught:
         territory_from_geojson(source=json.dumps({"type": "Polygon", "coordinates": [ring]}))
     message = " ".join(caught.value.messages)
-    assert "Le polygone est illisible" in message and "se refermer" in message
+    # The fault is named in French: which ring, and what is wrong with it.
+    assert message.startswith("Le polygone est mal formé") and "anneau 1" in message
     assert "GEOS" not in message and "Error" not in message
