@@ -33,8 +33,12 @@ class ProgressLine:
         rate = done / elapsed_s if elapsed_s > 0 else 0.0
         left = (total - done) / rate if rate > 0 else None
         words = f"{self.row_word}s" if total > 1 else self.row_word
-        text = f"{PHASES.get(phase, phase)} : {done:,}/{total:,} {words}".replace(",", "\u202f")
-        text += f", {rate:,.0f} {self.row_word}s/s".replace(",", "\u202f")
+        text = f"{PHASES.get(phase, phase)} : {_n(done)}/{_n(total)} {words}, {_n(rate)} {self.row_word}s/s"
         if done >= total:
             return f"{text}, terminé en {elapsed_s:.1f} s"
         return f"{text}, reste ~{left:.0f} s" if left is not None else text
+
+
+def _n(value: float) -> str:
+    """12 500 with a narrow no-break space, as French writes thousands."""
+    return f"{value:,.0f}".replace(",", "\u202f")
