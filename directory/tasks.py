@@ -148,7 +148,7 @@ def _announcement_email(announcement: Announcement, user) -> EmailMessage:
     )
 
 
-@app.task(queue="emails")
+@app.task(queue="announcements")
 def announcement_deliver(*, announcement_id: int) -> None:
     """Send an announcement to each recipient once, in batches; safe to retry.
 
