@@ -8,10 +8,8 @@ import pytest
 from django.db import connections
 from playwright.sync_api import expect
 
-from directory.models import ImportRun
-from directory.tasks import import_check
 from geo.models import Department
-from tests.directory.test_network_space import CSV
+from tests.directory.test_network_space import CSV, run_jobs_here
 from tests.factories import AmapFactory, FarmFactory, NetworkFactory, UserFactory
 from tests.maps.test_browser import csp_violations
 
@@ -78,12 +76,11 @@ def test_an_uploaded_file_shows_its_progress_then_its_report(space, browser_page
     expect(page.locator("#import-progress")).to_be_visible()
     expect(page.locator("#import-state")).to_contain_text("en attente")
 
-    # The job's body runs here, on the test's connection (its rows are not committed; the
-    # worker's path is tested in test_network_space.py). Playwright's event loop makes Django
-    # refuse database calls from this thread unless told.
+    # The deferred job runs here, on the test's connection (its rows are not committed).
+    # Playwright's event loop makes Django refuse database calls from this thread unless told.
     with allow_async_unsafe():
         connections["default"] = space.test_connection
-        import_check(run_id=ImportRun.objects.get().pk)
+        assert run_jobs_here("imports") == 1  # the job the upload deferred
     # The page polls the status, sees the check done and shows the report.
     expect(page.locator("#import-report")).to_be_visible(timeout=15000)
     expect(page.locator("#report-summary")).to_contain_text("AMAP : 2 à créer")
