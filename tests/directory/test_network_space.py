@@ -228,7 +228,7 @@ def test_import_directory_prints_progress_with_rows_per_second_and_time_left(tmp
     out, err = io.StringIO(), io.StringIO()
     call_command("import_directory", str(path), "--kind", "amap", stdout=out, stderr=err)
     assert "lecture du fichier" in err.getvalue()
-    assert re.search(r"vérification : 2/2 lignes, \d+ lignes/s, terminé en", err.getvalue())
+    assert re.search(r"vérification : 2/2 lignes, [\d\u202f]+ lignes/s, terminé en", err.getvalue())
     assert "Simulation" in out.getvalue() and "lignes/s" not in out.getvalue()
 
 
