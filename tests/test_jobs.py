@@ -256,6 +256,7 @@ def test_the_schedule_is_declared_in_code():
         "matching.tasks.match_all": "30 1 * * *",
         "matching.tasks.send_digest": "0 5 * * *",
         "contracts.tasks.apply_retention": "30 2 * * *",
+        "directory.tasks.freshness_remind": "0 8 * * *",
     }
 
 

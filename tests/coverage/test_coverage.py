@@ -314,7 +314,10 @@ def test_network_creation_page_is_for_staff_and_explains_errors(client):
     assert list(network.regions.values_list("code", flat=True)) == ["24"]
     # After creation: a confirmation and the new network's coordination space (issue 14).
     assert response["Location"] == reverse("directory:network_space", args=[network.slug])
-    page = client.get(response["Location"])
+    space = client.get(response["Location"])
+    assert space.status_code == 200
+    assert reverse("coverage:network_coverage", args=[network.slug]) in space.content.decode()
+    page = client.get(reverse("coverage:network_coverage", args=[network.slug]))
     assert page.status_code == 200
     assert "Aucune AMAP active" in page.content.decode()
 
