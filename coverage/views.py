@@ -7,6 +7,7 @@ import hashlib
 import re
 from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -22,6 +23,7 @@ from django.views.decorators.http import require_GET
 
 from cartography.builders import inlined_assets, map_parts
 from directory.models import Network
+from directory.selectors.network import is_coordinator, network_counts
 from directory.services_networks import network_create
 
 from . import charts, exports, layers, snapshots, tasks
@@ -166,7 +168,13 @@ def network_coverage(request, slug: str):
     The figures come from the last snapshot (coverage/snapshots.py) and are never computed here."""
     network = get_object_or_404(Network, slug=slug)
     form = CoverageForm(request.GET or None)
-    context = {"network": network, "form": form}
+    context = {
+        "network": network,
+        "form": form,
+        # Members vs territory, from the one selector the network page and its space use too.
+        "counts": network_counts(network=network),
+        "can_coordinate": is_coordinator(request.user, network),
+    }
     if form.is_bound and not form.is_valid():
         return render(request, "coverage/dashboard.html", context, status=400)
     if not form.is_bound:
@@ -400,16 +408,20 @@ def network_new(request):
                 admin=request.user,
             )
         except ValidationError as error:
-            for field, messages in error.message_dict.items():
+            for field, field_messages in error.message_dict.items():
                 target = field if field in form.fields else None
                 if field == "territory":
                     if request.FILES.get("territory_file"):
                         target = "territory_file"
                     elif form.cleaned_data.get("territory_geojson"):
                         target = "territory_geojson"
-                for message in messages:
+                for message in field_messages:
                     form.add_error(target, message)
         else:
-            return redirect("coverage:network_coverage", slug=network.slug)
+            messages.success(
+                request,
+                _("Réseau « %(name)s » créé : voici son espace de coordination.") % {"name": network.name},
+            )
+            return redirect("directory:network_space", slug=network.slug)
     status = 400 if request.method == "POST" else 200
     return render(request, "coverage/network_new.html", {"form": form}, status=status)

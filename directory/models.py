@@ -144,6 +144,10 @@ class DirectoryEntry(models.Model):
     is_demo = models.BooleanField(_("donnée de démonstration"), default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Freshness: when someone who runs the entry (or a coordinator) last confirmed it, and when
+    # the yearly reminder last asked them to (directory.freshness).
+    verified_at = models.DateTimeField(_("fiche vérifiée le"), null=True, blank=True)
+    verification_asked_at = models.DateTimeField(_("vérification demandée le"), null=True, blank=True)
 
     class Meta:
         abstract = True
@@ -544,3 +548,7 @@ class ClaimChallenge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} → {self.amap or self.farm}"
+
+
+# The network space's own records (web imports, announcements): kept in their own module.
+from .models_network import Announcement, AnnouncementDelivery, AnnouncementOptOut, ImportRun  # noqa: E402, F401

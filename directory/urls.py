@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_moderation
+from . import views, views_moderation, views_network
 
 app_name = "directory"
 urlpatterns = [
@@ -27,4 +27,23 @@ urlpatterns = [
         views_moderation.entry_history_revert,
         name="entry_history_revert",
     ),
+    # The network's space, for its coordinators (directory/views_network.py).
+    path("reseau/<slug:slug>/gestion/", views_network.network_space, name="network_space"),
+    path("reseau/<slug:slug>/gestion/equipe/", views_network.network_team, name="network_team"),
+    path("reseau/<slug:slug>/gestion/export/<str:kind>.csv", views_network.network_export, name="network_export"),
+    path("reseau/<slug:slug>/gestion/import/", views_network.network_import, name="network_import"),
+    path("reseau/<slug:slug>/gestion/import/<int:pk>/", views_network.network_import_run, name="network_import_run"),
+    path(
+        "reseau/<slug:slug>/gestion/import/<int:pk>/etat/",
+        views_network.network_import_status,
+        name="network_import_status",
+    ),
+    path("reseau/<slug:slug>/gestion/annonces/", views_network.network_announcements, name="network_announcements"),
+    path(
+        "reseau/<slug:slug>/gestion/annonces/<int:pk>/",
+        views_network.network_announcement_detail,
+        name="network_announcement_detail",
+    ),
+    path("annonces-reseau/desinscription/<str:token>/", views_network.announcement_optout, name="announcement_optout"),
+    path("fiche/verifier/<str:token>/", views_network.entry_verify, name="entry_verify"),
 ]

@@ -20,6 +20,7 @@ from . import selectors
 from .forms import SearchForm
 from .map_data import network_map_data
 from .models import Amap, Farm, LocationPrecision, Network
+from .selectors.network import is_coordinator, network_counts
 from .templatetags.directory_pages import delivery_hours, weekdays
 
 RESULTS_PER_PAGE = 10
@@ -159,6 +160,8 @@ def network_detail(request, slug: str):
         "farm_page": farm_page,
         "map": map_parts(build_network_map(**network_map_data(network=network))),
         "embed_snippet": embed_snippet(network_slug=network.slug, base_url=base_url),
+        "counts": network_counts(network=network),
+        "can_coordinate": is_coordinator(request.user, network),
     }
     return render(request, "directory/network_detail.html", context)
 

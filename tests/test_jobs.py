@@ -260,6 +260,7 @@ def test_the_schedule_is_declared_in_code():
         "members.tasks.remind_unpaid_adhesions": "0 7 * * *",
         "coverage.tasks.coverage_refresh_nightly": "15 3 * * *",
         "events.tasks.remind_shifts": "0 7 * * *",
+        "directory.tasks.freshness_remind": "0 8 * * *",
     }
 
 

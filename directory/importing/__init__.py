@@ -14,7 +14,7 @@ from pathlib import Path
 from django.db import transaction
 
 from .amaps import AmapImporter
-from .base import Importer
+from .base import Importer, Progress, Ticking, no_progress
 from .columns import FIELD_ALIASES, mapping_from_options, resolve_columns
 from .farms import FarmImporter
 from .partnerships import PartnershipImporter
@@ -27,6 +27,7 @@ __all__ = [
     "ImportFileError",
     "ImportReport",
     "Issue",
+    "Progress",
     "directory_import",
     "mapping_from_options",
 ]
@@ -42,11 +43,16 @@ def directory_import(
     mapping: Mapping[str, str] | None = None,
     encoding: str | None = None,
     commit: bool = False,
+    progress: Progress = no_progress,
 ) -> ImportReport:
-    """Check every row of `path`, then upsert them all in one transaction (rolled back unless `commit`)."""
+    """Check every row of `path`, then upsert them all in one transaction (rolled back unless `commit`).
+
+    `progress(phase, done, total)` is called as rows are read ("read"), checked ("check") and written ("write").
+    """
     if kind not in IMPORTERS:
         raise ValueError(f"kind must be one of {KINDS}")
     report = ImportReport(kind=kind, source=source, path=str(path))
+    progress("read", 0, 0)
     try:
         table = read_table(Path(path), encoding=encoding)
     except ImportFileError as error:
@@ -59,7 +65,7 @@ def directory_import(
         report.error(None, "", "aucune ligne de données après l'en-tête")
     if report.errors:
         return report
-    importer = IMPORTERS[kind](table=table, columns=columns, source=source, report=report)
+    importer = IMPORTERS[kind](table=table, columns=columns, source=source, report=report, progress=progress)
     records = importer.prepare()
     importer.check_links(records)
     report.errors.sort(key=lambda issue: issue.row or 0)
@@ -67,7 +73,7 @@ def directory_import(
     if report.errors:
         return report
     with transaction.atomic():
-        importer.write(records)
+        importer.write(Ticking(records, phase="write", progress=progress))
         if not commit:
             transaction.set_rollback(True)
     report.committed = commit

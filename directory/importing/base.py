@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,10 +128,50 @@ class RowContext:
         self.importer.report.warn(self.row, self.column(name) if name else "", message)
 
 
+Progress = Callable[[str, int, int], None]  # (phase, done, total): "check" or "write"
+
+# How often the importers report progress (rows): often enough for a bar, rarely enough to cost nothing.
+PROGRESS_EVERY = 500
+
+
+def no_progress(phase: str, done: int, total: int) -> None:
+    return None
+
+
+class Ticking(Sequence):
+    """The records to write, reporting progress as the importer's `write` walks through them."""
+
+    def __init__(self, records: Sequence, *, phase: str, progress: Progress):
+        self.records, self.phase, self.progress = records, phase, progress
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index):
+        return self.records[index]
+
+    def __iter__(self):
+        total = len(self.records)
+        self.progress(self.phase, 0, total)
+        for done, record in enumerate(self.records, start=1):
+            yield record
+            if done % PROGRESS_EVERY == 0 or done == total:
+                self.progress(self.phase, done, total)
+
+
 class Importer:
     kind: str
 
-    def __init__(self, *, table: Table, columns: dict[str, str], source: str, report: ImportReport):
+    def __init__(
+        self,
+        *,
+        table: Table,
+        columns: dict[str, str],
+        source: str,
+        report: ImportReport,
+        progress: Progress = no_progress,
+    ):
+        self.progress = progress
         self.table = table
         self.columns = columns
         self.source = source
@@ -381,11 +421,15 @@ class Importer:
     def prepare(self) -> list[Prepared]:
         prepared: list[Prepared] = []
         seen: dict[str, int] = {}
-        for row, values in self.table.rows:
+        total = len(self.table.rows)
+        self.progress("check", 0, total)
+        for done, (row, values) in enumerate(self.table.rows, start=1):
             ctx = RowContext(self, row, values)
             record = self.prepare_row(ctx, seen=seen)
             if record is not None and not ctx.failed:
                 prepared.append(record)
+            if done % PROGRESS_EVERY == 0 or done == total:
+                self.progress("check", done, total)
         return prepared
 
     def prepare_row(self, ctx: RowContext, *, seen: dict[str, int]) -> Prepared | None:

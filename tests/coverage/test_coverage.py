@@ -328,8 +328,12 @@ def test_network_creation_page_is_for_staff_and_explains_errors(client):
     assert response.status_code == 302
     network = Network.objects.get(name="Réseau AMAP Centre-Val de Loire")
     assert list(network.regions.values_list("code", flat=True)) == ["24"]
-    assert response["Location"] == reverse("coverage:network_coverage", args=[network.slug])
-    page = computed_page(client, response["Location"])
+    # After creation: a confirmation and the new network's coordination space (issue 14).
+    assert response["Location"] == reverse("directory:network_space", args=[network.slug])
+    space = client.get(response["Location"])
+    assert space.status_code == 200
+    assert reverse("coverage:network_coverage", args=[network.slug]) in space.content.decode()
+    page = computed_page(client, reverse("coverage:network_coverage", args=[network.slug]))
     assert page.status_code == 200
     assert "Aucune AMAP active" in page.content.decode()
 

@@ -5,6 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from directory.importing import FIELD_ALIASES, KINDS, directory_import, mapping_from_options
+from directory.importing.progress import ProgressLine
 
 
 class Command(BaseCommand):
@@ -37,8 +38,16 @@ class Command(BaseCommand):
         except ValueError as error:
             raise CommandError(str(error)) from error
         source = source or file.stem
+        # Progress goes to stderr: stdout stays the report alone.
+        progress = ProgressLine(self.stderr.write) if options["verbosity"] >= 1 else None
         report = directory_import(
-            path=file, kind=kind, source=source, mapping=mapping, encoding=encoding, commit=commit
+            path=file,
+            kind=kind,
+            source=source,
+            mapping=mapping,
+            encoding=encoding,
+            commit=commit,
+            **({"progress": progress} if progress else {}),
         )
         text = report.as_text(details=options["verbosity"] >= 1)
         if not report.ok:
