@@ -3,7 +3,8 @@
 from accounts.dashboard import register_section
 
 from .models import MatchingModel
-from .selectors import annonces_managed_by, annonces_to_moderate, thread_title_for, threads_for
+from .selectors import annonces_managed_by, annonces_to_moderate
+from .threads import thread_title_for, threads_for
 
 
 def _annonces(*, user) -> dict:

@@ -314,11 +314,15 @@ def published_phrases(kind: str, *, is_annonce: bool, cache: dict | None = None)
 
 def reasons_for(need: Need, table: CandidateTable, row: int, ctx: ReasonContext) -> list[str]:
     """`reasons_from_values` for one row of a candidate table (the annonce's Need is scalar)."""
-    return reasons_from_values(
+    return reasons_from_values(distance_m=float(table.distance_m[row]), **_row_values(need, table, row, ctx))
+
+
+def _row_values(need: Need, table: CandidateTable, row: int, ctx: ReasonContext) -> dict:
+    """One candidate row's arguments to `reasons_after_distance` (the distance apart)."""
+    return dict(
         kind=need.kind,
         products=int(need.products_mask),
         need_days=int(need.weekdays_mask),
-        distance_m=float(table.distance_m[row]),
         org_id=int(table.org_id[row]),
         annonce_id=int(table.annonce_id[row]),
         weekdays=int(table.weekdays[row]),
@@ -380,23 +384,7 @@ def reasons_by_contribution(
     from .learning.features import INDEX
 
     distance_m = float(table.distance_m[row])
-    parts, _sentences = reasons_after_distance(
-        kind=need.kind,
-        products=int(need.products_mask),
-        need_days=int(need.weekdays_mask),
-        org_id=int(table.org_id[row]),
-        annonce_id=int(table.annonce_id[row]),
-        weekdays=int(table.weekdays[row]),
-        listed=int(table.product_mask[row]),
-        partnered=int(table.partnered_mask[row]),
-        declared=int(table.declared_mask[row]),
-        size=float(table.size[row]),
-        openness=float(table.openness[row]),
-        synergy_m=float(table.synergy_m[row]),
-        synergy_amap=int(table.synergy_amap[row]),
-        ctx=ctx,
-        reach_m=float(table.reach_m[row]),
-    )
+    parts, _sentences = reasons_after_distance(**_row_values(need, table, row, ctx))
     parts = list(parts)
     if need.kind == AMAP_SEEKS_FARM:
         parts[PART_FEATURES.index("tour")] = partners_phrases(

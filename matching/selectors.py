@@ -18,7 +18,6 @@ from django.contrib.gis.geos import Point
 from django.contrib.gis.measure import D
 from django.db.models import Exists, FloatField, Func, OuterRef, Q, QuerySet
 from django.db.models.functions import Cast
-from django.utils.translation import gettext as _
 
 from directory.models import Amap, Farm, Network, Partnership, ProductCategory
 from geo.sphere import GEOD
@@ -26,7 +25,7 @@ from geo.sphere import GEOD
 from . import engine, reasons, routing
 from .learning.features import RINGS_KM
 from .learning.ranker import LinearRanker
-from .models import Annonce, Match, MatchingModel, Thread
+from .models import Annonce, Match, MatchingModel
 
 MAX_MATCHES = 50
 
@@ -124,37 +123,6 @@ def annonces_to_moderate(*, user) -> QuerySet[Annonce]:
             | Q(amap__networks__in=networks)
         )
         .select_related("farm", "amap")
-        .distinct()
-        .order_by("-created_at", "-pk")
-    )
-
-
-def thread_title_for(*, thread: Thread, user) -> str:
-    """The thread as its reader names it: « Conversation avec <the other side> », never their own name."""
-    sender_name = str(thread.sender or thread.started_by or _("un compte supprimé"))
-    recipient = thread.recipient
-    uid = getattr(user, "pk", None)
-    on_sender_side = uid is not None and (
-        thread.started_by_id == uid or (thread.sender is not None and thread.sender.managers.filter(pk=uid).exists())
-    )
-    on_recipient_side = uid is not None and recipient is not None and recipient.managers.filter(pk=uid).exists()
-    if on_sender_side and not on_recipient_side:
-        return _("Conversation avec %(name)s") % {"name": recipient}
-    if on_recipient_side and not on_sender_side:
-        return _("Conversation avec %(name)s") % {"name": sender_name}
-    return _("Conversation entre %(a)s et %(b)s") % {"a": sender_name, "b": recipient}
-
-
-def threads_for(*, user) -> QuerySet[Thread]:
-    return (
-        Thread.objects.filter(
-            Q(started_by=user)
-            | Q(recipient_amap__managers=user)
-            | Q(recipient_farm__managers=user)
-            | Q(sender_amap__managers=user)
-            | Q(sender_farm__managers=user)
-        )
-        .select_related("recipient_amap", "recipient_farm", "annonce")
         .distinct()
         .order_by("-created_at", "-pk")
     )

@@ -15,6 +15,7 @@ from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -257,3 +258,34 @@ def thread_mark_read(*, thread: Thread, user=None, by_link: bool = False) -> int
         return 0  # staff looking on: nothing read by the people concerned
     ids = [m.pk for m in unread]
     return Message.objects.filter(pk__in=ids).update(read_at=timezone.now()) if ids else 0
+
+
+def thread_title_for(*, thread: Thread, user) -> str:
+    """The thread as its reader names it: « Conversation avec <the other side> », never their own name."""
+    sender_name = str(thread.sender or thread.started_by or _("un compte supprimé"))
+    recipient = thread.recipient
+    uid = getattr(user, "pk", None)
+    on_sender_side = uid is not None and (
+        thread.started_by_id == uid or (thread.sender is not None and thread.sender.managers.filter(pk=uid).exists())
+    )
+    on_recipient_side = uid is not None and recipient is not None and recipient.managers.filter(pk=uid).exists()
+    if on_sender_side and not on_recipient_side:
+        return _("Conversation avec %(name)s") % {"name": recipient}
+    if on_recipient_side and not on_sender_side:
+        return _("Conversation avec %(name)s") % {"name": sender_name}
+    return _("Conversation entre %(a)s et %(b)s") % {"a": sender_name, "b": recipient}
+
+
+def threads_for(*, user) -> QuerySet[Thread]:
+    return (
+        Thread.objects.filter(
+            Q(started_by=user)
+            | Q(recipient_amap__managers=user)
+            | Q(recipient_farm__managers=user)
+            | Q(sender_amap__managers=user)
+            | Q(sender_farm__managers=user)
+        )
+        .select_related("recipient_amap", "recipient_farm", "annonce")
+        .distinct()
+        .order_by("-created_at", "-pk")
+    )

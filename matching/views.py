@@ -29,7 +29,8 @@ from .forms import (
     SavedSearchForm,
 )
 from .models import Annonce, SavedSearch, Thread
-from .selectors import annonces_board, matches_for_annonce, thread_title_for
+from .selectors import annonces_board, matches_for_annonce
+from .threads import thread_title_for
 
 FRANCE_CENTER = (46.6, 2.4)  # (lat, lon)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib.postgres.expressions import ArraySubquery
+from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -151,3 +152,9 @@ def memberships_of_user(*, user) -> QuerySet[Membership]:
 
 def adhesions_of_user(*, user) -> QuerySet[Adhesion]:
     return Adhesion.objects.filter(membership__user=user).select_related("season", "membership__amap")
+
+
+def require_team(user, amap) -> None:
+    """PermissionDenied unless `user` is on the AMAP's team (its admins and référents)."""
+    if not is_team(user, amap):
+        raise PermissionDenied(_("Réservé à l'équipe de l'AMAP (administrateur·rices et référent·es)."))

@@ -18,13 +18,13 @@ from directory.models import Amap, Farm
 
 from .. import calendars, selectors, services
 from ..forms import (
-    AcademicCalendarForm,
     ContractForm,
     ContractOpenForm,
     DeliveryMarkForm,
     ProductFormSet,
     product_initial,
 )
+from ..forms_academic import AcademicCalendarForm
 from ..models import AcademicCalendar, Contract, Subscription
 from .access import (
     _contract,
