@@ -317,6 +317,10 @@ if not DEBUG:
 
 # Background jobs (Procrastinate, on the same PostgreSQL): each app's jobs live in its tasks.py.
 PROCRASTINATE_ON_APP_READY = "config.jobs.middleware.on_app_ready"
+# A summary PDF over more subscriptions than this is built by a job (« votre fichier est prêt »);
+# prepared files are kept this many hours for their owner to download.
+SUMMARY_PDF_INLINE_MAX_SUBSCRIPTIONS = env.int("SUMMARY_PDF_INLINE_MAX_SUBSCRIPTIONS", default=100)
+PREPARED_FILE_HOURS = env.int("PREPARED_FILE_HOURS", default=24)
 # Extra task modules (the two-worker test adds its own); normally empty.
 PROCRASTINATE_IMPORT_PATHS = env.list("PROCRASTINATE_IMPORT_PATHS", default=[])
 

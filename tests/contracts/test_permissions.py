@@ -124,6 +124,9 @@ PAGE_ROUTES = [
     Route("absence_cancel", args="absence", method="post", expected=expect(404, member=302, **_ok(TEAM, 403))),
     Route("amap_summary", args="amap", expected=expect(403, amap_admin=200, staff=200)),
     Route("amap_summary_export", args="amap", extra=("pdf",), expected=expect(403, amap_admin=200, staff=200)),
+    # A prepared file exists only for its owner: a token of nobody's is a 404 for everyone.
+    Route("prepared_file", extra=("00000000-0000-4000-8000-000000000000",), expected=expect(404)),
+    Route("prepared_file_download", extra=("00000000-0000-4000-8000-000000000000",), expected=expect(404)),
     Route("farm_summary", args="farm", expected=expect(403, farmer=200, staff=200)),
     Route("farm_summary_export", args="farm", extra=("csv",), expected=expect(403, farmer=200, staff=200)),
 ]
