@@ -7,32 +7,47 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('contracts', '0003_contract_requires_membership'),
+        ("contracts", "0003_contract_requires_membership"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PreparedFile',
+            name="PreparedFile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('token', models.UUIDField(default=uuid.uuid4, editable=False, unique=True, verbose_name='jeton')),
-                ('title', models.CharField(max_length=300, verbose_name='titre')),
-                ('filename', models.CharField(max_length=200, verbose_name='nom du fichier')),
-                ('content_type', models.CharField(max_length=100, verbose_name='type')),
-                ('params', models.JSONField(default=dict, verbose_name='paramètres')),
-                ('status', models.CharField(choices=[('pending', 'en préparation'), ('ready', 'prêt'), ('failed', 'échec')], default='pending', max_length=10, verbose_name='état')),
-                ('content', models.BinaryField(null=True, verbose_name='contenu')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='demandé le')),
-                ('expires_at', models.DateTimeField(verbose_name='expire le')),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='prepared_files', to=settings.AUTH_USER_MODEL, verbose_name='demandé par')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("token", models.UUIDField(default=uuid.uuid4, editable=False, unique=True, verbose_name="jeton")),
+                ("title", models.CharField(max_length=300, verbose_name="titre")),
+                ("filename", models.CharField(max_length=200, verbose_name="nom du fichier")),
+                ("content_type", models.CharField(max_length=100, verbose_name="type")),
+                ("params", models.JSONField(default=dict, verbose_name="paramètres")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("pending", "en préparation"), ("ready", "prêt"), ("failed", "échec")],
+                        default="pending",
+                        max_length=10,
+                        verbose_name="état",
+                    ),
+                ),
+                ("content", models.BinaryField(null=True, verbose_name="contenu")),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="demandé le")),
+                ("expires_at", models.DateTimeField(verbose_name="expire le")),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="prepared_files",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="demandé par",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'fichier préparé',
-                'verbose_name_plural': 'fichiers préparés',
-                'indexes': [models.Index(fields=['expires_at'], name='preparedfile_expires_idx')],
+                "verbose_name": "fichier préparé",
+                "verbose_name_plural": "fichiers préparés",
+                "indexes": [models.Index(fields=["expires_at"], name="preparedfile_expires_idx")],
             },
         ),
     ]
