@@ -14,8 +14,13 @@ Figures (`--quick`: 10 s of throughput, a 60 s soak instead of 10 minutes):
   after the throughput run (warm) and at the end of the soak; load.soak_rss_growth (goal ≤ 10 %) and
   load.soak_rss_growth_max_worker (the worst single worker).
 
-Options (`--set key=value`): load_amaps (directory size, default: what the database holds among
-100k/10k, else 10k), workers (default: serve.sh's 2 × cores + 1), rps_duration, soak_duration (seconds).
+Also load.mixed_app_cpu_per_request / load.mixed_db_cpu_per_request (CPU time of the gunicorn workers
+and of their PostgreSQL backends per request) and load.mixed_capacity_two_cores_estimate = 2000 ms / their
+sum: the throughput two cores of its own would give, on a machine shared with others.
+
+Options (`--set key=value`): collectstatic=0 (already collected), load_amaps (directory size, default:
+what the database holds among 100k/10k, else 10k), workers (default: serve.sh's 2 × cores + 1),
+rps_duration, soak_duration (seconds).
 Traffic goes only to 127.0.0.1 and every run is bounded in time.
 """
 
@@ -33,7 +38,15 @@ import time
 import urllib.request
 from pathlib import Path
 
-from benchmarks.bench_search import HUGE_RATE, _children, _free_port, _wait_for, query_points
+from benchmarks.bench_search import (
+    HUGE_RATE,
+    _children,
+    _cpu_seconds,
+    _database_backends,
+    _free_port,
+    _wait_for,
+    query_points,
+)
 from benchmarks.common import ensure_demo, note, report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -167,15 +180,16 @@ def run(ctx) -> None:
     # serve.sh's first step, timed on its own (whitenoise compresses every file again each time:
     # minutes on a loaded machine), so that the server's start is not mistaken for a hang.
     started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        timeout=900,
-        stdout=subprocess.DEVNULL,
-    )
-    report("load.collectstatic_seconds", time.perf_counter() - started, "s")
+    if ctx.options.get("collectstatic", "1") == "1":
+        subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            timeout=900,
+            stdout=subprocess.DEVNULL,
+        )
+        report("load.collectstatic_seconds", time.perf_counter() - started, "s")
     log_path = ROOT / ".var" / "log" / "bench_load_server.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log:
@@ -201,8 +215,12 @@ def run(ctx) -> None:
             handle.write(LUA % {"paths": ",".join(f'"{p}"' for p in paths)})
             script = handle.name
 
-        mixed = _wrk(wrk, base, script, int(ctx.options.get("rps_duration", 10 if ctx.quick else 20)))
         workers = sorted(_children(server.pid))  # serve.sh execs gunicorn: server.pid is the master
+        database_pids = _database_backends()
+        cpu_before = (_cpu_seconds(workers), _cpu_seconds(database_pids))
+        mixed = _wrk(wrk, base, script, int(ctx.options.get("rps_duration", 10 if ctx.quick else 20)))
+        cpu_app = _cpu_seconds(workers) - cpu_before[0]
+        cpu_db = _cpu_seconds(database_pids) - cpu_before[1]
         rss_start = {pid: _rss_kb(pid) for pid in workers}
         soak_seconds = int(ctx.options.get("soak_duration", 60 if ctx.quick else 600))
         soak = _wrk(wrk, base, script, soak_seconds)
@@ -221,6 +239,12 @@ def run(ctx) -> None:
     report("load.mixed_socket_errors", mixed["socket_errors"], "errors")
     report("load.mixed_p50", mixed["p50"], "ms")
     report("load.mixed_p99", mixed["p99"], "ms")
+    # CPU per request of the app and of the database: what two cores of its own could serve,
+    # whatever else this shared machine runs meanwhile.
+    app_ms, db_ms = cpu_app / mixed["requests"] * 1000, cpu_db / mixed["requests"] * 1000
+    report("load.mixed_app_cpu_per_request", app_ms, "ms")
+    report("load.mixed_db_cpu_per_request", db_ms, "ms")
+    report("load.mixed_capacity_two_cores_estimate", 2000 / (app_ms + db_ms), "req/s")
     report("load.soak_seconds", soak_seconds, "s")
     report("load.soak_requests", soak["requests"], "requests")
     report("load.soak_rps", soak["rps"], "req/s")
