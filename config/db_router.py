@@ -8,6 +8,9 @@ The rule is deliberately simple, so that nobody ever reads their own write from 
   write pins the rest of the request to the primary);
 - and only when a replica is configured (`DATABASE_REPLICA_URL` → `DATABASE_READ_REPLICA`).
 Commands and jobs never run inside the middleware, so they always use the primary.
+Only ORM queries are routed: the hand-written SQL of the nearest search (directory.selectors.nearest)
+and of the tiles (maps.selectors) runs on `django.db.connection`, the primary, until those take
+`connections[router.db_for_read(Amap)]`.
 """
 
 from __future__ import annotations

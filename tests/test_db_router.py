@@ -62,15 +62,16 @@ def test_without_a_replica_or_outside_a_public_request_everything_reads_the_prim
     assert router.db_for_read(Commune) == "default"  # a command, a job: not a public request
 
 
-def test_an_anonymous_search_page_reads_the_replica_and_a_logged_in_one_the_primary(client, replica_on):
+def test_an_anonymous_map_page_reads_the_replica_and_a_logged_in_one_the_primary(client, replica_on):
+    # /carte/ lists the product categories and networks through the ORM (its filters).
     with CaptureQueriesContext(connections["replica"]) as on_replica:
-        response = client.get("/recherche/", {"q": "Bordeaux"})
+        response = client.get("/carte/")
     assert response.status_code == 200
-    assert any('"geo_commune"' in query["sql"] for query in on_replica.captured_queries)
+    assert any('"directory_productcategory"' in query["sql"] for query in on_replica.captured_queries)
 
     client.cookies["sessionid"] = "no-such-session"
     with CaptureQueriesContext(connections["replica"]) as on_replica:
-        response = client.get("/recherche/", {"q": "Bordeaux"})
+        response = client.get("/carte/")
     assert response.status_code == 200
     assert on_replica.captured_queries == []
 
