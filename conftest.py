@@ -5,6 +5,22 @@ from django.core.management import call_command
 
 
 @pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings):
+    """A second alias, `replica`, mirrors the test database (the router's tests read through it).
+
+    Nothing reads it unless a test sets DATABASE_READ_REPLICA and asks for databases=[…, "replica"].
+    """
+    import copy
+
+    from django.db import connections
+
+    if "replica" not in connections.settings:
+        replica = copy.deepcopy(connections.settings["default"])
+        replica["TEST"]["MIRROR"] = "default"
+        connections.settings["replica"] = replica
+
+
+@pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     """The test database gets the real territories once per run (about 20 s)."""
     with django_db_blocker.unblock():

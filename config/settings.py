@@ -61,6 +61,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "config.request_log.RequestLogMiddleware",
+    # Anonymous GETs may read the public directory from a replica (only when one is configured).
+    "config.db_router.PublicReadsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -124,6 +126,19 @@ if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 # Each concurrent test run (e.g. two developers on one cluster) can pick its own name.
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default="test_atlas")}
+# A streaming read replica of the primary (README « Au-delà d'une machine »): anonymous visitors'
+# reads of the public directory go there (config.db_router); everything else reads the primary.
+DATABASE_READ_REPLICA = None
+if env("DATABASE_REPLICA_URL", default=""):
+    DATABASE_READ_REPLICA = "replica"
+    DATABASES["replica"] = env.db("DATABASE_REPLICA_URL")
+    DATABASES["replica"]["ENGINE"] = DATABASES["default"]["ENGINE"]
+    DATABASES["replica"]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+    if "OPTIONS" in DATABASES["default"]:
+        DATABASES["replica"].setdefault("OPTIONS", {}).update(DATABASES["default"]["OPTIONS"])
+    # Tests read the replica from the test database itself.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["config.db_router.PrimaryReplicaRouter"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -307,6 +322,10 @@ if not DEBUG:
 
 # Background jobs (Procrastinate, on the same PostgreSQL): each app's jobs live in its tasks.py.
 PROCRASTINATE_ON_APP_READY = "config.jobs.middleware.on_app_ready"
+# A summary PDF over more subscriptions than this is built by a job (« votre fichier est prêt »);
+# prepared files are kept this many hours for their owner to download.
+SUMMARY_PDF_INLINE_MAX_SUBSCRIPTIONS = env.int("SUMMARY_PDF_INLINE_MAX_SUBSCRIPTIONS", default=100)
+PREPARED_FILE_HOURS = env.int("PREPARED_FILE_HOURS", default=24)
 # Extra task modules (the two-worker test adds its own); normally empty.
 PROCRASTINATE_IMPORT_PATHS = env.list("PROCRASTINATE_IMPORT_PATHS", default=[])
 

@@ -48,6 +48,8 @@ urlpatterns = [
     path("amap/<int:pk>/calendriers-universitaires/", setup.academic_calendars, name="academic_calendars"),
     path("amap/<int:pk>/bilans/", deliveries.amap_summary, name="amap_summary"),
     re_path(r"^amap/(?P<pk>[0-9]+)/bilans/(?P<fmt>csv|pdf)/$", deliveries.amap_summary, name="amap_summary_export"),
+    path("fichiers/<uuid:token>/", deliveries.prepared_file, name="prepared_file"),
+    path("fichiers/<uuid:token>/telecharger/", deliveries.prepared_file_download, name="prepared_file_download"),
     path("ferme/<int:pk>/bilans/", deliveries.farm_summary, name="farm_summary"),
     re_path(r"^ferme/(?P<pk>[0-9]+)/bilans/(?P<fmt>csv|pdf)/$", deliveries.farm_summary, name="farm_summary_export"),
 ]

@@ -34,6 +34,7 @@ from django.conf import settings
 from django.core.management import call_command
 
 from directory.models import Amap, Farm, Partnership
+from geo.progress import Progress
 from geo.sphere import GEOD
 
 from . import engine
@@ -117,9 +118,17 @@ def _beyond_reach(amap: Amap, farm: Farm, radius_km: float) -> bool:
 
 
 def leave_one_out_recall(
-    *, k: int = 10, radius_km: float = 100.0, source: str | None = GIRONDE_SOURCE, min_links: int = 0
+    *,
+    k: int = 10,
+    radius_km: float = 100.0,
+    source: str | None = GIRONDE_SOURCE,
+    min_links: int = 0,
+    progress: Progress | None = None,
 ) -> RecallReport:
-    """Recall@k of the real partners, learned and fixed engine vs pure-distance baseline (module docstring)."""
+    """Recall@k of the real partners, learned and fixed engine vs pure-distance baseline (module docstring).
+
+    `progress`, if given, counts the AMAPs evaluated.
+    """
     report = RecallReport(k=k)
     snapshot = load_snapshot()  # the whole installation trains; only `source`'s AMAPs are asked
     amap_index = {int(pk): i for i, pk in enumerate(snapshot.amap_id.tolist())}
@@ -129,6 +138,8 @@ def leave_one_out_recall(
     by_amap: dict[int, list[Partnership]] = defaultdict(list)
     for link in links.select_related("amap", "farm"):
         by_amap[link.amap_id].append(link)
+    if progress is not None:
+        progress.total = len(by_amap)
     for amap_id in sorted(by_amap):
         amap_links = by_amap[amap_id]
         amap = amap_links[0].amap
@@ -171,4 +182,6 @@ def leave_one_out_recall(
                         explained = report.details[bucket]
                         explained["checked"] += 1
                         explained["beyond_reach"] += _beyond_reach(amap, Farm.objects.get(pk=farm_id), radius_km)
+        if progress is not None:
+            progress.advance()
     return report

@@ -29,6 +29,7 @@ from .base import (
     HouseMessagesMixin,
 )
 from .contracts import CalendarException, Contract, ContractProduct, ContractQuerySet, PaymentMethod
+from .files import PreparedFile
 from .signatures import Charter, ContractDocument, EvidenceEvent, Signature, SignatureChallenge
 from .subscriptions import Absence, Delivery, Subscription, SubscriptionItem, SubscriptionQuerySet
 
@@ -51,6 +52,7 @@ __all__ = [
     "MAX_SEASON_DAYS",
     "MAX_TEXT_LENGTH",
     "PaymentMethod",
+    "PreparedFile",
     "Signature",
     "SignatureChallenge",
     "Subscription",

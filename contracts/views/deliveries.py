@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -21,7 +22,8 @@ from ..forms import (
     DeliveryMarkForm,
     SummaryForm,
 )
-from ..models import Delivery
+from ..models import Delivery, PreparedFile
+from ..services import files as file_services
 from .access import (
     _attachment,
     _contract,
@@ -128,6 +130,9 @@ def _summary_page(request, *, scope: dict, title: str, back_url: str, export_rou
     if fmt == "csv":
         content = exports.summary_csv(**scope, **params)
         return _attachment(content, content_type="text/csv; charset=utf-8", filename=f"bilan-{data['by']}.csv")
+    if fmt == "pdf" and file_services.summary_pdf_is_large(scope=scope):
+        prepared = file_services.summary_pdf_prepare(owner=request.user, scope=scope, title=title, **params)
+        return redirect("contracts:prepared_file", token=prepared.token)
     if fmt == "pdf":
         content = exports.summary_pdf(**scope, **params)
         return _attachment(content, content_type="application/pdf", filename=f"bilan-{data['by']}.pdf")
@@ -148,6 +153,30 @@ def _summary_page(request, *, scope: dict, title: str, back_url: str, export_rou
         "pdf_url": reverse(export_route, args=[*route_args, "pdf"]) + (f"?{query}" if query else ""),
     }
     return render(request, "contracts/summary.html", context)
+
+
+def _own_prepared_file(request, token) -> PreparedFile:
+    # Someone else's file, or an expired one, does not exist for this person.
+    return get_object_or_404(
+        PreparedFile.objects.filter(expires_at__gt=timezone.now()), token=token, owner=request.user
+    )
+
+
+@login_required
+@require_GET
+def prepared_file(request, token):
+    """« Votre fichier est en préparation », then « votre fichier est prêt » with its link."""
+    prepared = _own_prepared_file(request, token)
+    return render(request, "contracts/prepared_file.html", {"file": prepared, "Status": PreparedFile.Status})
+
+
+@login_required
+@require_GET
+def prepared_file_download(request, token):
+    prepared = _own_prepared_file(request, token)
+    if prepared.status != PreparedFile.Status.READY:
+        raise Http404(_("Ce fichier n'est pas prêt."))
+    return _attachment(bytes(prepared.content), content_type=prepared.content_type, filename=prepared.filename)
 
 
 @login_required

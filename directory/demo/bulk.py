@@ -10,6 +10,8 @@ from django.contrib.gis.db.models import GeometryField
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import CASCADE
 
+from geo.progress import Progress
+
 # Values psycopg writes as they are; anything else goes through the field's get_db_prep_save.
 _PLAIN_TYPES = (str, int, float, bool, dt.date, dt.time, dt.datetime, list)
 
@@ -26,7 +28,7 @@ def copy_rows(table: str, columns: list[str], rows: Iterable[tuple]) -> int:
     return count
 
 
-def copy_objects(model, objects: list) -> list[int]:
+def copy_objects(model, objects: list, *, progress: Progress | None = None) -> list[int]:
     """Write unsaved model instances with COPY and give them their primary keys.
 
     Like bulk_create (every concrete field, `pre_save` for auto_now and friends, no `save()`),
@@ -60,11 +62,26 @@ def copy_objects(model, objects: list) -> list[int]:
                 row.append(f.get_db_prep_save(value, conn))
         return row
 
-    copy_rows(meta.db_table, [connection.ops.quote_name(f.column) for f in fields], map(values, objects))
+    rows = map(values, objects)
+    if progress is not None:
+        rows = _advancing(rows, progress)
+    copy_rows(meta.db_table, [connection.ops.quote_name(f.column) for f in fields], rows)
     for obj in objects:
         obj._state.adding = False
         obj._state.db = connection.alias
     return ids
+
+
+def _advancing(rows: Iterable, progress: Progress, every: int = 1000):
+    """Pass rows through, telling `progress` every `every` rows (a call per row would show in the COPY)."""
+    pending = 0
+    for row in rows:
+        yield row
+        pending += 1
+        if pending == every:
+            progress.advance(pending)
+            pending = 0
+    progress.advance(pending)
 
 
 def copy_columns(model, columns: dict[str, list]) -> int:

@@ -10,6 +10,8 @@ import numpy as np
 from django.db import connection, transaction
 from django.db.models import Q
 
+from geo.progress import Progress
+
 from ..models import Amap, Farm, Network, Partnership, ProductCategory
 from ..signals import demo_clearing
 from .amaps import draw_amaps
@@ -56,8 +58,12 @@ def generate(
     farms: int = DEFAULT_FARMS,
     seed: int = 1,
     log: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> Summary:
-    """Write a demo directory of `amaps` AMAPs and `farms` farms (call `clear_demo()` first)."""
+    """Write a demo directory of `amaps` AMAPs and `farms` farms (call `clear_demo()` first).
+
+    `progress` (total amaps + farms) advances as the AMAPs and farms are written.
+    """
     log = log or (lambda message: None)
     summary = Summary()
     started = time.perf_counter()
@@ -80,11 +86,11 @@ def generate(
         summary.networks = len(networks["all"])
         amap_rows = draw_amaps(rng, places, products, amaps, seed)
         lap("AMAPs drawn")
-        amap_ids = np.array(copy_objects(Amap, amap_rows["objects"]), dtype=np.int64)
+        amap_ids = np.array(copy_objects(Amap, amap_rows["objects"], progress=progress), dtype=np.int64)
         lap("AMAPs written")
         farm_rows = draw_farms(rng, places, products, farms, seed)
         lap("farms drawn")
-        farm_ids = np.array(copy_objects(Farm, farm_rows["objects"]), dtype=np.int64)
+        farm_ids = np.array(copy_objects(Farm, farm_rows["objects"], progress=progress), dtype=np.int64)
         lap("farms written")
 
         table, columns = through_table(Amap, "products")

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef
 
 from directory.models import Amap, Partnership
+from geo.progress import Progress
 
 from .. import engine
 from ..models import Annonce, Match
@@ -43,8 +44,12 @@ class BulkReport:
         return self.load_s + self.compute_s + self.store_s
 
 
-def compute_iter(*, report: BulkReport, k: int = 10, shortlist: int | None = None, annonce_ids=None):
+def compute_iter(
+    *, report: BulkReport, k: int = 10, shortlist: int | None = None, annonce_ids=None, progress: Progress | None = None
+):
     """Read the directory now, then return a generator of BulkResults (one per chunk); fills `report`.
+
+    `progress`, if given, gets the number of annonces as its total and advances chunk by chunk.
 
     Every query happens here, before the first result: a caller may stream the results into
     a COPY on the same connection while the next chunk is computed.
@@ -66,6 +71,8 @@ def compute_iter(*, report: BulkReport, k: int = 10, shortlist: int | None = Non
     if annonce_ids is not None:
         selected = selected[np.isin(d.ann_id, np.asarray(annonce_ids, dtype=np.int64))]
     report.annonces = len(selected)
+    if progress is not None:
+        progress.total = report.annonces
 
     def chunks():
         cache: dict = {}
@@ -84,6 +91,8 @@ def compute_iter(*, report: BulkReport, k: int = 10, shortlist: int | None = Non
                     q, _p, table = chosen
                     result = finish(d, kind, q, table, bits, tour_names, cache, bounds)
                 report.compute_s += time.perf_counter() - started
+                if progress is not None:
+                    progress.advance(len(queries[start : start + CHUNK]))
                 if result is not None:
                     report.matches += len(result.annonce_id)
                     yield result
@@ -98,7 +107,13 @@ def compute(*, k: int = 10, shortlist: int | None = None, annonce_ids: list[int]
     return report, results
 
 
-def match_all(*, k: int = 10, shortlist: int | None = None, annonce_ids: list[int] | None = None) -> BulkReport:
+def match_all(
+    *,
+    k: int = 10,
+    shortlist: int | None = None,
+    annonce_ids: list[int] | None = None,
+    progress: Progress | None = None,
+) -> BulkReport:
     """Compute and store the k best matches of every live annonce (or of those listed).
 
     Stored matches of annonces no longer live are removed. `report.compute_s` is the time
@@ -108,7 +123,7 @@ def match_all(*, k: int = 10, shortlist: int | None = None, annonce_ids: list[in
     started = time.perf_counter()
     live = list(Annonce.objects.live().values_list("pk", flat=True))
     targets = live if annonce_ids is None else [pk for pk in live if pk in set(annonce_ids)]
-    results = compute_iter(report=report, k=k, shortlist=shortlist, annonce_ids=annonce_ids)
+    results = compute_iter(report=report, k=k, shortlist=shortlist, annonce_ids=annonce_ids, progress=progress)
     store(results, annonce_ids=targets, timings=report.store_timings)
     if annonce_ids is None:
         Match.objects.exclude(annonce_id__in=Annonce.objects.live().values("pk")).delete()

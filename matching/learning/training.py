@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from geo.progress import Progress
+
 from .features import FEATURES, INDEX, LEARNED_SIGNS, PRIOR_COEFFICIENTS, Snapshot, questions_for_amap
 from .ranker import LinearRanker
 
@@ -131,9 +133,15 @@ def cross_validate(
     radius_km: float = EVALUATION_RADIUS_KM,
     min_links: int = 0,
     seed: int = SEED,
+    progress: Progress | None = None,
 ) -> CrossValidation:
-    """Recall@k of the fitted ranking against nearest-first, AMAPs left out by fold (None: one by one)."""
+    """Recall@k of the fitted ranking against nearest-first, AMAPs left out by fold (None: one by one).
+
+    `progress`, if given, counts the AMAPs left out.
+    """
     amaps = sorted(set(snapshot.link_amap.tolist()))
+    if progress is not None:
+        progress.total = len(amaps)
     groups = [[a] for a in amaps] if folds is None else [amaps[i::folds] for i in range(min(folds, len(amaps)))]
     report = CrossValidation(k=k)
     for group in groups:
@@ -156,6 +164,8 @@ def cross_validate(
                     farm_id = snapshot.farm_id[farm]
                     report.ranks["learned"].append(_rank_of(learned, farm_id, k))
                     report.ranks["nearest"].append(_rank_of(nearest, farm_id, k))
+            if progress is not None:
+                progress.advance()
     return report
 
 

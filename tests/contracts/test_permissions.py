@@ -128,6 +128,9 @@ PAGE_ROUTES = [
     Route("academic_calendars", args="amap", expected=expect(403, **AMAP_TEAM)),
     Route("amap_summary", args="amap", expected=expect(403, **AMAP_TEAM)),
     Route("amap_summary_export", args="amap", extra=("pdf",), expected=expect(403, **AMAP_TEAM)),
+    # A prepared file exists only for its owner: a token of nobody's is a 404 for everyone.
+    Route("prepared_file", extra=("00000000-0000-4000-8000-000000000000",), expected=expect(404)),
+    Route("prepared_file_download", extra=("00000000-0000-4000-8000-000000000000",), expected=expect(404)),
     Route("farm_summary", args="farm", expected=expect(403, farmer=200, staff=200)),
     Route("farm_summary_export", args="farm", extra=("csv",), expected=expect(403, farmer=200, staff=200)),
 ]

@@ -226,3 +226,29 @@ def test_versioned_tile_requests_use_the_grid_and_follow_filters(client):
     assert sum(f[0] for f in _features_by_count(client.get(url, {"v": version}).content)) == 3
     pain = client.get(url, {"v": version, "products": "pain"}).content
     assert sum(f[0] for f in _features_by_count(pain)) == 2
+
+
+def test_a_cdn_may_cache_tiles_and_revalidate_them_for_a_bodiless_304(client):
+    AmapFactory(location=BORDEAUX)
+    x, y = tile_of(BORDEAUX.x, BORDEAUX.y, 8)
+    url = reverse("maps:tile", args=["amaps", 8, x, y])
+    version = selectors.data_version()
+    first = client.get(url, {"v": version})
+    assert first.status_code == 200
+    assert first["Cache-Control"] == f"public, max-age={selectors.TILE_CACHE_SECONDS}"
+    assert "Cookie" not in first.get("Vary", "")  # the same tile for every visitor
+    etag = first["ETag"]
+    assert etag.startswith('"') and etag.endswith('"')
+
+    again = client.get(url, {"v": version}, HTTP_IF_NONE_MATCH=etag)
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again["ETag"] == etag
+    assert again["Cache-Control"] == first["Cache-Control"]
+
+    # A new AMAP changes the tile (at its unversioned URL): revalidation brings the new bytes.
+    AmapFactory(location=MERIGNAC)
+    changed = client.get(url, HTTP_IF_NONE_MATCH=etag)
+    assert changed.status_code == 200
+    assert changed["ETag"] != etag
+    assert changed["Cache-Control"] == "public, max-age=60"

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from directory import demo
 from directory.models import Amap, Farm
 from geo.models import Commune
+from geo.progress import Progress
 
 
 class Command(BaseCommand):
@@ -60,7 +61,11 @@ class Command(BaseCommand):
         amaps = demo.DEFAULT_AMAPS if amaps is None else amaps
         farms = demo.DEFAULT_FARMS if farms is None else farms
         verbose = options["verbosity"] >= 2
-        summary = demo.generate(amaps=amaps, farms=farms, seed=seed, log=self.stdout.write if verbose else None)
+        progress = Progress(amaps + farms, "AMAP et fermes", self.stderr if options["verbosity"] else None)
+        summary = demo.generate(
+            amaps=amaps, farms=farms, seed=seed, log=self.stdout.write if verbose else None, progress=progress
+        )
+        progress.finish()
         if options["verbosity"]:
             self.stdout.write(
                 f"Annuaire de démonstration : {summary.amaps} AMAP, {summary.farms} fermes, "

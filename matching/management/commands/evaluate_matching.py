@@ -3,6 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from directory.models import Amap
+from geo.progress import Progress
 from matching.evaluation import RecallReport, leave_one_out_recall
 
 LABELS = {
@@ -29,7 +30,9 @@ class Command(BaseCommand):
             raise CommandError("--radius-km doit être entre 0 et 300.")
         if not Amap.objects.filter(source=source).exists():
             raise CommandError(f"Aucune AMAP importée avec la source « {source} ».")
-        report = leave_one_out_recall(k=k, radius_km=radius_km, source=source)
+        progress = Progress(None, "AMAP évaluées", self.stderr if options["verbosity"] else None)
+        report = leave_one_out_recall(k=k, radius_km=radius_km, source=source, progress=progress)
+        progress.finish()
         self.stdout.write(f"{report.links} partenariats de {report.amaps} AMAP, rayon {radius_km:g} km")
         ats = sorted({1, 3, k})
         for method in RecallReport.METHODS:

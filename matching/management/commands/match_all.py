@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from geo.progress import Progress
 from matching import bulk, services
 
 
@@ -27,7 +28,9 @@ class Command(BaseCommand):
         if shortlist is not None and not 1 <= shortlist <= 10_000:
             raise CommandError("--shortlist doit être compris entre 1 et 10000")
         expired = services.annonce_expire_due()
-        report = bulk.match_all(k=k, shortlist=shortlist, annonce_ids=annonce)
+        progress = Progress(None, "annonces", self.stderr if options["verbosity"] else None)
+        report = bulk.match_all(k=k, shortlist=shortlist, annonce_ids=annonce, progress=progress)
+        progress.finish()
         self.stdout.write(
             f"{report.annonces} annonces, {report.matches} correspondances enregistrées "
             f"({expired} annonces expirées) en {report.total_s:.1f} s "
