@@ -59,8 +59,8 @@ def test_gironde_dashboard_shows_figures_choropleth_white_zones_and_charts(giron
 
     # The choropleth: one filled path per commune of Gironde, coloured by class, fetched by the page
     # (the HTML carries no geometry) for the level of the zoom it is drawn at.
-    page.wait_for_function("document.querySelectorAll('#coverage-map path.leaflet-interactive').length > 500")
-    page.wait_for_function("window.coverageMap && window.coverageMap.drawn")
+    page.wait_for_function("() => document.querySelectorAll('#coverage-map path.leaflet-interactive').length > 500")
+    page.wait_for_function("() => window.coverageMap && window.coverageMap.drawn")
     assert '"coordinates"' not in page.content()
     fetched = [u for u in page.requested_urls if "/couverture/carte/" in u]
     assert any("/choropleth.geojson" in u and "&z=" in u for u in fetched), fetched
@@ -119,7 +119,7 @@ def test_emerging_network_without_amap_has_a_useful_dashboard(emerging, browser_
     assert page.locator("#figure-farms .value").inner_text() == "1"
     assert "Ferme de Dijon" in page.locator("#farms-without-partner").inner_text()
     # Without AMAP the map shows where people live, with the largest communes outlined.
-    page.wait_for_function("document.querySelectorAll('#coverage-map path.leaflet-interactive').length > 50")
+    page.wait_for_function("() => document.querySelectorAll('#coverage-map path.leaflet-interactive').length > 50")
     assert "Habitants par commune" in page.locator(".coverage-legend").inner_text()
     ok, foreign = _only_local_requests(page, live_url)
     assert ok, foreign
@@ -133,7 +133,7 @@ def test_dashboard_on_a_phone_shows_the_map_in_the_first_screen_without_sideways
     page = browser_page
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"{live_url}/reseau/{gironde.slug}/couverture/?radius_km=10")
-    page.wait_for_function("window.coverageMap && window.coverageMap.drawn")
+    page.wait_for_function("() => window.coverageMap && window.coverageMap.drawn")
     # The map draws its fetched layers: the choropleth, the white zones, the AMAPs.
     assert page.locator("#coverage-map path.leaflet-interactive").count() > 500
     assert page.locator("#coverage-map path[stroke='#7b1fa2']").count() > 0
