@@ -266,7 +266,12 @@ GEOCODER_BAN_ENABLED = env.bool("GEOCODER_BAN_ENABLED", default=True)
 GEOCODER_BAN_URL = env("GEOCODER_BAN_URL", default="https://api-adresse.data.gouv.fr")
 GEOCODER_BAN_TIMEOUT = env.float("GEOCODER_BAN_TIMEOUT", default=1.5)
 GEOCODER_BAN_RETRY_AFTER = env.int("GEOCODER_BAN_RETRY_AFTER", default=300)
-# The BAN's address files for a self-hosted Addok (manage.py load_addresses); {departement} is the code.
+# A self-hosted Addok (scripts/addok.sh, manage.py load_addresses, config/addok.conf): where its
+# project-local Redis keeps data, socket and logs, and where the BAN's files are downloaded from
+# ({departement} is the code).
+ADDOK_CONFIG = BASE_DIR / "config" / "addok.conf"
+ADDOK_VAR = Path(env("ADDOK_VAR", default=str(BASE_DIR / ".var" / "addok")))
+ADDOK_REDIS_SOCKET = Path(env("ADDOK_REDIS_SOCKET", default=str(ADDOK_VAR / "redis.sock")))
 ADDRESSES_FILES_URL = env(
     "ADDRESSES_FILES_URL",
     default="https://adresse.data.gouv.fr/data/ban/adresses/latest/addok/adresses-addok-{departement}.ndjson.gz",

@@ -1,7 +1,6 @@
 """The BAN adapter, against a local fake of api-adresse.data.gouv.fr (never the real service)."""
 
 import datetime as dt
-
 import json
 import socket
 import threading
