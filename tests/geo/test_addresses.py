@@ -117,9 +117,10 @@ def addok(addok_server, settings):
 
 
 def load(*args, **options) -> str:
-    out = StringIO()
-    call_command("load_addresses", *args, stdout=out, **options)
-    return out.getvalue()
+    """What the command prints: its report, then its progress lines."""
+    out, progress = StringIO(), StringIO()
+    call_command("load_addresses", *args, stdout=out, stderr=progress, **options)
+    return out.getvalue() + progress.getvalue()
 
 
 def search_page(client, q: str) -> str:

@@ -51,7 +51,7 @@ class Command(BaseCommand):
         parser.add_argument("--check", action="store_true", help="vérifier les fichiers sans rien charger")
 
     def handle(self, *args, **options):
-        stream = self.stdout if options["verbosity"] > 0 else None
+        stream = self.stderr if options["verbosity"] > 0 else None  # progress, as the other long commands
         try:
             jobs = self._jobs(options["departement"], options["file"])
             if options["check"]:
