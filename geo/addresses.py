@@ -16,6 +16,7 @@ import math
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -94,15 +95,26 @@ def addresses_download(*, url: str, folder: Path, stream: TextIO | OutputWrapper
             + (" Vérifiez le code du département." if error.code == 404 else "")
         ) from error
     except (OSError, ValueError) as error:
-        reason = getattr(error, "reason", None) or error
         raise AddressesError(
-            f"Téléchargement impossible de {url} ({reason}). Sans accès à Internet, téléchargez ce fichier "
-            "depuis une autre machine puis donnez-le avec --file."
+            f"Téléchargement impossible de {url} ({_download_problem(error)}). Si cette machine n'a pas Internet, "
+            "téléchargez ce fichier depuis une autre, puis donnez-le avec --file."
         ) from error
     finally:
         if os.path.exists(partial):
             os.unlink(partial)
     return target
+
+
+def _download_problem(error: Exception) -> str:
+    """The cause of a failed download in plain French (the system's own words last)."""
+    reason = getattr(error, "reason", None) or error
+    if isinstance(reason, socket.gaierror):
+        return "nom de serveur inconnu : cette machine n'a sans doute pas accès à Internet"
+    if isinstance(reason, ConnectionRefusedError):
+        return "connexion refusée"
+    if isinstance(reason, TimeoutError | socket.timeout):
+        return f"pas de réponse en {DOWNLOAD_TIMEOUT} s"
+    return f"erreur réseau : {reason}"
 
 
 def _open_lines(path: Path) -> Iterator[str]:

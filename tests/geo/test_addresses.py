@@ -252,7 +252,8 @@ def test_a_failed_download_says_what_to_do_instead(ban_files, settings):
     with pytest.raises(CommandError) as error:
         load(departement=["33"], check=True)
     assert "Téléchargement impossible de http://127.0.0.1:" in str(error.value)
-    assert "téléchargez ce fichier depuis une autre machine puis donnez-le avec --file" in str(error.value)
+    assert "(connexion refusée)" in str(error.value)
+    assert "téléchargez ce fichier depuis une autre, puis donnez-le avec --file" in str(error.value)
     assert not list((settings.ADDOK_VAR / "files").glob("*"))  # no half file left behind
 
 
