@@ -50,7 +50,7 @@ def _no_real_ban_in_subprocesses():
 @pytest.fixture(autouse=True)
 def _no_real_ban(settings):
     """The BAN adapter is on by default; tests never reach the real service (tests/geo/test_ban.py turns it
-    on against a local fake, tests/geo/test_addok.py against a local Addok)."""
+    on against a local fake, tests/geo/test_addresses.py against a local Addok)."""
     settings.GEOCODER_BAN_ENABLED = False
 
 

@@ -153,7 +153,8 @@ def _ban_candidates(gazetteer: _Gazetteer, text: str, *, postal: str, limit: int
                 error,
             )
         else:
-            logger.warning("BAN geocoder refused %r, falling back to the gazetteer: %s", text[:80], error)
+            # Not the query itself: a visitor's address has no place in the logs.
+            logger.warning("BAN geocoder refused a query, falling back to the gazetteer: %s", error)
         return []
     candidates = []
     for result in results:
