@@ -16,7 +16,15 @@ DEMO_SEED ?= 1
 # Development defaults; production sets DEBUG=0, SECRET_KEY and ALLOWED_HOSTS itself.
 export DEBUG ?= 1
 
-.PHONY: help demo test check lint bench format setup system venv assets db db-stop migrate reference demo-data serve clean backup restore
+# The self-hosted address server (README « Adresses »), opt-in: `ADDOK=1 make demo` starts it beside
+# the demo and points the site at it instead of the national API; DEPTS="33 24" loads those
+# départements' address files (downloaded from the BAN, or FILES="…" already on disk).
+export ADDOK_PORT ?= 7878
+ifeq ($(ADDOK),1)
+export GEOCODER_BAN_URL ?= http://127.0.0.1:$(ADDOK_PORT)
+endif
+
+.PHONY: help demo test check lint bench format setup system venv assets db db-stop migrate reference demo-data serve clean backup restore addok addok-stop addresses
 
 help:
 	@echo "make demo   – set up everything (system packages, venv, PostGIS, data) and serve on http://$(HOST):$(PORT)"
@@ -27,13 +35,17 @@ help:
 	@echo "make backup – archive the database and MEDIA_ROOT into .var/backups/atlas-YYYYmmdd-HHMMSS.tar"
 	@echo "make restore FILE=… [INTO=base] – restore an archive (a new database, or --replace via RESTORE_ARGS)"
 	@echo "make serve  – production server (collectstatic + gunicorn); a worker runs beside it: scripts/worker.sh"
+	@echo "make addok  – the self-hosted address server (Addok on a project-local Redis) on http://127.0.0.1:$(ADDOK_PORT)"
+	@echo "make addresses DEPTS=\"33 24\" [FILES=…] – load those départements' BAN addresses into it"
+	@echo "ADDOK=1 [DEPTS=…] make demo – the demo with its own address server"
 
 system:
 	@bash scripts/system-deps.sh
 
 # One venv for every verb: the runtime set plus tests and tools (requirements-dev.txt includes
-# requirements.txt). The Docker image installs requirements.txt alone.
-$(STAMP): requirements.txt requirements-dev.txt
+# requirements.txt and requirements-addok.txt, the self-hosted address server). The Docker image
+# installs requirements.txt alone.
+$(STAMP): requirements.txt requirements-dev.txt requirements-addok.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
@@ -68,7 +80,7 @@ demo-data: reference
 	$(MANAGE) load_demo --if-empty --amaps $(DEMO_AMAPS) --farms $(DEMO_FARMS) --seed $(DEMO_SEED)
 	$(MANAGE) load_demo_contracts --if-empty
 
-demo: setup demo-data
+demo: setup demo-data $(if $(filter 1,$(ADDOK)),addok $(if $(DEPTS)$(FILES),addresses))
 	$(MANAGE) ensure_demo_admin
 	@bash scripts/worker.sh start
 	@echo "AMAP Atlas on http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/, admin@example.org / demo)"
@@ -80,6 +92,16 @@ test check lint: export ATLAS_ENV_FILE :=
 
 test: check assets db
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+addok: venv
+	@bash scripts/addok.sh start
+	@echo "The site asks it when GEOCODER_BAN_URL=http://127.0.0.1:$(ADDOK_PORT) (ADDOK=1 make demo sets it)."
+
+addok-stop:
+	@bash scripts/addok.sh stop
+
+addresses: addok reference
+	$(MANAGE) load_addresses $(if $(DEPTS),--departement $(DEPTS)) $(if $(FILES),--file $(FILES)) $(ADDRESSES_ARGS)
 
 serve: venv assets
 	bash scripts/serve.sh
@@ -106,5 +128,5 @@ restore: venv db
 	@test -n "$(FILE)" || { echo "usage: make restore FILE=.var/backups/atlas-AAAAMMJJ-HHMMSS.tar [INTO=base] [RESTORE_ARGS=--replace]"; exit 2; }
 	$(MANAGE) restore "$(FILE)" $(if $(INTO),--into "$(INTO)") $(RESTORE_ARGS)
 
-clean: db-stop
+clean: db-stop addok-stop
 	rm -rf .var $(VENV)

@@ -33,6 +33,27 @@ def _fast_password_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_real_ban_in_subprocesses():
+    """Servers, workers and commands that tests start never reach the real Base Adresse Nationale."""
+    import os
+
+    before = os.environ.get("GEOCODER_BAN_ENABLED")
+    os.environ["GEOCODER_BAN_ENABLED"] = "0"
+    yield
+    if before is None:
+        os.environ.pop("GEOCODER_BAN_ENABLED", None)
+    else:
+        os.environ["GEOCODER_BAN_ENABLED"] = before
+
+
+@pytest.fixture(autouse=True)
+def _no_real_ban(settings):
+    """The BAN adapter is on by default; tests never reach the real service (tests/geo/test_ban.py turns it
+    on against a local fake, tests/geo/test_addresses.py against a local Addok)."""
+    settings.GEOCODER_BAN_ENABLED = False
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Each test starts with an empty cache: no throttling counts or cached figures leak between tests."""

@@ -258,11 +258,24 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# Geocoding: the offline gazetteer always works; the national address API (BAN) is an
-# optional extra for street addresses.
-GEOCODER_BAN_ENABLED = env.bool("GEOCODER_BAN_ENABLED", default=False)
+# Geocoding: the offline gazetteer always answers; street addresses go first to the national
+# address API (Base Adresse Nationale), or to a self-hosted Addok answering the same API (README
+# « Adresses »). Offline, the first failure pauses the calls for GEOCODER_BAN_RETRY_AFTER seconds
+# (a flag in the cache), so a server without Internet never makes each search wait.
+GEOCODER_BAN_ENABLED = env.bool("GEOCODER_BAN_ENABLED", default=True)
 GEOCODER_BAN_URL = env("GEOCODER_BAN_URL", default="https://api-adresse.data.gouv.fr")
-GEOCODER_BAN_TIMEOUT = env.float("GEOCODER_BAN_TIMEOUT", default=3.0)
+GEOCODER_BAN_TIMEOUT = env.float("GEOCODER_BAN_TIMEOUT", default=1.5)
+GEOCODER_BAN_RETRY_AFTER = env.int("GEOCODER_BAN_RETRY_AFTER", default=300)
+# A self-hosted Addok (scripts/addok.sh, manage.py load_addresses, config/addok.conf): where its
+# project-local Redis keeps data, socket and logs, and where the BAN's files are downloaded from
+# ({departement} is the code).
+ADDOK_CONFIG = BASE_DIR / "config" / "addok.conf"
+ADDOK_VAR = Path(env("ADDOK_VAR", default=str(BASE_DIR / ".var" / "addok")))
+ADDOK_REDIS_SOCKET = Path(env("ADDOK_REDIS_SOCKET", default=str(ADDOK_VAR / "redis.sock")))
+ADDRESSES_FILES_URL = env(
+    "ADDRESSES_FILES_URL",
+    default="https://adresse.data.gouv.fr/data/ban/adresses/latest/addok/adresses-addok-{departement}.ndjson.gz",
+)
 
 # Matchmaking. Drive times are an estimate (geodesic distance × circuity ÷ speed) unless an
 # OSRM-compatible routing server is configured (ROUTING_BACKEND=osrm).

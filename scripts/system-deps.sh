@@ -28,6 +28,13 @@ need wrk wrk
 need npm npm
 need python3 python3
 python3 -c "import venv, ensurepip" >/dev/null 2>&1 || missing+=("python3-venv")
+# The self-hosted address server: Addok runs on a project-local Redis (scripts/addok.sh), and one of
+# its Python packages (python-geohash) builds from source at `pip install`.
+need /usr/bin/redis-server redis-server
+need redis-cli redis-tools
+need gcc gcc
+python3 -c "import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" \
+  >/dev/null 2>&1 || missing+=("python3-dev")
 # WeasyPrint (PDF output) renders through Pango.
 need /usr/lib/x86_64-linux-gnu/libpango-1.0.so.0 libpango-1.0-0
 need /usr/lib/x86_64-linux-gnu/libpangoft2-1.0.so.0 libpangoft2-1.0-0

@@ -6,7 +6,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Settings the tests below choose themselves; the caller's values (make exports DEBUG=1) must not leak in.
-_CHOSEN = {"DEBUG", "SECRET_KEY", "LOCATION_MASK_KEY", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "ATLAS_ENV_FILE"}
+_CHOSEN = {
+    "DEBUG",
+    "SECRET_KEY",
+    "LOCATION_MASK_KEY",
+    "ALLOWED_HOSTS",
+    "CSRF_TRUSTED_ORIGINS",
+    "ATLAS_ENV_FILE",
+    "GEOCODER_BAN_ENABLED",  # conftest turns it off for every process the tests start
+}
 
 
 def _run(command: list[str], **env: str) -> subprocess.CompletedProcess:
@@ -115,3 +123,13 @@ def test_production_refuses_to_start_without_a_location_mask_key():
     result = _manage("check", DEBUG="0", ALLOWED_HOSTS="atlas.example.org", SECRET_KEY="s" * 50)
     assert result.returncode != 0
     assert "LOCATION_MASK_KEY" in result.stderr
+
+
+def test_street_addresses_go_to_the_ban_by_default_with_a_short_timeout_and_a_pause():
+    enabled, timeout, pause = _settings(
+        "GEOCODER_BAN_ENABLED", "GEOCODER_BAN_TIMEOUT", "GEOCODER_BAN_RETRY_AFTER", DEBUG="1"
+    )
+    assert enabled == "True"
+    assert float(timeout) <= 2.0
+    assert int(pause) >= 60
+    assert _settings("GEOCODER_BAN_ENABLED", DEBUG="1", GEOCODER_BAN_ENABLED="0") == ["False"]

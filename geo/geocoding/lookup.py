@@ -1,5 +1,5 @@
 """The entry points: `geocode(text)`, `geocode_parts(...)` (importers) and `commune_codes_matching`
-(API, autocomplete); street addresses go to the BAN when it is enabled."""
+(API, autocomplete); street addresses go to the BAN (or a self-hosted Addok) when it is enabled."""
 
 from __future__ import annotations
 
@@ -137,14 +137,24 @@ def _geocode_address(gazetteer: _Gazetteer, text: str, key: str, *, limit: int) 
 
 def _ban_candidates(gazetteer: _Gazetteer, text: str, *, postal: str, limit: int) -> list[Candidate]:
     """BAN results when the adapter is enabled and answers; [] otherwise (the gazetteer takes over)."""
-    if not getattr(settings, "GEOCODER_BAN_ENABLED", False):
+    if not settings.GEOCODER_BAN_ENABLED:
         return []
-    from geo import ban  # imported lazily: most deployments never call it
+    from geo import ban  # imported lazily: commune names and postal codes never need it
 
     try:
         results = ban.ban_search(query=text, limit=limit, postcode=postal)
+    except ban.BanPaused:
+        return []  # said once, when the pause began
     except ban.BanError as error:
-        logger.warning("BAN geocoder unavailable, falling back to the gazetteer: %s", error)
+        if error.unavailable:
+            logger.warning(
+                "BAN geocoder unavailable, falling back to the gazetteer (next try in %s s): %s",
+                settings.GEOCODER_BAN_RETRY_AFTER,
+                error,
+            )
+        else:
+            # Not the query itself: a visitor's address has no place in the logs.
+            logger.warning("BAN geocoder refused a query, falling back to the gazetteer: %s", error)
         return []
     candidates = []
     for result in results:

@@ -1,5 +1,6 @@
 """The BAN adapter, against a local fake of api-adresse.data.gouv.fr (never the real service)."""
 
+import datetime as dt
 import json
 import socket
 import threading
@@ -8,8 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import time_machine
 
-from geo.ban import BanError, ban_search
+from geo.ban import BanError, BanPaused, ban_search
 from geo.geocoding import geocode, geocode_parts
 
 pytestmark = pytest.mark.django_db
@@ -77,6 +79,7 @@ def fake_ban(settings):
     settings.GEOCODER_BAN_ENABLED = True
     settings.GEOCODER_BAN_URL = f"http://127.0.0.1:{server.server_address[1]}"
     settings.GEOCODER_BAN_TIMEOUT = 2.0
+    settings.GEOCODER_BAN_RETRY_AFTER = 0  # every test call reaches the fake; the pause has its own tests
     try:
         yield state
     finally:
@@ -201,3 +204,55 @@ def test_ban_search_parses_features(fake_ban):
     )
     assert fake_ban.requests[0]["limit"] == "5"
     assert "postcode" not in fake_ban.requests[0]
+
+
+# --- a server without Internet pays once, then answers from the gazetteer -------------------------
+
+
+def test_after_a_failure_the_ban_is_left_alone_for_a_while(fake_ban, settings, caplog):
+    settings.GEOCODER_BAN_RETRY_AFTER = 300
+    fake_ban.answer(status=503)
+    with time_machine.travel(dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC), tick=True) as clock:
+        for _ in range(3):
+            first = geocode("12 rue Sainte-Catherine 33000 Bordeaux")[0]
+            assert (first.commune.code, first.precision) == ("33063", "commune")
+        assert len(fake_ban.requests) == 1
+        assert caplog.text.count("BAN geocoder unavailable") == 1
+        assert "next try in 300 s" in caplog.text
+        with pytest.raises(BanPaused):
+            ban_search(query="12 rue Sainte-Catherine Bordeaux")
+        # Five minutes later the service is asked again, and its answer is used.
+        clock.shift(301)
+        fake_ban.answer(RUE_SAINTE_CATHERINE)
+        assert geocode("12 rue Sainte-Catherine 33000 Bordeaux")[0].precision == "address"
+        assert len(fake_ban.requests) == 2
+
+
+def test_an_unreachable_ban_costs_one_timeout_not_one_per_search(fake_ban, settings):
+    settings.GEOCODER_BAN_RETRY_AFTER = 300
+    settings.GEOCODER_BAN_TIMEOUT = 0.3
+    fake_ban.delay = 1.0
+    fake_ban.answer(RUE_SAINTE_CATHERINE)
+    geocode("12 rue Sainte-Catherine 33000 Bordeaux")
+    for number in range(2, 12):
+        assert geocode(f"{number} rue Sainte-Catherine 33000 Bordeaux")[0].precision == "commune"
+    # The ten searches after the first never waited for the BAN: none of them asked it.
+    assert len(fake_ban.requests) == 1
+
+
+def test_a_refused_query_does_not_pause_the_ban(fake_ban, settings):
+    settings.GEOCODER_BAN_RETRY_AFTER = 300
+    fake_ban.answer(status=400)
+    assert geocode("12 rue Sainte-Catherine 33000 Bordeaux")[0].precision == "commune"
+    fake_ban.answer(RUE_SAINTE_CATHERINE)
+    assert geocode("12 rue Sainte-Catherine 33000 Bordeaux")[0].precision == "address"
+    assert len(fake_ban.requests) == 2
+
+
+def test_pointing_at_another_server_starts_afresh(fake_ban, settings):
+    settings.GEOCODER_BAN_RETRY_AFTER = 300
+    settings.GEOCODER_BAN_URL, working = f"http://127.0.0.1:{closed_port()}", settings.GEOCODER_BAN_URL
+    assert geocode("12 rue Sainte-Catherine 33000 Bordeaux")[0].precision == "commune"
+    settings.GEOCODER_BAN_URL = working  # e.g. a self-hosted Addok
+    fake_ban.answer(RUE_SAINTE_CATHERINE)
+    assert geocode("12 rue Sainte-Catherine 33000 Bordeaux")[0].precision == "address"
