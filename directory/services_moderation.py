@@ -28,6 +28,7 @@ from accounts import permissions
 
 from . import contacts
 from .models import Amap, AmapManager, ChangeRequest, ClaimChallenge, Farm
+from .selectors.network import is_coordinator
 
 CODE_DIGITS = 6
 CODE_TTL = datetime.timedelta(minutes=15)
@@ -302,5 +303,5 @@ def history_revert(*, user, entry, history_id: int):
 def may_see_history(user, entry) -> bool:
     """A network's history: its coordinators; an entry's: its admins and its territory's coordinators."""
     if hasattr(entry, "admins"):
-        return permissions.coordinates_network(user, entry)
+        return is_coordinator(user, entry)
     return permissions.can_see_entry_history(user, entry)

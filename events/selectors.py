@@ -19,6 +19,7 @@ from django.utils import timezone
 from accounts import permissions
 from contracts.models import Contract, Delivery, Subscription
 from directory.models import Amap, AmapManager
+from directory.selectors.network import is_coordinator
 from members.models import Membership
 
 from .models import DEFAULT_NEEDED, Event, Rsvp, Shift, ShiftQuota
@@ -88,9 +89,8 @@ def can_run_amap_events(*, user, amap: Amap) -> bool:
 
 
 def can_run_network_events(*, user, network) -> bool:
-    if not _authenticated(user):
-        return False
-    return bool(user.is_staff) or network.admins.filter(pk=user.pk).exists()
+    """A network's events: its coordinators (and staff)."""
+    return is_coordinator(user, network)
 
 
 # --------------------------------------------------------------------------------------------

@@ -79,7 +79,8 @@ def network_counts(*, network: Network) -> NetworkCounts:
 
 
 def is_coordinator(user, network: Network) -> bool:
-    """A coordinator of the network (one of `Network.admins`) or staff."""
+    """A coordinator of the network (one of `Network.admins`) or staff: its space, moderation queue,
+    history and events. The one network-level check (territory checks: accounts.permissions)."""
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
         return False
     return bool(user.is_staff) or network.admins.filter(pk=user.pk).exists()
