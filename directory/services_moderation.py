@@ -28,7 +28,7 @@ from accounts import permissions
 
 from . import contacts
 from .models import Amap, AmapManager, ChangeRequest, ClaimChallenge, Farm
-from .selectors.network import is_coordinator
+from .selectors.network import is_coordinator, pending_requests
 
 CODE_DIGITS = 6
 CODE_TTL = datetime.timedelta(minutes=15)
@@ -99,8 +99,7 @@ def change_request_networks(request: ChangeRequest):
 
 def pending_for_network(network) -> list[ChangeRequest]:
     """The pending requests whose place lies in the network's territory (or whose entry belongs to it)."""
-    pending = ChangeRequest.objects.pending().select_related("commune", "amap", "farm", "author")
-    return [r for r in pending if permissions.network_covers_entry(network, r)]
+    return list(pending_requests(network=network).select_related("commune", "amap", "farm", "author"))
 
 
 def _check_moderator(user, request: ChangeRequest) -> None:
