@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from accounts import permissions
 
 from . import contacts
-from .models import Amap, AmapManager, ChangeRequest, ClaimChallenge, Farm
+from .models import Amap, AmapManager, ChangeRequest, ClaimChallenge, Farm, Partnership
 from .selectors.network import is_coordinator, pending_requests
 
 CODE_DIGITS = 6
@@ -279,6 +279,19 @@ def history_rows(entry, *, limit: int = 100) -> list[dict]:
                 )
         rows.append({"record": record, "changes": changes, "is_current": index == 0})
     return rows
+
+
+def partnership_history(entry, *, limit: int = 100) -> list:
+    """The recorded versions of an AMAP's or a farm's partnerships (created, changed, deleted), newest first."""
+    if isinstance(entry, Amap):
+        records = Partnership.history.filter(amap_id=entry.pk)
+    elif isinstance(entry, Farm):
+        records = Partnership.history.filter(farm_id=entry.pk)
+    else:
+        return []
+    # The other side may have been deleted since: the nullable historical keys join it LEFT OUTER.
+    records = records.select_related("history_user", "product", "amap", "farm")
+    return list(records.order_by("-history_date", "-history_id")[:limit])
 
 
 @transaction.atomic

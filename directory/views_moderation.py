@@ -213,7 +213,14 @@ def entry_history(request, kind: str, key: str):
     entry = _history_subject(kind, key)
     if not services.may_see_history(request.user, entry):
         raise PermissionDenied(_("Historique réservé aux coordinateur·rices du territoire et aux gestionnaires."))
-    context = {"entry": entry, "kind": kind, "key": key, "rows": services.history_rows(entry)}
+    context = {
+        "entry": entry,
+        "kind": kind,
+        "key": key,
+        "rows": services.history_rows(entry),
+        "partnerships": services.partnership_history(entry),
+        "is_amap": isinstance(entry, Amap),
+    }
     return render(request, "directory/moderation/history.html", context)
 
 
