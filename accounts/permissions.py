@@ -8,7 +8,8 @@ Roles come from the directory's own relations, so there is one place to grant th
 - a network's admins (`Network.admins`) are its coordinators: they moderate annonces and
   directory entries in the network's territory (its départements and régions, its drawn
   territory, or an organisation that belongs to it), and receive messages for entries nobody
-  else can receive;
+  else can receive (whether someone coordinates a given network, which the floors above accounts
+  need too: `directory.selectors.network.is_coordinator`);
 - staff (`is_staff`) may do all of it.
 
 Functions take duck-typed objects (anything with `.managers`, `.networks`…): `accounts`
@@ -126,13 +127,6 @@ def can_edit_entry(user, entry) -> bool:
 
 def can_see_entry_history(user, entry) -> bool:
     return can_edit_entry(user, entry)
-
-
-def coordinates_network(user, network) -> bool:
-    """The network's own coordinators (its admins) and staff."""
-    if not _is_authenticated(user):
-        return False
-    return user.is_staff or network.admins.filter(pk=user.pk).exists()
 
 
 def can_moderate_annonce(user, annonce) -> bool:

@@ -27,7 +27,8 @@ from django.utils.translation import gettext as _
 from accounts import permissions
 
 from . import contacts
-from .models import Amap, AmapManager, ChangeRequest, ClaimChallenge, Farm
+from .models import Amap, AmapManager, ChangeRequest, ClaimChallenge, Farm, Partnership
+from .selectors.network import is_coordinator, pending_requests
 
 CODE_DIGITS = 6
 CODE_TTL = datetime.timedelta(minutes=15)
@@ -98,8 +99,7 @@ def change_request_networks(request: ChangeRequest):
 
 def pending_for_network(network) -> list[ChangeRequest]:
     """The pending requests whose place lies in the network's territory (or whose entry belongs to it)."""
-    pending = ChangeRequest.objects.pending().select_related("commune", "amap", "farm", "author")
-    return [r for r in pending if permissions.network_covers_entry(network, r)]
+    return list(pending_requests(network=network).select_related("commune", "amap", "farm", "author"))
 
 
 def _check_moderator(user, request: ChangeRequest) -> None:
@@ -281,6 +281,19 @@ def history_rows(entry, *, limit: int = 100) -> list[dict]:
     return rows
 
 
+def partnership_history(entry, *, limit: int = 100) -> list:
+    """The recorded versions of an AMAP's or a farm's partnerships (created, changed, deleted), newest first."""
+    if isinstance(entry, Amap):
+        records = Partnership.history.filter(amap_id=entry.pk)
+    elif isinstance(entry, Farm):
+        records = Partnership.history.filter(farm_id=entry.pk)
+    else:
+        return []
+    # The other side may have been deleted since: the nullable historical keys join it LEFT OUTER.
+    records = records.select_related("history_user", "product", "amap", "farm")
+    return list(records.order_by("-history_date", "-history_id")[:limit])
+
+
 @transaction.atomic
 def history_revert(*, user, entry, history_id: int):
     """Save the values of an earlier version again (recorded as a new version, with its reason)."""
@@ -302,5 +315,5 @@ def history_revert(*, user, entry, history_id: int):
 def may_see_history(user, entry) -> bool:
     """A network's history: its coordinators; an entry's: its admins and its territory's coordinators."""
     if hasattr(entry, "admins"):
-        return permissions.coordinates_network(user, entry)
+        return is_coordinator(user, entry)
     return permissions.can_see_entry_history(user, entry)

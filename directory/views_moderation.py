@@ -16,6 +16,7 @@ from . import contacts
 from . import services_moderation as services
 from .forms_manage import AmapForm, FarmForm
 from .models import Amap, ChangeRequest, Farm, Network
+from .selectors.network import is_coordinator
 from .views_manage import _apply_errors
 
 _MODELS = {"amap": Amap, "ferme": Farm, "farm": Farm}
@@ -121,7 +122,7 @@ def entry_propose(request, pk: int, kind: str):
 def network_moderation(request, slug: str):
     """The network's queue: what waits in its territory. Its coordinators and staff."""
     network = get_object_or_404(Network, slug=slug)
-    if not permissions.coordinates_network(request.user, network):
+    if not is_coordinator(request.user, network):
         raise PermissionDenied(_("Seuls les coordinateur·rices du réseau voient sa file de modération."))
     pending = services.pending_for_network(network)
     return render(request, "directory/moderation/queue.html", {"network": network, "pending": pending})
@@ -212,7 +213,14 @@ def entry_history(request, kind: str, key: str):
     entry = _history_subject(kind, key)
     if not services.may_see_history(request.user, entry):
         raise PermissionDenied(_("Historique réservé aux coordinateur·rices du territoire et aux gestionnaires."))
-    context = {"entry": entry, "kind": kind, "key": key, "rows": services.history_rows(entry)}
+    context = {
+        "entry": entry,
+        "kind": kind,
+        "key": key,
+        "rows": services.history_rows(entry),
+        "partnerships": services.partnership_history(entry),
+        "is_amap": isinstance(entry, Amap),
+    }
     return render(request, "directory/moderation/history.html", context)
 
 

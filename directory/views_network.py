@@ -16,7 +16,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
@@ -26,7 +26,7 @@ from . import services_coordination as services
 from .csv_export import csv_writer
 from .forms_network import AnnouncementForm, ImportForm
 from .models import Amap, Announcement, ImportRun, Network
-from .selectors.network import is_coordinator, network_counts, space_amaps, space_farms
+from .selectors.network import is_coordinator, network_counts, pending_request_counts, space_amaps, space_farms
 
 SPACE_PAGE_SIZE = 50
 
@@ -36,14 +36,6 @@ def _network_for_coordinator(request, slug: str) -> Network:
     if not is_coordinator(request.user, network):
         raise PermissionDenied(_("Cet espace est réservé aux coordinateur·rices du réseau."))
     return network
-
-
-def _moderation_url(network: Network) -> str:
-    """The network's moderation queue (built beside this space); its plain path until its route exists."""
-    try:
-        return reverse("directory:network_moderation", args=[network.slug])
-    except NoReverseMatch:
-        return f"/reseau/{network.slug}/moderation/"
 
 
 def _table_params(request) -> dict:
@@ -70,7 +62,7 @@ def network_space(request, slug: str):
         "departments": network.departments.order_by("code"),
         "team": network.admins.order_by("display_name", "email"),
         "embed_snippet": embed_snippet(network_slug=network.slug, base_url=request.build_absolute_uri("/").rstrip("/")),
-        "moderation_url": _moderation_url(network),
+        "pending": pending_request_counts(network=network),
         "imports": network.import_runs.defer("content")[:5],
         "announcements": network.announcements.all()[:5],
     }

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
 
 from .models import Event, Rsvp, Shift, ShiftQuota
 
@@ -23,7 +24,7 @@ class RsvpInline(admin.TabularInline):
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(SimpleHistoryAdmin):
     list_display = ["title", "kind", "starts_at", "amap", "network", "is_public", "cancelled"]
     list_filter = ["kind", "is_public", "cancelled"]
     raw_id_fields = ["amap", "network", "created_by"]

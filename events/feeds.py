@@ -2,7 +2,9 @@
 and the public feeds of an AMAP and of a network (public events only).
 
 UIDs are stable (`amap-atlas-shift-<id>`, `amap-atlas-event-<id>`), so calendar apps update
-an event instead of duplicating it.
+an event instead of duplicating it. A cancelled event stays in the feeds with STATUS:CANCELLED
+(and « Annulé » and its reason in its text): a calendar that already holds it then marks it
+cancelled, where one from which it merely vanished might keep it.
 """
 
 from __future__ import annotations
@@ -48,12 +50,15 @@ def _event_component(event: Event, *, url: str = ""):
     component.add("uid", f"amap-atlas-event-{event.pk}@{UID_DOMAIN}")
     component.add("dtstamp", event.updated_at)
     component.add("last-modified", event.updated_at)
-    component.add("summary", f"{event.get_kind_display().capitalize()} : {event.title}")
+    summary = f"{event.get_kind_display().capitalize()} : {event.title}"
+    component.add("summary", f"Annulé : {summary}" if event.cancelled else summary)
     component.add("dtstart", event.starts_at.astimezone(PARIS))
     component.add("dtend", event.ends_at.astimezone(PARIS))
     component.add("location", event.place)
     organiser = event.amap.name if event.amap_id else event.network.name
     lines = [organiser]
+    if event.cancelled:
+        lines.append(f"Annulé. Motif : {event.cancel_reason}" if event.cancel_reason else "Annulé.")
     if event.description:
         lines.append(event.description)
     if url:

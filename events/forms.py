@@ -55,5 +55,15 @@ class EventForm(forms.ModelForm):
         pass
 
 
+class EventCancelForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Motif de l'annulation"),
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Les inscrit·es le reçoivent par e-mail ; il reste affiché sur la page de l'évènement."),
+        error_messages={"required": _("Dites en quelques mots pourquoi : les inscrit·es le liront.")},
+    )
+
+
 class RsvpForm(forms.Form):
     answer = forms.ChoiceField(choices=[(Rsvp.Answer.YES, _("oui")), (Rsvp.Answer.NO, _("non"))])

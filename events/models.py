@@ -6,7 +6,8 @@
   else `DEFAULT_NEEDED`. One `Shift` row per member on duty: shifts follow the AMAP's date,
   not one contract, so two contracts delivering on the same evening share their volunteers.
 - An `Event` belongs to an AMAP or to a network; `Rsvp` is one person's answer (yes, no, or
-  waiting when the event is full).
+  waiting when the event is full). Its organisers edit it or cancel it with a reason (a cancelled
+  event stays, shown « Annulé »); django-simple-history keeps every version.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
 
 DEFAULT_NEEDED = 2
 MAX_NEEDED = 20
@@ -77,8 +79,13 @@ class EventQuerySet(models.QuerySet):
     def public(self):
         return self.filter(is_public=True)
 
+    def active(self):
+        """Not cancelled."""
+        return self.filter(cancelled=False)
+
     def upcoming(self, *, now):
-        return self.filter(ends_at__gte=now)
+        """Not over yet and not cancelled: what a person may still go to."""
+        return self.active().filter(ends_at__gte=now)
 
 
 class Event(models.Model):
@@ -107,6 +114,8 @@ class Event(models.Model):
         _("public"), default=False, help_text=_("Visible de tous et dans l'agenda public (ICS) de l'AMAP ou du réseau.")
     )
     cancelled = models.BooleanField(_("annulé"), default=False)
+    cancel_reason = models.TextField(_("motif de l'annulation"), blank=True, max_length=1000)
+    cancelled_at = models.DateTimeField(_("annulé le"), null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, related_name="+", null=True, blank=True
     )
@@ -114,6 +123,7 @@ class Event(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = EventQuerySet.as_manager()
+    history = HistoricalRecords(excluded_fields=["updated_at"])
 
     class Meta:
         verbose_name = _("évènement")

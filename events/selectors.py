@@ -19,6 +19,7 @@ from django.utils import timezone
 from accounts import permissions
 from contracts.models import Contract, Delivery, Subscription
 from directory.models import Amap, AmapManager
+from directory.selectors.network import is_coordinator
 from members.models import Membership
 
 from .models import DEFAULT_NEEDED, Event, Rsvp, Shift, ShiftQuota
@@ -88,9 +89,8 @@ def can_run_amap_events(*, user, amap: Amap) -> bool:
 
 
 def can_run_network_events(*, user, network) -> bool:
-    if not _authenticated(user):
-        return False
-    return bool(user.is_staff) or network.admins.filter(pk=user.pk).exists()
+    """A network's events: its coordinators (and staff)."""
+    return is_coordinator(user, network)
 
 
 # --------------------------------------------------------------------------------------------
@@ -219,6 +219,23 @@ def can_see_event(*, user, event: Event) -> bool:
 
 def can_answer_event(*, user, event: Event) -> bool:
     return _authenticated(user) and not event.cancelled and can_see_event(user=user, event=event)
+
+
+def can_organise_event(*, user, event: Event) -> bool:
+    """Edit or cancel an event: those who may create it (the AMAP's team, the network's coordinators)."""
+    if event.amap_id:
+        return can_run_amap_events(user=user, amap=event.amap)
+    return can_run_network_events(user=user, network=event.network)
+
+
+def event_registered_emails(*, event: Event) -> list[str]:
+    """The addresses of those who said yes or wait for a place: whom a change or a cancellation concerns."""
+    return list(
+        Rsvp.objects.filter(event=event, answer__in=(Rsvp.Answer.YES, Rsvp.Answer.WAITING), person__is_active=True)
+        .exclude(person__email="")
+        .order_by("person__email")
+        .values_list("person__email", flat=True)
+    )
 
 
 def amap_events(*, amap: Amap, user, start: dt.datetime | None = None) -> QuerySet[Event]:

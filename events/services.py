@@ -7,6 +7,7 @@ E-mails go through Django's mail API, which the project queues as background job
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -28,6 +29,18 @@ REMIND_DAYS_BEFORE = 2
 def _long_date(day: dt.date) -> str:
     with translation.override("fr"):
         return formats.date_format(day, "l j F Y")
+
+
+def _long_moment(moment: dt.datetime) -> str:
+    with translation.override("fr"):
+        return formats.date_format(timezone.localtime(moment), "l j F Y, H:i")
+
+
+def _long_span(start: dt.datetime, end: dt.datetime) -> str:
+    """« samedi 12 juin 2027, 19:00 – 21:00 », the end's date too when it is another day."""
+    if timezone.localtime(start).date() == timezone.localtime(end).date():
+        return f"{_long_moment(start)} – {timezone.localtime(end):%H:%M}"
+    return f"{_long_moment(start)} – {_long_moment(end)}"
 
 
 def _mail_on_commit(subject: str, body: str, recipients) -> int:
@@ -226,6 +239,8 @@ def shift_reminders_send(*, today: dt.date | None = None) -> int:
 
 
 EVENT_FIELDS = ("kind", "title", "description", "place", "starts_at", "ends_at", "capacity", "is_public")
+# A change to one of these changes the plans of those registered: they are told by e-mail.
+EVENT_FIELDS_TOLD = ("starts_at", "ends_at", "place")
 
 
 @transaction.atomic
@@ -238,14 +253,113 @@ def event_create(*, user, amap: Amap | None = None, network=None, **fields) -> E
     if event.starts_at and event.ends_at and event.ends_at <= event.starts_at:
         raise ValidationError({"ends_at": [_("La fin doit suivre le début.")]})
     event.full_clean()
+    event._history_user = user
     event.save()
     return event
+
+
+@dataclass(frozen=True)
+class EventChange:
+    event: Event
+    changed: tuple[str, ...]  # the fields whose value changed
+    notified: int | None  # e-mails queued to those registered; None when nothing they need to know changed
+
+
+def _organised_event(user, event: Event) -> Event:
+    """The event, locked, after checking that `user` organises it and that it still runs."""
+    event = Event.objects.select_for_update(of=("self",)).select_related("amap", "network").get(pk=event.pk)
+    if not selectors.can_organise_event(user=user, event=event):
+        raise PermissionDenied(_("Réservé aux organisateur·rices de l'évènement."))
+    if event.cancelled:
+        raise ValidationError(_("Cet évènement est annulé : il ne peut plus être modifié."))
+    return event
+
+
+@transaction.atomic
+def event_update(*, user, event: Event, **fields) -> EventChange:
+    """The organisers change an event; those registered are told when its time or place changes."""
+    event = _organised_event(user, event)
+    before = {name: getattr(event, name) for name in EVENT_FIELDS}
+    for name in EVENT_FIELDS:
+        if name in fields:
+            setattr(event, name, fields[name])
+    if event.ends_at <= event.starts_at:
+        raise ValidationError({"ends_at": [_("La fin doit suivre le début.")]})
+    taken = Rsvp.objects.filter(event=event, answer=Rsvp.Answer.YES).count()
+    if event.capacity is not None and event.capacity < taken:
+        raise ValidationError(
+            {"capacity": [_("%(n)s personnes sont déjà inscrites : pas moins de places que cela.") % {"n": taken}]}
+        )
+    event.full_clean()
+    changed = tuple(name for name in EVENT_FIELDS if getattr(event, name) != before[name])
+    if not changed:
+        return EventChange(event=event, changed=(), notified=None)
+    event._history_user = user
+    event.save()
+    if event.capacity is None or (before["capacity"] is not None and event.capacity > before["capacity"]):
+        _promote_waiting(event)  # more places: the waiting list moves up (and is told)
+    notified = None
+    if any(name in EVENT_FIELDS_TOLD for name in changed):
+        notified = _mail_on_commit(
+            _("Changement : %(title)s") % {"title": event.title},
+            _(
+                "Bonjour,\n\n« %(title)s » (%(organiser)s) change. Désormais :\n"
+                "- quand : %(when)s\n- où : %(place)s\n\n"
+                "Votre réponse est gardée. Vous ne pouvez plus venir ? Dites-le sur la page de l'évènement :\n"
+                "%(url)s\n\n— AMAP Atlas"
+            )
+            % {
+                "title": event.title,
+                "organiser": event.organiser.name,
+                "when": _long_span(event.starts_at, event.ends_at),
+                "place": event.place,
+                "url": _url("events:event_detail", event.pk),
+            },
+            selectors.event_registered_emails(event=event),
+        )
+    return EventChange(event=event, changed=changed, notified=notified)
+
+
+@transaction.atomic
+def event_cancel(*, user, event: Event, reason: str) -> int:
+    """Cancel with a reason: the event stays, shown « Annulé »; those registered (yes or waiting)
+    are told by e-mail. Returns how many e-mails were queued."""
+    event = _organised_event(user, event)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": [_("Dites en quelques mots pourquoi : les inscrit·es le liront.")]})
+    if event.ends_at < timezone.now():
+        raise ValidationError(_("Cet évènement est passé : il n'y a plus rien à annuler."))
+    event.cancelled = True
+    event.cancel_reason = reason
+    event.cancelled_at = timezone.now()
+    event.full_clean()
+    event._history_user = user
+    event._change_reason = _("Annulation")
+    event.save()
+    return _mail_on_commit(
+        _("Annulé : %(title)s") % {"title": event.title},
+        _(
+            "Bonjour,\n\n« %(title)s » (%(organiser)s), prévu le %(start)s, est annulé.\n\n"
+            "Motif : %(reason)s\n\n%(url)s\n\n— AMAP Atlas"
+        )
+        % {
+            "title": event.title,
+            "organiser": event.organiser.name,
+            "start": _long_moment(event.starts_at),
+            "reason": reason,
+            "url": _url("events:event_detail", event.pk),
+        },
+        selectors.event_registered_emails(event=event),
+    )
 
 
 @transaction.atomic
 def event_answer(*, user, event: Event, answer: str) -> Rsvp:
     """Yes (or the waiting list when full) or no. A place freed goes to the first on the waiting list."""
     event = Event.objects.select_for_update(of=("self",)).select_related("amap", "network").get(pk=event.pk)
+    if event.cancelled:
+        raise ValidationError({"answer": [_("Cet évènement est annulé : on ne peut plus s'y inscrire.")]})
     if not selectors.can_answer_event(user=user, event=event):
         raise PermissionDenied(_("Vous ne pouvez pas répondre à cet évènement."))
     if answer not in (Rsvp.Answer.YES, Rsvp.Answer.NO):

@@ -22,4 +22,7 @@ urlpatterns = [
     path("reseau/<int:pk>/nouveau/", views.network_event_create, name="network_event_create"),
     path("<int:pk>/", views.event_detail, name="event_detail"),
     path("<int:pk>/reponse/", views.event_answer, name="event_answer"),
+    # Its organisers (those who may create it): edit, cancel with a reason.
+    path("<int:pk>/modifier/", views.event_edit, name="event_edit"),
+    path("<int:pk>/annuler/", views.event_cancel, name="event_cancel"),
 ]

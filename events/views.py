@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.form_errors import apply_errors
@@ -22,7 +23,7 @@ from contracts.models import Contract
 from directory.models import Amap, Network
 
 from . import feeds, selectors, services
-from .forms import DateForm, EventForm, RsvpForm, ShiftQuotaForm
+from .forms import DateForm, EventCancelForm, EventForm, RsvpForm, ShiftQuotaForm
 from .models import Event, Rsvp, Shift
 
 
@@ -188,7 +189,8 @@ def amap_calendar(request, pk: int):
     """The AMAP's calendar: its events and its networks' (public ones for visitors)."""
     amap = get_object_or_404(Amap.objects.only("pk", "name"), pk=pk)
     now = timezone.now()
-    events = list(selectors.amap_events(amap=amap, user=request.user, start=now)[:100])
+    coming = selectors.amap_events(amap=amap, user=request.user, start=now)
+    events = list(coming.active()[:100])
     counts = selectors.rsvp_counts(events=events)
     for event in events:
         event.yes_count = counts[event.pk]["yes"]
@@ -196,6 +198,8 @@ def amap_calendar(request, pk: int):
     context = {
         "amap": amap,
         "events": events,
+        # Apart, so that nobody takes them for what is coming, yet nobody wonders where they went.
+        "cancelled": list(coming.filter(cancelled=True)[:20]),
         "is_member": is_member,
         "is_team": selectors.can_run_amap_events(user=request.user, amap=amap),
         "ics_url": request.build_absolute_uri(reverse("events:amap_ics", args=[amap.pk])),
@@ -278,6 +282,7 @@ def event_detail(request, pk: int):
         "waiting_count": counts["waiting"],
         "mine": mine,
         "can_answer": selectors.can_answer_event(user=request.user, event=event) and event.ends_at >= timezone.now(),
+        "can_organise": not event.cancelled and selectors.can_organise_event(user=request.user, event=event),
     }
     return render(request, "events/event_detail.html", context)
 
@@ -300,3 +305,83 @@ def event_answer(request, pk: int):
         else:
             messages.success(request, _("Réponse enregistrée : %(answer)s.") % {"answer": rsvp.get_answer_display()})
     return redirect("events:event_detail", pk=event.pk)
+
+
+# --------------------------------------------------------------------------------------------
+# The organisers' page: edit, cancel with a reason
+
+
+def _event_for_organiser(request, pk: int) -> Event:
+    event = _event(request, pk)
+    if not selectors.can_organise_event(user=request.user, event=event):
+        raise PermissionDenied(_("Réservé aux organisateur·rices de l'évènement."))
+    return event
+
+
+def _manage_page(request, event: Event, *, form=None, cancel_form=None, status: int = 200):
+    counts = selectors.rsvp_counts(events=[event])[event.pk]
+    context = {
+        "event": event,
+        "form": form or EventForm(instance=event),
+        "cancel_form": cancel_form or EventCancelForm(),
+        "yes_count": counts["yes"],
+        "waiting_count": counts["waiting"],
+    }
+    return render(request, "events/event_manage.html", context, status=status)
+
+
+def _told(notified: int) -> str:
+    # A message that reaches nobody is never shown as sent.
+    if not notified:
+        return _("Personne n'est inscrit·e : aucun message envoyé.")
+    return ngettext(
+        "%(n)s personne inscrite prévenue par e-mail.", "%(n)s personnes inscrites prévenues par e-mail.", notified
+    ) % {"n": notified}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def event_edit(request, pk: int):
+    """Change the title, time, place, description, capacity…; those registered are told when the
+    time or the place changes, and the page says how many."""
+    event = _event_for_organiser(request, pk)
+    if event.cancelled:
+        messages.info(request, _("Cet évènement est annulé : il ne peut plus être modifié."))
+        return redirect("events:event_detail", pk=event.pk)
+    if request.method == "GET":
+        return _manage_page(request, event)
+    form = EventForm(request.POST, instance=event)
+    if form.is_valid():
+        try:
+            change = services.event_update(user=request.user, event=event, **form.cleaned_data)
+        except ValidationError as error:
+            apply_errors(form, error)
+        else:
+            if not change.changed:
+                messages.info(request, _("Rien n'a changé."))
+            elif change.notified is None:
+                unchanged = _("Évènement modifié (date, heure et lieu inchangés : aucun message envoyé).")
+                messages.success(request, unchanged)
+            else:
+                messages.success(request, _("Évènement modifié. %(told)s") % {"told": _told(change.notified)})
+            return redirect("events:event_detail", pk=event.pk)
+    return _manage_page(request, event, form=form, status=400)
+
+
+@login_required
+@require_POST
+def event_cancel(request, pk: int):
+    event = _event_for_organiser(request, pk)
+    form = EventCancelForm(request.POST)
+    if form.is_valid():
+        try:
+            notified = services.event_cancel(user=request.user, event=event, reason=form.cleaned_data["reason"])
+        except ValidationError as error:
+            apply_errors(form, error)
+        else:
+            messages.success(request, _("Évènement annulé. %(told)s") % {"told": _told(notified)})
+            return redirect("events:event_detail", pk=event.pk)
+    if event.cancelled:
+        messages.info(request, _("Cet évènement est déjà annulé."))
+        return redirect("events:event_detail", pk=event.pk)
+    return _manage_page(request, event, cancel_form=form, status=400)

@@ -115,7 +115,13 @@ def delivery_mark(request, pk: int):
 # Summaries (contract, AMAP, farm)
 
 
-def _summary_page(request, *, scope: dict, title: str, back_url: str, export_route: str, route_args: list, fmt=None):
+def _summary_page(request, *, kind: str, subject, title: str, back_url: str, fmt: str | None = None):
+    """The summary of a contract, an AMAP or a farm (`kind`), as a page, a CSV or a PDF.
+
+    The page and the CSV come straight back; a PDF too when small, else a job builds it and the
+    person is sent to « votre fichier est en préparation », then « prêt »."""
+    scope = {kind: subject}
+    export_route, route_args = f"contracts:{kind}_summary_export", [subject.pk]
     form = SummaryForm(request.GET or None)
     if form.is_bound and not form.is_valid():
         if fmt is not None:
@@ -185,11 +191,10 @@ def contract_summary(request, pk: int, fmt: str | None = None):
     contract = _contract(request, pk, need="team")
     return _summary_page(
         request,
-        scope={"contract": contract},
+        kind="contract",
+        subject=contract,
         title=_("Bilan du contrat « %(title)s »") % {"title": contract.title},
         back_url=reverse("contracts:contract_detail", args=[contract.pk]),
-        export_route="contracts:contract_summary_export",
-        route_args=[contract.pk],
         fmt=fmt,
     )
 
@@ -203,11 +208,10 @@ def amap_summary(request, pk: int, fmt: str | None = None):
         raise PermissionDenied(_("Réservé à l'équipe de l'AMAP."))
     return _summary_page(
         request,
-        scope={"amap": amap},
+        kind="amap",
+        subject=amap,
         title=_("Bilan des contrats de %(name)s") % {"name": amap.name},
         back_url=reverse("contracts:contract_list"),
-        export_route="contracts:amap_summary_export",
-        route_args=[amap.pk],
         fmt=fmt,
     )
 
@@ -220,10 +224,9 @@ def farm_summary(request, pk: int, fmt: str | None = None):
         raise PermissionDenied(_("Réservé aux gestionnaires de la ferme."))
     return _summary_page(
         request,
-        scope={"farm": farm},
+        kind="farm",
+        subject=farm,
         title=_("Bilan des contrats de %(name)s") % {"name": farm.name},
         back_url=reverse("contracts:contract_list"),
-        export_route="contracts:farm_summary_export",
-        route_args=[farm.pk],
         fmt=fmt,
     )

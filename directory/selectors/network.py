@@ -14,10 +14,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.contrib.gis.db.models import PointField
 from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet
+from django.db.models.functions import Cast
 from django.utils import timezone
 
-from ..models import Amap, AmapManager, Farm, Network
+from ..models import Amap, AmapManager, ChangeRequest, Farm, Network
 
 # An entry not confirmed for this long is stale: the yearly reminder asks its admins again.
 STALE_AFTER = dt.timedelta(days=365)
@@ -79,10 +81,38 @@ def network_counts(*, network: Network) -> NetworkCounts:
 
 
 def is_coordinator(user, network: Network) -> bool:
-    """A coordinator of the network (one of `Network.admins`) or staff."""
+    """A coordinator of the network (one of `Network.admins`) or staff: its space, moderation queue,
+    history and events. The one network-level check (territory checks: accounts.permissions)."""
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
         return False
     return bool(user.is_staff) or network.admins.filter(pk=user.pk).exists()
+
+
+def pending_requests(*, network: Network) -> QuerySet[ChangeRequest]:
+    """The network's moderation queue: pending requests placed in its départements, régions or drawn
+    territory, or about an entry that belongs to it — `accounts.permissions.network_covers_entry`'s
+    rule, in one query (that rule checks each request in Python: a few queries each)."""
+    where = (
+        Q(amap_id__in=network.amaps.values("pk"))
+        | Q(farm_id__in=network.farms.values("pk"))
+        | Q(commune__department_id__in=network.departments.values("code"))
+        | Q(commune__region_id__in=network.regions.values("code"))
+    )
+    pending = ChangeRequest.objects.pending()
+    if network.custom_territory is not None:
+        # Planar, as GEOS's contains() in the rule: the stored geography point cast to geometry.
+        pending = pending.annotate(planar_location=Cast("location", PointField(srid=4326)))
+        where |= Q(planar_location__within=network.custom_territory)
+    return pending.filter(where)
+
+
+def pending_request_counts(*, network: Network) -> dict[str, int]:
+    """How many requests wait in the network's queue, by kind (`ChangeRequest.Kind`) and in all."""
+    counts = dict.fromkeys(ChangeRequest.Kind.values, 0)
+    rows = pending_requests(network=network).order_by().values_list("kind").annotate(n=Count("pk"))
+    counts.update(rows)
+    counts["total"] = sum(counts.values())
+    return counts
 
 
 def coordinated_networks(*, user) -> QuerySet[Network]:

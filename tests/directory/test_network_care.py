@@ -1,6 +1,8 @@
 """Issue 14, first half: contacts that always reach someone (or say so), private addresses, claiming a
 listing, moderation of declared AMAPs and proposed changes, and the history with revert."""
 
+import datetime as dt
+import html
 import re
 
 import pytest
@@ -9,11 +11,12 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from directory import contacts
+from directory import services as directory_services
 from directory import services_moderation as moderation
-from directory.models import Amap, AmapManager, ChangeRequest, ClaimChallenge
+from directory.models import Amap, AmapManager, ChangeRequest, ClaimChallenge, Partnership
 from matching import threads
 from matching.models import Message
-from tests.factories import BORDEAUX, AmapFactory, FarmFactory, NetworkFactory, UserFactory, commune
+from tests.factories import BORDEAUX, AmapFactory, FarmFactory, NetworkFactory, UserFactory, commune, product
 
 pytestmark = pytest.mark.django_db
 
@@ -278,3 +281,33 @@ def test_a_farm_s_history_never_shows_its_exact_location(client):
     client.force_login(manager)
     body = client.get(reverse("directory:entry_history", args=["ferme", farm.pk])).content.decode()
     assert "-0.5792" not in body and "44.8378" not in body
+
+
+def test_partnership_changes_are_in_the_history_of_the_amap_and_of_the_farm(client, gironde):
+    _network, coordinator = gironde
+    amap = AmapFactory(name="AMAP des Chartrons")
+    farm = FarmFactory(name="Ferme du Grand Pré")
+    legumes = product("legumes")
+    started = directory_services.partnership_upsert(
+        amap=amap, farm=farm, product=legumes, source="manual", since=dt.date(2024, 4, 2)
+    ).obj
+    directory_services.partnership_upsert(
+        amap=amap, farm=farm, product=legumes, source="manual", is_active=False, until=dt.date(2026, 9, 29)
+    )
+    Partnership.objects.get(pk=started.pk).delete()
+    assert [r.history_type for r in Partnership.history.filter(amap_id=amap.pk).order_by("history_date")] == [
+        "+",
+        "~",
+        "-",
+    ]
+
+    client.force_login(coordinator)
+    page = html.unescape(client.get(reverse("directory:entry_history", args=["amap", amap.pk])).content.decode())
+    section = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", page.split('id="partnership-history"')[1]))
+    assert "(création) : Ferme du Grand Pré · Légumes · en cours, depuis le 2 avril 2024" in section
+    ended = "(modification) : Ferme du Grand Pré · Légumes · terminé, depuis le 2 avril 2024, jusqu'au"
+    ended += " 29 septembre 2026"
+    assert ended in section
+    assert "(suppression) : Ferme du Grand Pré" in section
+    page = html.unescape(client.get(reverse("directory:entry_history", args=["ferme", farm.pk])).content.decode())
+    assert "(création) : AMAP des Chartrons · Légumes" in re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", page))

@@ -8,11 +8,13 @@ import re
 
 import pytest
 from django.contrib.auth.hashers import make_password
+from django.contrib.gis.geos import MultiPolygon, Point, Polygon
 from django.core import mail
 from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import permissions
 from accounts.models import User
 from coverage import figures
 from directory import services_coordination as services
@@ -22,15 +24,16 @@ from directory.models import (
     Announcement,
     AnnouncementDelivery,
     AnnouncementOptOut,
+    ChangeRequest,
     Farm,
     ImportRun,
     Network,
     ProductCategory,
 )
 from directory.selectors.announcements import announcement_recipients
-from directory.selectors.network import network_counts
+from directory.selectors.network import network_counts, pending_requests
 from directory.tasks import announcement_deliver, freshness_remind_due
-from geo.models import Department
+from geo.models import Department, Region
 from tests.factories import AmapFactory, FarmFactory, NetworkFactory, UserFactory, commune
 from tests.test_jobs import run_worker
 
@@ -365,3 +368,71 @@ def test_a_year_old_entry_gets_one_reminder_and_one_click_marks_it_verified(clie
     detail = html.unescape(client.get(reverse("directory:amap_detail", args=[amap.pk])).content.decode())
     assert "Fiche vérifiée le" in detail
     assert client.get("/fiche/verifier/altered/").status_code == 404
+
+
+def _request(kind, name, *, where="33063", point=None, status="pending", **entry):
+    return ChangeRequest.objects.create(
+        kind=kind,
+        entry_type="farm" if "farm" in entry else "amap",
+        name=name,
+        commune=commune(where),
+        location=point or Point(-0.5792, 44.8378, srid=4326),
+        author=UserFactory(),
+        status=status,
+        **entry,
+    )
+
+
+def test_the_space_counts_what_waits_in_its_moderation_queue_and_links_to_it(client, gironde):
+    lyon = Point(4.8357, 45.7640, srid=4326)
+    _request("create", "AMAP du Nouveau Monde")
+    _request("edit", "AMAP de Talence (nouveau nom)", amap=Amap.objects.get(name="AMAP de Talence"))
+    member_far_away = FarmFactory(name="Ferme lyonnaise membre", commune=commune("69123"), location=lyon)
+    gironde.farms.add(member_far_away)
+    _request("claim", "Ferme lyonnaise membre", where="69123", point=lyon, farm=member_far_away)
+    # Not this network's: decided already, or elsewhere and about no member.
+    _request("create", "AMAP déjà refusée", status="refused")
+    _request("create", "AMAP de la Croix-Rousse", where="69123", point=lyon)
+
+    client.force_login(User.objects.get(email="coordination@amap33.org"))
+    page = html.unescape(client.get(reverse("directory:network_space", args=[gironde.slug])).content.decode())
+    block = re.search(r'<p id="moderation-pending"[^>]*>(.*?)</p>', page, re.S).group(1)
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", block)).strip()
+    assert text == (
+        "3 demandes attendent votre modération (1 nouvelle fiche, 1 modification de fiche, 1 revendication) "
+        "Ouvrir la file de modération"
+    )
+    assert f'href="{reverse("directory:network_moderation", args=[gironde.slug])}"' in block
+    # The queue behind the link lists the same three.
+    queue = html.unescape(client.get(reverse("directory:network_moderation", args=[gironde.slug])).content.decode())
+    listed = re.findall(r'<li class="change-request">\s*<h2><a [^>]+>[^:]+: ([^<]+)</a>', queue)
+    assert sorted(listed) == ["AMAP de Talence (nouveau nom)", "AMAP du Nouveau Monde", "Ferme lyonnaise membre"]
+
+    # Once decided, nothing waits: the space says so.
+    ChangeRequest.objects.update(status="approved")
+    page = html.unescape(client.get(reverse("directory:network_space", args=[gironde.slug])).content.decode())
+    assert "Aucune demande en attente de modération." in page
+
+
+def test_the_queue_holds_what_the_coordinators_may_decide_whatever_the_kind_of_territory(gironde):
+    lyon = Point(4.8357, 45.7640, srid=4326)
+    merignac = Point(-0.6440, 44.8386, srid=4326)  # Mérignac centre (33281)
+    bordeaux_box = MultiPolygon(Polygon.from_bbox((-0.60, 44.82, -0.55, 44.86)), srid=4326)
+    drawn = NetworkFactory(name="Réseau émergent", slug="emergent", custom_territory=bordeaux_box)
+    regional = NetworkFactory(name="AMAP Nouvelle-Aquitaine", slug="amap-na", level=Network.Level.REGIONAL)
+    regional.regions.add(Region.objects.get(code="75"))
+    national = NetworkFactory(name="Mouvement national", slug="national", level=Network.Level.NATIONAL)
+    member = AmapFactory(name="AMAP membre à Lyon", commune=commune("69123"), location=lyon)
+    national.amaps.add(member)
+    _request("create", "Bordeaux centre")
+    _request("create", "Mérignac", where="33281", point=merignac)
+    _request("claim", "Lyon membre", where="69123", point=lyon, amap=member)
+    _request("create", "Lyon", where="69123", point=lyon)
+    _request("create", "Bordeaux refusée", status="refused")
+
+    for network in (gironde, drawn, regional, national):
+        by_rule = {r.name for r in ChangeRequest.objects.pending() if permissions.network_covers_entry(network, r)}
+        assert {r.name for r in pending_requests(network=network)} == by_rule, network.slug
+    assert {r.name for r in pending_requests(network=drawn)} == {"Bordeaux centre"}
+    assert {r.name for r in pending_requests(network=national)} == {"Lyon membre"}
+    assert {r.name for r in pending_requests(network=regional)} == {"Bordeaux centre", "Mérignac"}

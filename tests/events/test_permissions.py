@@ -52,6 +52,7 @@ MEMBERS = {
     "joined_member": 200,
 }
 TEAM = {"referent": 200, "other_referent": 200, "amap_admin": 200, "staff": 200}
+TEAM_ONLY = ("referent", "other_referent", "amap_admin")  # the AMAP's team, staff apart
 # Network coordinators run their network, not its AMAPs' shifts: they do not see them.
 OUTSIDERS_404 = {"unrelated": 404, "farmer": 404, "other_farmer": 404, "coordinator": 404, "other_coordinator": 404}
 
@@ -100,6 +101,24 @@ ROUTES = [
         method="post",
         data={"answer": "yes"},
         expected=expect(404, **_ok(MEMBERS, 302)),
+    ),
+    # The organisers' page: those who may create the event. Members who see it may not change it;
+    # the teams of a network's AMAPs see its gatherings, only its coordinators run them.
+    Route("event_edit", args="event", expected=expect(404, **{**_ok(MEMBERS, 403), **TEAM})),
+    Route("event_edit", args="network_event", expected=expect(404, coordinator=200, staff=200, **_ok(TEAM_ONLY, 403))),
+    Route(
+        "event_cancel",
+        args="event",
+        method="post",
+        data={"reason": "Salle indisponible"},
+        expected=expect(404, **{**_ok(MEMBERS, 403), **_ok(TEAM, 302)}),
+    ),
+    Route(
+        "event_cancel",
+        args="network_event",
+        method="post",
+        data={"reason": "Salle indisponible"},
+        expected=expect(404, coordinator=302, staff=302, **_ok(TEAM_ONLY, 403)),
     ),
 ]
 
