@@ -12,6 +12,7 @@ registry and never imports them (imports point one way, see docs/ARCHITECTURE.md
         count=alerts_count,                # user -> int, for the erasure report
         erasure_note=alerts_note,          # count -> ErasureNote (French, for the page)
         erase=alerts_erase,                # user -> None, when the account is anonymised
+        summary=PersonalDataSummary(_("Vos alertes"), alerts_lines),  # optional: listed on « Mes données »
     )
 """
 
@@ -32,6 +33,14 @@ class PersonalDataCsv:
 
 
 @dataclass(frozen=True)
+class PersonalDataSummary:
+    """What « Mes données » shows on the page: a heading and one line per item (French, for people)."""
+
+    title: str
+    lines: Callable[[Any], list[str]]
+
+
+@dataclass(frozen=True)
 class ErasureNote:
     """A line of the erasure report: what (French), why, and whether it is kept or deleted."""
 
@@ -48,6 +57,7 @@ class PersonalData:
     count: Callable[[Any], int] | None = None
     erasure_note: Callable[[int], ErasureNote] | None = None
     erase: Callable[[Any], None] | None = None
+    summary: PersonalDataSummary | None = None
 
 
 _REGISTRY: dict[str, PersonalData] = {}
@@ -61,9 +71,12 @@ def register_personal_data(
     count: Callable[[Any], int] | None = None,
     erasure_note: Callable[[int], ErasureNote] | None = None,
     erase: Callable[[Any], None] | None = None,
+    summary: PersonalDataSummary | None = None,
 ) -> PersonalData:
     """Declare personal data held under `name` (the key of the JSON export); registering again replaces it."""
-    entry = PersonalData(name=name, export=export, csv=csv, count=count, erasure_note=erasure_note, erase=erase)
+    entry = PersonalData(
+        name=name, export=export, csv=csv, count=count, erasure_note=erasure_note, erase=erase, summary=summary
+    )
     _REGISTRY[name] = entry
     return entry
 

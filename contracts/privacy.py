@@ -3,7 +3,7 @@
 - **Access and portability** (RGPD art. 15 and 20): `member_data_export()` gives the account,
   every subscription with its quantities per delivery, totals and instalments, the signatures'
   metadata (the member's own IP address and browser, not the farmer's), absences, and what
-  other apps registered in `accounts.privacy` (the e-mail alerts);
+  other apps registered in `accounts.privacy` (alerts, adhésions, answers to events, shifts);
   `member_data_export_csv()` gives the same as a zip of CSV files.
 - **Erasure** (RGPD art. 17): `member_erasure()` deletes what nothing requires to keep and
   anonymises the account. Exceptions, each stated in the report:
@@ -23,7 +23,6 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import zipfile
@@ -38,6 +37,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.privacy import personal_data
+from directory.csv_export import csv_writer
 
 from .evidence import evidence_append
 from .models import Absence, Signature, Subscription, SubscriptionItem
@@ -142,6 +142,13 @@ def _registered_data(user) -> dict[str, Any]:
     return {entry.name: entry.export(user) for entry in personal_data() if entry.export is not None}
 
 
+def member_data_summary(*, user) -> list[tuple[str, list[str]]]:
+    """What other apps registered to show on « Mes données » (answers to events, shifts…): a heading
+    and its lines, for each that holds something."""
+    held = [(str(entry.summary.title), entry.summary.lines(user)) for entry in personal_data() if entry.summary]
+    return [(title, lines) for title, lines in held if lines]
+
+
 def member_data_export(*, user) -> dict[str, Any]:
     """Everything the platform holds about this person's account and contracts, JSON-serialisable."""
     subscriptions = []
@@ -207,7 +214,7 @@ def member_data_export(*, user) -> dict[str, Any]:
 
 def _csv(header: list[str], rows: list[list[Any]]) -> bytes:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv_writer(out, lineterminator="\r\n")  # event titles, places: written by others
     writer.writerow(header)
     writer.writerows([["" if value is None else value for value in row] for row in rows])
     # BOM: spreadsheets then read the accents right.

@@ -10,7 +10,7 @@ class EventsConfig(AppConfig):
     def ready(self):
         from contracts import hooks
 
-        from . import audiences, dashboard, feeds
+        from . import audiences, dashboard, feeds, privacy
 
         # Who is on duty, on the contracts' distribution sheet; shifts and events in the member's feed.
         hooks.register_delivery_sheet_section(
@@ -19,3 +19,4 @@ class EventsConfig(AppConfig):
         hooks.register_member_feed_source(name="events.shifts_and_events", components=feeds.member_components)
         dashboard.register()  # « Mes permanences » in accounts' dashboard
         audiences.register()  # « les permanents de la semaine » for members' messages
+        privacy.register()  # « Mes données » and the erasure: answers to events, shifts

@@ -142,6 +142,13 @@ def shift_take(*, user, shift: Shift) -> Shift:
     return shift
 
 
+def shifts_withdraw_upcoming(*, user) -> int:
+    """Erasure of the account: its shifts from today on go, so the AMAP sees the place open again.
+    Returns how many went. Past shifts stay: they tell who held each distribution."""
+    deleted, _by_model = Shift.objects.filter(member=user, date__gte=timezone.localdate()).delete()
+    return deleted
+
+
 @transaction.atomic
 def shift_quota_set(*, user, amap: Amap, needed: int, per_contract: dict[int, int | None]) -> None:
     """How many members each distribution needs: the AMAP's number, and per contract (None: the AMAP's)."""
@@ -382,6 +389,20 @@ def event_answer(*, user, event: Event, answer: str) -> Rsvp:
     if was_yes and answer == Rsvp.Answer.NO:
         _promote_waiting(event)
     return rsvp
+
+
+@transaction.atomic
+def rsvps_withdraw_upcoming(*, user) -> int:
+    """Erasure of the account: its answers to events not started yet go, and the places it held go to
+    the waiting list. Returns how many went. Answers to events already started stay: they count who came."""
+    upcoming = Rsvp.objects.filter(person=user, event__starts_at__gt=timezone.now())
+    held = upcoming.filter(answer=Rsvp.Answer.YES, event__cancelled=False).values("event_id")
+    # Locked as `event_answer` locks them: nobody takes or frees a place meanwhile.
+    events = list(Event.objects.select_for_update().filter(pk__in=held).order_by("pk"))
+    deleted, _by_model = upcoming.delete()
+    for event in events:
+        _promote_waiting(event)
+    return deleted
 
 
 def _promote_waiting(event: Event) -> None:

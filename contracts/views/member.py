@@ -73,7 +73,7 @@ def ics_feed(request, token: str):
 @login_required
 @require_GET
 def my_data(request):
-    return render(request, "contracts/my_data.html")
+    return render(request, "contracts/my_data.html", {"held": privacy.member_data_summary(user=request.user)})
 
 
 @login_required

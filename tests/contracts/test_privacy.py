@@ -114,6 +114,9 @@ def test_csv_export_is_a_zip_of_tables_with_the_same_figures(member, history):
             "absences.csv",
             "alertes.csv",
             "adhesions_amap.csv",
+            "reponses_evenements.csv",
+            "permanences.csv",
+            "evenements_crees.csv",
         ]
     )
 
