@@ -23,7 +23,7 @@ from .services_coordination import optout_token, verify_token
 logger = logging.getLogger(__name__)
 
 ANNOUNCEMENT_BATCH = 200  # recipients per transaction: a crash redoes at most one batch's check
-REPORT_ISSUES_KEPT = 500  # errors and warnings kept for the page (the text report has them all)
+REPORT_ISSUES_KEPT = 500  # errors and warnings kept for the page (the counts are exact)
 PROGRESS_EVERY_S = 0.5
 
 
@@ -65,9 +65,9 @@ def _report_data(report: ImportReport) -> dict:
     return {
         "rows_read": report.rows_read,
         "errors": [str(issue) for issue in report.errors[:REPORT_ISSUES_KEPT]],
-        "error_count": len(report.errors),
+        "error_count": report.error_count,
         "warnings": [str(issue) for issue in report.warnings[:REPORT_ISSUES_KEPT]],
-        "warning_count": len(report.warnings),
+        "warning_count": report.warning_count,
         "notes": report.notes,
         "summary": report.summary_lines(),
         "committed": report.committed,
