@@ -1,8 +1,9 @@
-"""Writing many rows fast: COPY instead of INSERT, with the primary keys and the history rows Django would give.
+"""Many rows at once: COPY instead of INSERT (with the primary keys and the history rows Django would
+give), and `= ANY(array)` instead of a long `IN (…)`.
 
-Measured on the importer's 5,000-row chunks (2 cores): `bulk_create` spends about 1 ms of CPU per
-row compiling its INSERT (and as much again for the history rows of `bulk_create_with_history`);
-COPY takes a few tens of microseconds per row.
+Measured on the importer's chunks (2 cores): `bulk_create` spends about 1 ms of CPU per row
+compiling its INSERT (and as much again for the history rows of `bulk_create_with_history`); COPY
+takes a few tens of microseconds per row.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterable, Sequence
 
 from django.contrib.gis.db.models import GeometryField
 from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.models import F, Lookup
 from django.utils import timezone
 
 from geo.progress import Progress
@@ -126,3 +128,23 @@ def copy_history(model, objects: Sequence, *, history_type: str = "+", when: dt.
         return row + extra
 
     return copy_rows(meta.db_table, [connection.ops.quote_name(c) for c in columns], map(values, objects))
+
+
+class _AnyOf(Lookup):
+    """`lhs = ANY(%s)` with a list as its one parameter (psycopg sends it as an array)."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s)", [*lhs_params, self.rhs]
+
+
+def any_of(field_name: str, values: Iterable) -> Lookup:
+    """A `filter()` condition: the field is one of `values`, sent as one array parameter.
+
+    `field__in=values` makes one parameter per value, which Django compiles and psycopg parses again
+    on every query: about 40 ms of CPU for 2,000 values. An array is one parameter.
+    """
+    return _AnyOf(F(field_name), list(values))

@@ -23,7 +23,7 @@ from psycopg import sql
 from geo.masking import LandOutlines, land_outlines, mask_lonlat
 from geo.models import Commune, Department
 
-from .bulk import copy_history, copy_objects, copy_rows
+from .bulk import any_of, copy_history, copy_objects, copy_rows
 from .models import COARSE_PRECISIONS, Amap, Farm, Partnership, ProductCategory, farm_mask_seed
 from .signals import farm_points_changed, rows_written
 
@@ -52,7 +52,8 @@ def _same_value(current: Any, new: Any) -> bool:
             return current is None and new is None
         if current.geom_type != new.geom_type or (current.srid or 4326) != (new.srid or 4326):
             return False
-        return all(abs(a - b) <= _COORDINATE_TOLERANCE for a, b in zip(current.coords, new.coords, strict=True))
+        # Each coordinate within the tolerance, in one GEOS call (reading .coords costs one per number).
+        return current.equals_exact(new, _COORDINATE_TOLERANCE)
     return current == new
 
 
@@ -117,7 +118,8 @@ def entries_upsert(
     ids = [change.external_id for change in changes]
     if len(set(ids)) != len(ids):
         raise ValueError("an entry appears twice in one batch")
-    existing = {obj.external_id: obj for obj in model.objects.filter(source=source, external_id__in=ids)}
+    found = model.objects.filter(any_of("external_id", ids), source=source).order_by()
+    existing = {obj.external_id: obj for obj in found}
     created: list[Amap | Farm] = []
     updated: dict[tuple[str, ...], list[Amap | Farm]] = defaultdict(list)
     results: list[tuple[Amap | Farm, Outcome, list[str]]] = []
@@ -167,10 +169,13 @@ def _entries_products_sync(
 ) -> set[int]:
     """Set the products the changes name, in three queries at most; the ids of the entries whose products changed."""
     wanted: dict[int, list[str]] = {}
+    existing: list[int] = []  # the entries that may have products already (new ones have none)
     for change, (obj, outcome, _changed) in zip(changes, results, strict=True):
         if change.product_slugs is None or (outcome == Outcome.CREATED and not change.product_slugs):
             continue
         wanted[obj.pk] = list(dict.fromkeys(change.product_slugs))
+        if outcome != Outcome.CREATED:
+            existing.append(obj.pk)
     if not wanted:
         return set()
     field = model._meta.get_field("products")
@@ -178,12 +183,13 @@ def _entries_products_sync(
     own, other = f"{field.m2m_field_name()}_id", f"{field.m2m_reverse_field_name()}_id"
     categories = dict(ProductCategory.objects.values_list("slug", "pk"))
     current: dict[int, set[int]] = defaultdict(set)
-    for pk, category in through.objects.filter(**{f"{own}__in": list(wanted)}).values_list(own, other):
-        current[pk].add(category)
+    if existing:
+        for pk, category in through.objects.filter(any_of(own, existing)).values_list(own, other):
+            current[pk].add(category)
     targets = {pk: set(_category_ids(slugs, categories)) for pk, slugs in wanted.items()}
-    if model is Amap:
+    if model is Amap and existing:
         # An AMAP offers what its active partnerships bring, whatever the file says.
-        active = Partnership.objects.filter(amap_id__in=list(wanted), is_active=True)
+        active = Partnership.objects.filter(any_of("amap_id", existing), is_active=True).order_by()
         for pk, category in active.values_list("amap_id", "product_id"):
             targets[pk].add(category)
     to_add, to_remove = [], []
@@ -237,10 +243,10 @@ def _partnerships_upsert_batch(source: str, changes: Sequence[PartnershipChange]
     existing = {
         (p.amap_id, p.farm_id, p.product_id): p
         for p in Partnership.objects.filter(
-            amap_id__in={c.amap.pk for c in changes},
-            farm_id__in={c.farm.pk for c in changes},
-            product_id__in={c.product.pk for c in changes},
-        )
+            any_of("amap_id", {c.amap.pk for c in changes}),
+            any_of("farm_id", {c.farm.pk for c in changes}),
+            any_of("product_id", {c.product.pk for c in changes}),
+        ).order_by()
     }
     created: list[Partnership] = []
     updated: dict[tuple[str, ...], list[Partnership]] = defaultdict(list)
@@ -285,7 +291,9 @@ def _partnerships_upsert_batch(source: str, changes: Sequence[PartnershipChange]
     if offered:
         through = Amap.products.through
         present = set(
-            through.objects.filter(amap_id__in={a for a, _p in offered}).values_list("amap_id", "productcategory_id")
+            through.objects.filter(any_of("amap_id", {a for a, _p in offered})).values_list(
+                "amap_id", "productcategory_id"
+            )
         )
         missing = sorted(offered - present)
         copy_rows(through._meta.db_table, ["amap_id", "productcategory_id"], missing)

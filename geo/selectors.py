@@ -49,15 +49,19 @@ def commune_distances_m(*, pairs: Sequence[tuple[str, float, float]]) -> dict[tu
     """For each (INSEE code, lon, lat): metres from the point to that commune's outline (0 inside), in one query.
 
     The distance is the one `Distance("geom", point)` gives (`ST_DistanceSphere`); None when the
-    code is unknown or the commune has no outline.
+    code is unknown or the commune has no outline. A point inside the outline is found first with
+    the planar test, about twice as fast, and the same answer at a commune's scale.
     """
     if not pairs:
         return {}
     codes, lons, lats = (list(column) for column in zip(*pairs, strict=True))
     query = sql.SQL(
         """
-        SELECT v.i, ST_DistanceSphere(c.geom, ST_SetSRID(ST_MakePoint(v.lon, v.lat), 4326))
-        FROM unnest(%s::text[], %s::float8[], %s::float8[]) WITH ORDINALITY AS v(code, lon, lat, i)
+        SELECT v.i, CASE WHEN ST_Intersects(c.geom, v.pt) THEN 0 ELSE ST_DistanceSphere(c.geom, v.pt) END
+        FROM (
+            SELECT i, code, ST_SetSRID(ST_MakePoint(lon, lat), 4326) AS pt
+            FROM unnest(%s::text[], %s::float8[], %s::float8[]) WITH ORDINALITY AS u(code, lon, lat, i)
+        ) AS v
         JOIN {commune} AS c ON c.code = v.code
         """
     ).format(commune=sql.Identifier(Commune._meta.db_table))

@@ -11,7 +11,7 @@ errors and warnings by row and column, in French. Memory stays that of one chunk
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 from django.db import transaction
@@ -52,12 +52,14 @@ def directory_import(
     encoding: str | None = None,
     commit: bool = False,
     progress: Progress = no_progress,
+    on_written: Callable[[], None] | None = None,
     chunk_rows: int = CHUNK_ROWS,
 ) -> ImportReport:
     """Check every row of `path` and upsert them, in one transaction (rolled back unless `commit` and no error).
 
     `progress(phase, done, total)` is called once the file is open ("read"), then after each chunk
-    ("check" for a dry run, "write" when committing).
+    ("check" for a dry run, "write" when committing). `on_written()` runs in the same transaction
+    after the last row, when the import is committed.
     """
     if kind not in IMPORTERS:
         raise ValueError(f"kind must be one of {KINDS}")
@@ -69,7 +71,16 @@ def directory_import(
         report.error(error.row, "", str(error))
         return report
     try:
-        _import_table(table, report, kind=kind, mapping=mapping, commit=commit, progress=progress, chunk=chunk_rows)
+        _import_table(
+            table,
+            report,
+            kind=kind,
+            mapping=mapping,
+            commit=commit,
+            progress=progress,
+            on_written=on_written,
+            chunk=chunk_rows,
+        )
     finally:
         table.close()
     return report
@@ -83,6 +94,7 @@ def _import_table(
     mapping: Mapping[str, str] | None,
     commit: bool,
     progress: Progress,
+    on_written: Callable[[], None] | None,
     chunk: int,
 ) -> None:
     report.row_word = table.row_word
@@ -115,6 +127,8 @@ def _import_table(
             report.error(error.row, "", str(error))
         importer.finish()
         report.rows_read = done
+        if commit and report.ok and on_written is not None:
+            on_written()
         if not (commit and report.ok):
             transaction.set_rollback(True)
     report.errors.sort(key=lambda issue: issue.row or 0)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import parsing
+from ..bulk import any_of
 from ..models import Amap, Farm
 from ..services import EntryChange, PartnershipChange, entries_upsert, partnerships_upsert
 from .base import Importer, Located, Prepared, RowContext
@@ -174,7 +175,9 @@ class AmapImporter(Importer):
         if linked:
             farms = {
                 f.external_id: f
-                for f in Farm.objects.filter(source=self.source, external_id__in=linked).prefetch_related("products")
+                for f in Farm.objects.filter(any_of("external_id", linked), source=self.source).prefetch_related(
+                    "products"
+                )
             }
         links: list[PartnershipChange] = []
         for record, result in zip(records, results, strict=True):
@@ -206,7 +209,7 @@ class AmapImporter(Importer):
         if not self.any_farm:
             return  # no farm of this source yet: the farms' own import makes the links
         known = set(
-            Farm.objects.filter(source=self.source, external_id__in=linked).values_list("external_id", flat=True)
+            Farm.objects.filter(any_of("external_id", linked), source=self.source).values_list("external_id", flat=True)
         )
         for record in records:
             unknown = [i for i in record.links if i not in known]

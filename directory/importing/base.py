@@ -446,11 +446,12 @@ class Importer:
         if not (ctx.has("lat") and ctx.has("lon")):
             return None
         try:
-            point = validate_lon_lat(parse_number(ctx.get("lon")), parse_number(ctx.get("lat")), require_france=True)
+            lon, lat = parse_number(ctx.get("lon")), parse_number(ctx.get("lat"))
+            point = validate_lon_lat(lon, lat, require_france=True)
         except CoordinateError:
             return None
         self._peeked[ctx.row] = point
-        return point.x, point.y
+        return lon, lat  # the point's own x and y (reading them back from GEOS costs a call each)
 
     def prepare_row(self, ctx: RowContext, *, seen: dict[str, int]) -> Prepared | None:
         raise NotImplementedError

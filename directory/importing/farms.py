@@ -10,6 +10,7 @@ from typing import Any
 from geo.text import normalize_place_name
 
 from .. import parsing
+from ..bulk import any_of
 from ..models import Amap, Farm, LocationPrecision
 from ..services import EntryChange, PartnershipChange, entries_upsert, partnerships_upsert
 from .base import Importer, Located, Prepared, RowContext
@@ -147,7 +148,7 @@ class FarmImporter(Importer):
             return  # one warning for the whole file (`finish`)
         column = self.columns.get("amap_ids", "amap_ids")
         known = set(
-            Amap.objects.filter(source=self.source, external_id__in=linked).values_list("external_id", flat=True)
+            Amap.objects.filter(any_of("external_id", linked), source=self.source).values_list("external_id", flat=True)
         )
         for record in records:
             for amap_id in record.links:
@@ -180,11 +181,11 @@ class FarmImporter(Importer):
         linked = {amap_id for record in records for amap_id in record.links}
         amaps = {}
         if linked:
-            amaps = {a.external_id: a for a in Amap.objects.filter(source=self.source, external_id__in=linked)}
+            amaps = {a.external_id: a for a in Amap.objects.filter(any_of("external_id", linked), source=self.source)}
         with_links = [r.obj.pk for record, r in zip(records, results, strict=True) if set(record.links) & set(amaps)]
         products = {
             farm.pk: list(farm.products.all()) or self.fallback_products()
-            for farm in Farm.objects.filter(pk__in=with_links).only("pk").prefetch_related("products")
+            for farm in Farm.objects.filter(any_of("id", with_links)).only("pk").prefetch_related("products")
         }
         links: list[PartnershipChange] = []
         for record, result in zip(records, results, strict=True):

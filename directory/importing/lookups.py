@@ -15,6 +15,8 @@ from django.contrib.gis.geos import Point
 from geo.models import Commune
 from geo.selectors import LonLat, commune_distances_m, communes_at_points
 
+from ..bulk import any_of
+
 # A point may sit this far outside the commune the file names (simplified outlines, quays).
 INSEE_TOLERANCE_M = 1000
 
@@ -35,7 +37,7 @@ class PlaceLookups:
         A named point too far from its commune (or naming an unknown one) is also looked up by position.
         """
         codes = set(codes)
-        found = Commune.objects.defer("geom").in_bulk(codes) if codes else {}
+        found = {c.code: c for c in _communes().filter(any_of("code", codes))} if codes else {}
         self._communes = {code: found.get(code) for code in codes}
         named_points = list(named_points)
         known = [pair for pair in named_points if self._communes.get(pair[0]) is not None]
@@ -49,7 +51,7 @@ class PlaceLookups:
 
     def commune(self, code: str) -> Commune | None:
         if code not in self._communes:
-            self._communes[code] = Commune.objects.filter(code=code).defer("geom").first()
+            self._communes[code] = _communes().filter(code=code).first()
         return self._communes[code]
 
     def distance_m(self, code: str, point: Point) -> float | None:
@@ -70,6 +72,11 @@ class PlaceLookups:
         """The commune of `code` (None if unknown) and whether `point` lies within the tolerance of it."""
         commune = self.commune(code)
         return commune, commune is not None and _close(self.distance_m(code, point))
+
+
+def _communes():
+    """What an importer reads of a commune (its name, code, point and `label`), not its outline or its links."""
+    return Commune.objects.only("code", "name", "department_id", "postal_codes", "point").order_by()
 
 
 def _close(metres: float | None) -> bool:

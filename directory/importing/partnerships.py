@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import parsing
+from ..bulk import any_of
 from ..models import Amap, Farm, ProductCategory
 from ..services import PartnershipChange, partnerships_upsert
 from .base import Importer, Prepared, RowContext
@@ -44,8 +45,12 @@ class PartnershipImporter(Importer):
         amap_ids = {record.links[0] for record in records}
         farm_ids = {record.links[1] for record in records}
         # The chunk's AMAPs and farms, kept for `write` (which follows on the same chunk).
-        self.amaps = {a.external_id: a for a in Amap.objects.filter(source=self.source, external_id__in=amap_ids)}
-        self.farms = {f.external_id: f for f in Farm.objects.filter(source=self.source, external_id__in=farm_ids)}
+        self.amaps = {
+            a.external_id: a for a in Amap.objects.filter(any_of("external_id", amap_ids), source=self.source)
+        }
+        self.farms = {
+            f.external_id: f for f in Farm.objects.filter(any_of("external_id", farm_ids), source=self.source)
+        }
         for record in records:
             amap_id, farm_id = record.links
             if amap_id not in self.amaps:
@@ -66,7 +71,7 @@ class PartnershipImporter(Importer):
         farm_products: dict[int, list[str]] = defaultdict(list)
         farms = {self.farms[record.links[1]].pk for record in records if not record.product_slugs}
         for farm_id, slug in (
-            Farm.products.through.objects.filter(farm_id__in=farms)
+            Farm.products.through.objects.filter(any_of("farm_id", farms))
             .values_list("farm_id", "productcategory__slug")
             .order_by(*(f"productcategory__{name}" for name in ProductCategory._meta.ordering))
         ):
