@@ -53,7 +53,7 @@ def directory_import(
     commit: bool = False,
     progress: Progress = no_progress,
     on_written: Callable[[], None] | None = None,
-    chunk_rows: int = CHUNK_ROWS,
+    chunk_rows: int | None = None,
 ) -> ImportReport:
     """Check every row of `path` and upsert them, in one transaction (rolled back unless `commit` and no error).
 
@@ -79,7 +79,7 @@ def directory_import(
             commit=commit,
             progress=progress,
             on_written=on_written,
-            chunk=chunk_rows,
+            chunk=chunk_rows or CHUNK_ROWS,
         )
     finally:
         table.close()
