@@ -125,6 +125,8 @@ def _import_table(
                 progress(phase, done, max(total, done))
         except ImportFileError as error:  # a damaged XLSX sheet, found as it is read
             report.error(error.row, "", str(error))
+        if done < total:  # an XLSX counts its blank rows too: the bar ends at the rows there were
+            progress(phase, done, done)
         importer.finish()
         report.rows_read = done
         if commit and report.ok and on_written is not None:

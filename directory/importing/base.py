@@ -153,7 +153,8 @@ class Importer:
         self._matcher: parsing.ProductMatcher | None = None
         self._fallback_products: list[ProductCategory] | None = None
         self._memo: dict[tuple[Callable, str], Any] = {}
-        self._peeked: dict[int, Point] = {}  # row → its point, for the chunk being checked
+        # Row → its point and (lon, lat), for the chunk being checked (see `peek_point`).
+        self._peeked: dict[int, tuple[Point, tuple[float, float]]] = {}
 
     # -- shared cell readers -----------------------------------------------------------
 
@@ -205,7 +206,7 @@ class Importer:
                 return None
         peeked = self._peeked.get(ctx.row)
         if peeked is not None:
-            return peeked  # found sound by `peek_point`: nothing to report
+            return peeked[0]  # found sound by `peek_point`: nothing to report
         if not (ctx.has("lat") and ctx.has("lon")):
             return None
         lat_text, lon_text = ctx.get("lat"), ctx.get("lon")
@@ -253,13 +254,15 @@ class Importer:
         insee = parsing.normalize_insee(insee_text)
         if insee_text and not insee:
             ctx.warn("insee", f"« {insee_text} » n'est pas un code INSEE : commune déduite des coordonnées")
+        peeked = self._peeked.get(ctx.row)
+        lonlat = peeked[1] if peeked is not None and peeked[0] is point else (point.x, point.y)
         if not insee:
-            return self.places.at_point(point)
+            return self.places.at_point(lonlat)
         # One outline to test when the file names the commune (the usual case), not a spatial search.
-        named, close = self.places.named_commune_near(insee, point)
+        named, close = self.places.named_commune_near(insee, lonlat)
         if close:
             return named
-        at_point = self.places.at_point(point)
+        at_point = self.places.at_point(lonlat)
         if named is None:
             ctx.warn("insee", f"code INSEE « {insee} » inconnu : commune déduite des coordonnées")
         elif at_point is not None:
@@ -450,8 +453,9 @@ class Importer:
             point = validate_lon_lat(lon, lat, require_france=True)
         except CoordinateError:
             return None
-        self._peeked[ctx.row] = point
-        return lon, lat  # the point's own x and y (reading them back from GEOS costs a call each)
+        # The point's own x and y: reading them back from GEOS costs a call each.
+        self._peeked[ctx.row] = (point, (lon, lat))
+        return lon, lat
 
     def prepare_row(self, ctx: RowContext, *, seen: dict[str, int]) -> Prepared | None:
         raise NotImplementedError

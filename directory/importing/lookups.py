@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.contrib.gis.geos import Point
-
 from geo.models import Commune
 from geo.selectors import LonLat, commune_distances_m, communes_at_points
 
@@ -54,24 +52,23 @@ class PlaceLookups:
             self._communes[code] = _communes().filter(code=code).first()
         return self._communes[code]
 
-    def distance_m(self, code: str, point: Point) -> float | None:
-        """Metres from `point` to the outline of commune `code` (None: no such commune, or no outline)."""
-        key = (code, point.x, point.y)
+    def distance_m(self, code: str, lonlat: LonLat) -> float | None:
+        """Metres from the point to the outline of commune `code` (None: no such commune, or no outline)."""
+        key = (code, *lonlat)
         if key not in self._distances:
             self._distances.update(commune_distances_m(pairs=[key]))
         return self._distances[key]
 
-    def at_point(self, point: Point) -> Commune | None:
+    def at_point(self, lonlat: LonLat) -> Commune | None:
         """`geo.selectors.commune_at_point`."""
-        key = (point.x, point.y)
-        if key not in self._at_points:
-            self._at_points.update(communes_at_points(points=[key]))
-        return self._at_points[key]
+        if lonlat not in self._at_points:
+            self._at_points.update(communes_at_points(points=[lonlat]))
+        return self._at_points[lonlat]
 
-    def named_commune_near(self, code: str, point: Point) -> tuple[Commune | None, bool]:
-        """The commune of `code` (None if unknown) and whether `point` lies within the tolerance of it."""
+    def named_commune_near(self, code: str, lonlat: LonLat) -> tuple[Commune | None, bool]:
+        """The commune of `code` (None if unknown) and whether the point lies within the tolerance of it."""
         commune = self.commune(code)
-        return commune, commune is not None and _close(self.distance_m(code, point))
+        return commune, commune is not None and _close(self.distance_m(code, lonlat))
 
 
 def _communes():

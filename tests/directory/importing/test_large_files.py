@@ -188,3 +188,30 @@ def test_signals_other_apps_rely_on_fire_once_per_chunk_with_the_rows_written(db
     f2 = Farm.objects.get(source="s", external_id="F2")
     assert f2.location.x == pytest.approx(-0.49) and f2.public_location.distance(f2.location) < 0.05
     assert Farm.history.model.objects.filter(external_id="F2", history_type="~").count() == 1
+
+
+def test_an_xlsx_is_read_chunk_by_chunk_and_its_bar_ends_at_the_rows_it_holds(db, tmp_path):
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(HEADER)
+    rows = gironde_rows(5)
+    for row in rows[:3]:
+        sheet.append(row)
+    sheet.append([])  # a blank row: skipped, the next keeps its own line number
+    for row in rows[3:]:
+        sheet.append(row)
+    sheet.cell(row=12, column=1).number_format = "0"  # formatting further down: the sheet says 12 rows
+    path = tmp_path / "amaps.xlsx"
+    workbook.save(path)
+    calls = []
+
+    report = directory_import(
+        path=path, kind="amap", source="big", commit=True, progress=lambda *c: calls.append(c), chunk_rows=2
+    )
+
+    assert report.ok and report.rows_read == 5
+    assert Amap.objects.get(external_id="G00003").name == "AMAP n° 3"
+    # The bar's total is the sheet's own count until the end, which brings it to the rows there were.
+    assert [c for c in calls if c[0] == "write"] == [("write", done, 11) for done in (0, 2, 4, 5)] + [("write", 5, 5)]
