@@ -184,7 +184,12 @@ def _open_xlsx(path: Path) -> Table:
         raise ImportFileError("le classeur est vide")
     while headers and not headers[-1]:
         headers.pop()
-    return Table(headers=[h for h in headers if h], rows=_xlsx_rows(workbook, values, headers), total=total)
+    return Table(
+        headers=[h for h in headers if h],
+        rows=_xlsx_rows(workbook, values, headers),
+        total=total,
+        release=workbook.close,
+    )
 
 
 def _xlsx_rows(workbook, values, headers: list[str]) -> Iterator[Row]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,12 +34,16 @@ class Table:
     # GeoJSON/GeoPackage: feature number → why its geometry was refused; features without one.
     geometry_problems: dict[int, str] = field(default_factory=dict)
     geometry_missing: set[int] = field(default_factory=set)
+    # Releases the file (an XLSX stays open while its rows are read).
+    release: Callable[[], None] | None = None
 
     def close(self) -> None:
-        """Release the file (an XLSX stays open while its rows are read)."""
+        """Stop reading and release the file; safe to call more than once."""
         close = getattr(self.rows, "close", None)
         if close is not None:
             close()
+        if self.release is not None:
+            self.release()
 
 
 GEOMETRY_LON = "geometry (longitude)"
