@@ -1,8 +1,9 @@
 """The coverage cache: one version bumped whenever the directory changes, plus a fingerprint.
 
-Coverage listens to the directory's model signals (connected in `CoverageConfig.ready()`); the
-directory does not know coverage exists. Bulk writes (imports, demo data) send no signal: a cheap
-fingerprint of the directory tables (counts and last changes) is part of every key as well.
+Coverage listens to the directory's model signals and to `rows_written`, which the importer's bulk
+writes send once per batch (connected in `CoverageConfig.ready()`); the directory does not know
+coverage exists. Other bulk writes (demo data) send no signal: a cheap fingerprint of the directory
+tables (counts and last changes) is part of every key as well.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
 
 from directory.models import Amap, Farm, Network, Partnership
+from directory.signals import rows_written
 
 CACHE_VERSION_KEY = "coverage:version"
 CACHE_TIMEOUT = 24 * 3600
@@ -63,10 +65,12 @@ def connect_signals() -> None:
         Network.regions.through,
     ):
         m2m_changed.connect(_on_m2m_changed, sender=through, dispatch_uid=f"coverage-m2m-{through.__name__}")
+    # The importer writes in bulk (no save()): one signal per batch of rows.
+    rows_written.connect(_on_directory_change, dispatch_uid="coverage-rows-written")
 
 
 def directory_fingerprint() -> str:
-    # Bulk writes (imports, demo data) send no signal: counts and last changes catch them.
+    # Bulk writes of demo data send no signal: counts and last changes catch them.
     with connection.cursor() as cursor:
         cursor.execute(
             """

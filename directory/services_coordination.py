@@ -8,13 +8,15 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from psycopg import sql
 
 from .importing import KINDS
 from .models import Amap, Announcement, AnnouncementOptOut, Farm, ImportRun, Network
 from .selectors.network import is_coordinator
+from .signals import rows_written
 
 IMPORT_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".geojson", ".json", ".gpkg")
 IMPORT_MAX_BYTES = 50 * 1024 * 1024  # 50 Mo: a national list is about 10 Mo
@@ -83,6 +85,31 @@ def import_run_start(*, user, network: Network, kind: str, source: str, filename
     )
     tasks.import_check.defer(run_id=run.pk)
     return run
+
+
+def network_members_add_source(*, network: Network, kind: str, source: str) -> int:
+    """« Importer dans ce réseau »: every AMAP (or farm) of `source` joins the network; how many joined.
+
+    One INSERT … SELECT: `network.amaps.add(*ids)` builds a model per link, minutes for 50,000.
+    """
+    model = Farm if kind == "farm" else Amap
+    field = model._meta.get_field("networks")
+    through = field.remote_field.through._meta
+    query = sql.SQL(
+        "INSERT INTO {through} ({entry}, {network}) SELECT e.id, %s FROM {entries} AS e WHERE e.source = %s "
+        "ON CONFLICT DO NOTHING"
+    ).format(
+        through=sql.Identifier(through.db_table),
+        entry=sql.Identifier(through.get_field(field.m2m_field_name()).column),
+        network=sql.Identifier(through.get_field(field.m2m_reverse_field_name()).column),
+        entries=sql.Identifier(model._meta.db_table),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(query, [network.pk, source])
+        added = cursor.rowcount
+    if added:
+        rows_written.send(sender=Network, ids=[network.pk])
+    return added
 
 
 @transaction.atomic

@@ -18,12 +18,12 @@ from .importing import ImportReport, directory_import
 from .models import Amap, AmapManager, Announcement, AnnouncementDelivery, Farm, ImportRun
 from .selectors.announcements import announcement_recipients
 from .selectors.network import STALE_AFTER
-from .services_coordination import optout_token, verify_token
+from .services_coordination import network_members_add_source, optout_token, verify_token
 
 logger = logging.getLogger(__name__)
 
 ANNOUNCEMENT_BATCH = 200  # recipients per transaction: a crash redoes at most one batch's check
-REPORT_ISSUES_KEPT = 500  # errors and warnings kept for the page (the text report has them all)
+REPORT_ISSUES_KEPT = 500  # errors and warnings kept for the page (the counts are exact)
 PROGRESS_EVERY_S = 0.5
 
 
@@ -65,9 +65,9 @@ def _report_data(report: ImportReport) -> dict:
     return {
         "rows_read": report.rows_read,
         "errors": [str(issue) for issue in report.errors[:REPORT_ISSUES_KEPT]],
-        "error_count": len(report.errors),
+        "error_count": report.error_count,
         "warnings": [str(issue) for issue in report.warnings[:REPORT_ISSUES_KEPT]],
-        "warning_count": len(report.warnings),
+        "warning_count": report.warning_count,
         "notes": report.notes,
         "summary": report.summary_lines(),
         "committed": report.committed,
@@ -75,13 +75,26 @@ def _report_data(report: ImportReport) -> dict:
 
 
 def _run_import(run_id: int, *, commit: bool) -> None:
-    run = ImportRun.objects.select_related("network").get(pk=run_id)
+    run = ImportRun.objects.select_related("network").defer("content").get(pk=run_id)
     progress = _RunProgress(run_id)
+
+    def join_network() -> None:
+        # « Importer dans ce réseau »: what the file holds joins the network's members, in the same transaction.
+        network_members_add_source(network=run.network, kind=run.kind, source=run.source)
+
     try:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / f"import{Path(run.filename).suffix.lower()}"
-            path.write_bytes(bytes(run.content))
-            report = directory_import(path=path, kind=run.kind, source=run.source, commit=commit, progress=progress)
+            # On disk, and out of memory, while the rows are streamed from it.
+            path.write_bytes(ImportRun.objects.values_list("content", flat=True).get(pk=run_id))
+            report = directory_import(
+                path=path,
+                kind=run.kind,
+                source=run.source,
+                commit=commit,
+                progress=progress,
+                on_written=join_network if run.kind in {"amap", "farm"} else None,
+            )
     except Exception:
         ImportRun.objects.filter(pk=run_id).update(status=ImportRun.Status.FAILED, updated_at=timezone.now())
         raise
@@ -89,12 +102,6 @@ def _run_import(run_id: int, *, commit: bool) -> None:
         progress.close()
     report.path = run.filename
     with transaction.atomic():
-        if commit and report.ok:
-            # « Importer dans ce réseau »: what the file holds joins the network's members.
-            model = Farm if run.kind == "farm" else Amap
-            if run.kind in {"amap", "farm"}:
-                members = model.objects.filter(source=run.source).values_list("pk", flat=True)
-                getattr(run.network, "farms" if run.kind == "farm" else "amaps").add(*members)
         status = (
             ImportRun.Status.FAILED if not report.ok else ImportRun.Status.DONE if commit else ImportRun.Status.CHECKED
         )

@@ -1,87 +1,13 @@
-"""Writing and deleting demo rows fast: COPY instead of INSERT; SQL deletes that keep Django's cascade rules."""
+"""Writing and deleting demo rows fast: COPY instead of INSERT (`directory.bulk`); SQL deletes that keep Django's
+cascade rules."""
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterable
-
 import numpy as np
-from django.contrib.gis.db.models import GeometryField
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import CASCADE
 
-from geo.progress import Progress
-
-# Values psycopg writes as they are; anything else goes through the field's get_db_prep_save.
-_PLAIN_TYPES = (str, int, float, bool, dt.date, dt.time, dt.datetime, list)
-
-
-def copy_rows(table: str, columns: list[str], rows: Iterable[tuple]) -> int:
-    """COPY plain rows into a table (the M2M through tables): far faster than INSERT."""
-    count = 0
-    with connection.cursor() as cursor:
-        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-        with cursor.cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row(row)
-                count += 1
-    return count
-
-
-def copy_objects(model, objects: list, *, progress: Progress | None = None) -> list[int]:
-    """Write unsaved model instances with COPY and give them their primary keys.
-
-    Like bulk_create (every concrete field, `pre_save` for auto_now and friends, no `save()`),
-    but several times faster on 100,000 rows. Keys come from the table's own sequence.
-    """
-    if not objects:
-        return []
-    meta = model._meta
-    fields = list(meta.concrete_fields)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-            [meta.db_table, meta.pk.column, len(objects)],
-        )
-        ids = [row[0] for row in cursor.fetchall()]
-    for obj, pk in zip(objects, ids, strict=True):
-        obj.pk = pk
-
-    conn = connections[DEFAULT_DB_ALIAS]  # the wrapper itself: the proxy costs a lookup per call
-    geometry = [isinstance(f, GeometryField) for f in fields]
-
-    def values(obj):
-        row = []
-        for f, is_geometry in zip(fields, geometry, strict=True):
-            value = f.pre_save(obj, True)
-            if value is None or type(value) in _PLAIN_TYPES:
-                row.append(value)
-            elif is_geometry:
-                row.append(value.hexewkb.decode())
-            else:
-                row.append(f.get_db_prep_save(value, conn))
-        return row
-
-    rows = map(values, objects)
-    if progress is not None:
-        rows = _advancing(rows, progress)
-    copy_rows(meta.db_table, [connection.ops.quote_name(f.column) for f in fields], rows)
-    for obj in objects:
-        obj._state.adding = False
-        obj._state.db = connection.alias
-    return ids
-
-
-def _advancing(rows: Iterable, progress: Progress, every: int = 1000):
-    """Pass rows through, telling `progress` every `every` rows (a call per row would show in the COPY)."""
-    pending = 0
-    for row in rows:
-        yield row
-        pending += 1
-        if pending == every:
-            progress.advance(pending)
-            pending = 0
-    progress.advance(pending)
+from ..bulk import copy_objects, copy_rows  # noqa: F401 (born here; the importer writes with them too)
 
 
 def copy_columns(model, columns: dict[str, list]) -> int:

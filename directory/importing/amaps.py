@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import parsing
+from ..bulk import any_of
 from ..models import Amap, Farm
-from ..services import amap_upsert, partnership_upsert
-from .base import Importer, Located, Prepared, RowContext, fallback_products
+from ..services import EntryChange, PartnershipChange, entries_upsert, partnerships_upsert
+from .base import Importer, Located, Prepared, RowContext
 
 KIND_WORDS = {"etudiante": Amap.Kind.STUDENT, "etudiant": Amap.Kind.STUDENT, "entreprise": Amap.Kind.WORKPLACE}
 
@@ -23,6 +24,11 @@ FREQUENCY_LABELS = {
 
 class AmapImporter(Importer):
     kind = "amap"
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.linked = 0  # links to farms, in the whole file
+        self.any_farm: bool | None = None  # does the source have farms yet? (asked once)
 
     def prepare_row(self, ctx: RowContext, *, seen: dict[str, int]) -> Prepared | None:
         name = self.name(ctx)
@@ -126,15 +132,15 @@ class AmapImporter(Importer):
         notes: list[str] = []
         frequency: str | None = None
         if ctx.has("jour"):
-            days = parsing.parse_weekdays(ctx.get("jour"))
-            fields["delivery_weekdays"] = days.weekdays
+            days = self.memo(parsing.parse_weekdays, ctx.get("jour"))
+            fields["delivery_weekdays"] = list(days.weekdays)
             frequency = days.frequency
             if days.note:
                 notes.append(days.note)
                 if not days.weekdays:
                     ctx.warn("jour", f"jour « {days.note} » non reconnu : gardé en précision")
         if ctx.has("horaire"):
-            hours = parsing.parse_hours(ctx.get("horaire"))
+            hours = self.memo(parsing.parse_hours, ctx.get("horaire"))
             fields["delivery_start"], fields["delivery_end"] = hours.start, hours.end
             frequency = frequency or hours.frequency
             if hours.note:
@@ -159,39 +165,64 @@ class AmapImporter(Importer):
         return fields
 
     def write(self, records: Sequence[Prepared]) -> None:
-        farms = {f.external_id: f for f in Farm.objects.filter(source=self.source).exclude(external_id="")}
-        for record in records:
-            result = amap_upsert(
-                source=self.source,
-                external_id=record.external_id,
-                fields=record.fields,
-                product_slugs=record.product_slugs,
-            )
+        results = entries_upsert(
+            model=Amap,
+            source=self.source,
+            changes=[EntryChange(r.external_id, r.fields, r.product_slugs) for r in records],
+        )
+        linked = {farm_id for record in records for farm_id in record.links}
+        farms = {}
+        if linked:
+            farms = {
+                f.external_id: f
+                for f in Farm.objects.filter(any_of("external_id", linked), source=self.source).prefetch_related(
+                    "products"
+                )
+            }
+        links: list[PartnershipChange] = []
+        for record, result in zip(records, results, strict=True):
+            for farm_id in record.links:
+                farm = farms.get(farm_id)
+                if farm is not None:
+                    for product in list(farm.products.all()) or self.fallback_products():
+                        links.append(PartnershipChange(amap=result.obj, farm=farm, product=product))
+        outcomes = iter(partnerships_upsert(source=self.source, changes=links))
+        # Reported in the order of the rows, each AMAP before its partnerships.
+        for record, result in zip(records, results, strict=True):
             self.record_outcome("amap", record.label, record.row, result.outcome, result.changed)
             for farm_id in record.links:
                 farm = farms.get(farm_id)
                 if farm is not None:
-                    for product in farm.products.all() or fallback_products():
-                        link = partnership_upsert(amap=result.obj, farm=farm, product=product, source=self.source)
+                    for _product in list(farm.products.all()) or self.fallback_products():
+                        link = next(outcomes)
                         self.record_outcome(
                             "partnership", f"partenariat avec « {farm.name} »", record.row, link.outcome
                         )
 
     def check_links(self, records: Sequence[Prepared]) -> None:
-        known = set(Farm.objects.filter(source=self.source).values_list("external_id", flat=True))
-        linked = sum(len(record.links) for record in records)
-        if linked and not known:
-            self.report.notes.append(
-                f"{linked} lien(s) vers des producteurs : ils seront créés à l'import des producteurs "
-                f"(--kind farm, même --source « {self.source} »)."
-            )
+        linked = {farm_id for record in records for farm_id in record.links}
+        self.linked += sum(len(record.links) for record in records)
+        if not linked:
+            return
+        if self.any_farm is None:
+            self.any_farm = Farm.objects.filter(source=self.source).exists()
+        if not self.any_farm:
+            return  # no farm of this source yet: the farms' own import makes the links
+        known = set(
+            Farm.objects.filter(any_of("external_id", linked), source=self.source).values_list("external_id", flat=True)
+        )
         for record in records:
             unknown = [i for i in record.links if i not in known]
-            if unknown and not known:
-                continue  # no farm of this source yet: the farms' own import makes the links
             if unknown:
                 self.report.warn(
                     record.row,
                     self.columns.get("producteur_ids", "producteur_ids"),
                     f"producteur(s) inconnu(s) dans la source « {self.source} » : {', '.join(unknown)} (lien ignoré)",
                 )
+
+    def finish(self) -> None:
+        if self.linked and self.any_farm is False:
+            self.report.notes.append(
+                f"{self.linked} lien(s) vers des producteurs : ils seront créés à l'import des producteurs "
+                f"(--kind farm, même --source « {self.source} »)."
+            )

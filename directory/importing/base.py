@@ -1,4 +1,8 @@
-"""What the three importers share: one row's cells, locating a row, reading common cells, the flow."""
+"""What the three importers share: one row's cells, locating a row, reading common cells, the flow.
+
+An importer checks the rows a chunk at a time (`check`), then writes the chunk's records in bulk
+(`write`): nothing of the file is held beyond the chunk but the ids already seen.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.contrib.gis.db.models.functions import Distance
 from django.contrib.gis.geos import Point
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
@@ -17,20 +20,20 @@ from django.core.validators import EmailValidator, URLValidator
 from geo.coordinates import CoordinateError, parse_number, validate_lon_lat
 from geo.geocoding import Candidate, GeocodingError, geocode_parts
 from geo.models import Commune, Department
-from geo.selectors import commune_at_point
 from geo.text import normalize_place_name
 
 from .. import parsing
 from ..models import LocationPrecision, ProductCategory
 from ..services import Outcome
 from .columns import normalize_header
-from .readers import Table
+from .lookups import PlaceLookups
 from .report import ImportReport
+from .table import Row, Table
 
 GEOMETRY_COLUMN = "geometry"
 
-# A point may sit this far outside the commune the file names (simplified outlines, quays).
-INSEE_TOLERANCE_M = 1000
+# Place names geocoded, and cells parsed, remembered for the rest of the file, at most (then forgotten at once).
+GEOCODED_KEPT = 20_000
 
 PRECISION_WORDS: dict[str, str] = {
     "": LocationPrecision.EXACT,
@@ -128,60 +131,44 @@ class RowContext:
         self.importer.report.warn(self.row, self.column(name) if name else "", message)
 
 
-Progress = Callable[[str, int, int], None]  # (phase, done, total): "check" or "write"
-
-# How often the importers report progress (rows): often enough for a bar, rarely enough to cost nothing.
-PROGRESS_EVERY = 500
+Progress = Callable[[str, int, int], None]  # (phase, done, total): "read", "check" or "write"
 
 
 def no_progress(phase: str, done: int, total: int) -> None:
     return None
 
 
-class Ticking(Sequence):
-    """The records to write, reporting progress as the importer's `write` walks through them."""
-
-    def __init__(self, records: Sequence, *, phase: str, progress: Progress):
-        self.records, self.phase, self.progress = records, phase, progress
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __getitem__(self, index):
-        return self.records[index]
-
-    def __iter__(self):
-        total = len(self.records)
-        self.progress(self.phase, 0, total)
-        for done, record in enumerate(self.records, start=1):
-            yield record
-            if done % PROGRESS_EVERY == 0 or done == total:
-                self.progress(self.phase, done, total)
-
-
 class Importer:
     kind: str
 
-    def __init__(
-        self,
-        *,
-        table: Table,
-        columns: dict[str, str],
-        source: str,
-        report: ImportReport,
-        progress: Progress = no_progress,
-    ):
-        self.progress = progress
+    def __init__(self, *, table: Table, columns: dict[str, str], source: str, report: ImportReport):
         self.table = table
         self.columns = columns
         self.source = source
         self.report = report
-        self._communes: dict[str, Commune | None] = {}
+        self.places = PlaceLookups()
+        self.seen: dict[str, int] = {}  # external id → the row that first gave it
         self._geocoded: dict[tuple[str, str, str], list[Candidate]] = {}
         self._departments: dict[str, str] | None = None
         self._matcher: parsing.ProductMatcher | None = None
+        self._fallback_products: list[ProductCategory] | None = None
+        self._memo: dict[tuple[Callable, str], Any] = {}
+        # Row → its point and (lon, lat), for the chunk being checked (see `peek_point`).
+        self._peeked: dict[int, tuple[Point, tuple[float, float]]] = {}
 
     # -- shared cell readers -----------------------------------------------------------
+
+    def memo(self, parse: Callable[[str], Any], text: str) -> Any:
+        """`parse(text)`, remembered: a column repeats the same few texts ("mardi", "18h-19h30", "légumes").
+
+        For pure functions whose result the caller does not change (copy a list before keeping it).
+        """
+        key = (parse, text)
+        if key not in self._memo:
+            if len(self._memo) >= GEOCODED_KEPT:
+                self._memo.clear()
+            self._memo[key] = parse(text)
+        return self._memo[key]
 
     @property
     def matcher(self) -> parsing.ProductMatcher:
@@ -191,13 +178,13 @@ class Importer:
         return self._matcher
 
     def commune(self, code: str) -> Commune | None:
-        if code not in self._communes:
-            self._communes[code] = Commune.objects.filter(code=code).defer("geom").first()
-        return self._communes[code]
+        return self.places.commune(code)
 
     def geocode(self, *, address: str = "", postal_code: str = "", commune: str = "") -> list[Candidate]:
         key = (address, postal_code, commune)
         if key not in self._geocoded:
+            if len(self._geocoded) >= GEOCODED_KEPT:
+                self._geocoded.clear()
             try:
                 self._geocoded[key] = geocode_parts(address=address, postal_code=postal_code, commune=commune)
             except GeocodingError:
@@ -217,6 +204,9 @@ class Importer:
                     ctx.row, GEOMETRY_COLUMN, "géométrie absente (null ou vide) : placée d'après les autres colonnes"
                 )
                 return None
+        peeked = self._peeked.get(ctx.row)
+        if peeked is not None:
+            return peeked[0]  # found sound by `peek_point`: nothing to report
         if not (ctx.has("lat") and ctx.has("lon")):
             return None
         lat_text, lon_text = ctx.get("lat"), ctx.get("lon")
@@ -264,13 +254,15 @@ class Importer:
         insee = parsing.normalize_insee(insee_text)
         if insee_text and not insee:
             ctx.warn("insee", f"« {insee_text} » n'est pas un code INSEE : commune déduite des coordonnées")
+        peeked = self._peeked.get(ctx.row)
+        lonlat = peeked[1] if peeked is not None and peeked[0] is point else (point.x, point.y)
         if not insee:
-            return commune_at_point(point=point)
+            return self.places.at_point(lonlat)
         # One outline to test when the file names the commune (the usual case), not a spatial search.
-        named = Commune.objects.filter(code=insee).annotate(distance=Distance("geom", point)).defer("geom").first()
-        if named is not None and named.distance is not None and named.distance.m <= INSEE_TOLERANCE_M:
+        named, close = self.places.named_commune_near(insee, lonlat)
+        if close:
             return named
-        at_point = commune_at_point(point=point)
+        at_point = self.places.at_point(lonlat)
         if named is None:
             ctx.warn("insee", f"code INSEE « {insee} » inconnu : commune déduite des coordonnées")
         elif at_point is not None:
@@ -382,7 +374,7 @@ class Importer:
         if not (ctx.has("produits") or ctx.has("categorie")):
             return None
         text, category = ctx.get("produits"), ctx.get("categorie")
-        slugs = self.matcher.match(text) or self.matcher.match(category)
+        slugs = list(self.memo(self.matcher.match, text) or self.memo(self.matcher.match, category))
         if not slugs and (text or category) and required:
             ctx.warn(
                 "produits" if text else "categorie",
@@ -418,22 +410,61 @@ class Importer:
 
     # -- flow ----------------------------------------------------------------------------
 
-    def prepare(self) -> list[Prepared]:
+    def check(self, rows: Sequence[Row]) -> list[Prepared]:
+        """Check a chunk of rows, reporting their issues; the records of the rows without an error."""
+        self.look_up_places(rows)
         prepared: list[Prepared] = []
-        seen: dict[str, int] = {}
-        total = len(self.table.rows)
-        self.progress("check", 0, total)
-        for done, (row, values) in enumerate(self.table.rows, start=1):
+        for row, values in rows:
             ctx = RowContext(self, row, values)
-            record = self.prepare_row(ctx, seen=seen)
+            record = self.prepare_row(ctx, seen=self.seen)
             if record is not None and not ctx.failed:
                 prepared.append(record)
-            if done % PROGRESS_EVERY == 0 or done == total:
-                self.progress("check", done, total)
+        self.check_links(prepared)
         return prepared
+
+    def look_up_places(self, rows: Sequence[Row]) -> None:
+        """Ask the database at once about every INSEE code and point of the chunk (see `lookups`)."""
+        codes: set[str] = set()
+        named: list[tuple[str, float, float]] = []
+        bare: list[tuple[float, float]] = []
+        self._peeked = {}
+        for row, values in rows:
+            ctx = RowContext(self, row, values)
+            insee = parsing.normalize_insee(ctx.get("insee"))
+            if insee:
+                codes.add(insee)
+            point = self.peek_point(ctx)
+            if point is not None and insee:
+                named.append((insee, *point))
+            elif point is not None:
+                bare.append(point)
+        self.places.load(codes=codes, named_points=named, points=bare)
+
+    def peek_point(self, ctx: RowContext) -> tuple[float, float] | None:
+        """The point `coordinates` will find in the row, if any, without reporting anything."""
+        if self.table.geometry_columns and (
+            ctx.row in self.table.geometry_problems or ctx.row in self.table.geometry_missing
+        ):
+            return None
+        if not (ctx.has("lat") and ctx.has("lon")):
+            return None
+        try:
+            lon, lat = parse_number(ctx.get("lon")), parse_number(ctx.get("lat"))
+            point = validate_lon_lat(lon, lat, require_france=True)
+        except CoordinateError:
+            return None
+        # The point's own x and y: reading them back from GEOS costs a call each.
+        self._peeked[ctx.row] = (point, (lon, lat))
+        return lon, lat
 
     def prepare_row(self, ctx: RowContext, *, seen: dict[str, int]) -> Prepared | None:
         raise NotImplementedError
+
+    def check_links(self, records: Sequence[Prepared]) -> None:
+        """Report links to the other side (a chunk's records) that point nowhere."""
+
+    def finish(self) -> None:
+        """After the last chunk: what is said of the file as a whole."""
 
     def write(self, records: Sequence[Prepared]) -> None:
         raise NotImplementedError
@@ -444,8 +475,10 @@ class Importer:
             return
         verb = {Outcome.CREATED: "création", Outcome.UPDATED: "mise à jour"}[outcome]
         detail = f" ({', '.join(changed)})" if changed else ""
-        self.report.actions.append(f"{self.table.row_word} {row} : {record_label} — {verb}{detail}")
+        self.report.act(f"{self.table.row_word} {row} : {record_label} — {verb}{detail}")
 
-
-def fallback_products() -> list[ProductCategory]:
-    return list(ProductCategory.objects.filter(slug="autres"))
+    def fallback_products(self) -> list[ProductCategory]:
+        """« Autres produits », for a partnership with a farm that lists none."""
+        if self._fallback_products is None:
+            self._fallback_products = list(ProductCategory.objects.filter(slug="autres"))
+        return self._fallback_products

@@ -10,9 +10,10 @@ from typing import Any
 from geo.text import normalize_place_name
 
 from .. import parsing
+from ..bulk import any_of
 from ..models import Amap, Farm, LocationPrecision
-from ..services import farm_upsert, partnership_upsert
-from .base import Importer, Located, Prepared, RowContext, fallback_products
+from ..services import EntryChange, PartnershipChange, entries_upsert, partnerships_upsert
+from .base import Importer, Located, Prepared, RowContext
 
 LABEL_WORDS = {
     "ab": Farm.Label.ORGANIC,
@@ -30,6 +31,11 @@ LABEL_WORDS = {
 
 class FarmImporter(Importer):
     kind = "farm"
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.linked = 0  # links to AMAPs, in the whole file
+        self.any_amap: bool | None = None  # does the source have AMAPs yet? (asked once)
 
     def prepare_row(self, ctx: RowContext, *, seen: dict[str, int]) -> Prepared | None:
         name = self.name(ctx)
@@ -132,17 +138,18 @@ class FarmImporter(Importer):
         return Located(candidate.point, candidate.commune, candidate.precision)
 
     def check_links(self, records: Sequence[Prepared]) -> None:
-        known = set(Amap.objects.filter(source=self.source).values_list("external_id", flat=True))
-        column = self.columns.get("amap_ids", "amap_ids")
-        linked = sum(len(record.links) for record in records)
-        if linked and not known:
-            self.report.warn(
-                None,
-                column,
-                f"aucune AMAP de la source « {self.source} » n'est encore enregistrée : les {linked} lien(s) "
-                "seront ignorés. Importez d'abord les AMAP (--kind amap --commit) avec la même --source.",
-            )
+        linked = {amap_id for record in records for amap_id in record.links}
+        self.linked += sum(len(record.links) for record in records)
+        if not linked:
             return
+        if self.any_amap is None:
+            self.any_amap = Amap.objects.filter(source=self.source).exists()
+        if not self.any_amap:
+            return  # one warning for the whole file (`finish`)
+        column = self.columns.get("amap_ids", "amap_ids")
+        known = set(
+            Amap.objects.filter(any_of("external_id", linked), source=self.source).values_list("external_id", flat=True)
+        )
         for record in records:
             for amap_id in record.links:
                 if parsing.looks_like_url(amap_id):
@@ -156,21 +163,45 @@ class FarmImporter(Importer):
                         f"AMAP « {amap_id} » inconnue dans la source « {self.source} » : lien ignoré",
                     )
 
-    def write(self, records: Sequence[Prepared]) -> None:
-        amaps = {a.external_id: a for a in Amap.objects.filter(source=self.source).exclude(external_id="")}
-        for record in records:
-            result = farm_upsert(
-                source=self.source,
-                external_id=record.external_id,
-                fields=record.fields,
-                product_slugs=record.product_slugs,
+    def finish(self) -> None:
+        if self.linked and self.any_amap is False:
+            self.report.warn(
+                None,
+                self.columns.get("amap_ids", "amap_ids"),
+                f"aucune AMAP de la source « {self.source} » n'est encore enregistrée : les {self.linked} lien(s) "
+                "seront ignorés. Importez d'abord les AMAP (--kind amap --commit) avec la même --source.",
             )
-            self.record_outcome("farm", record.label, record.row, result.outcome, result.changed)
-            products = list(result.obj.products.all()) or fallback_products()
+
+    def write(self, records: Sequence[Prepared]) -> None:
+        results = entries_upsert(
+            model=Farm,
+            source=self.source,
+            changes=[EntryChange(r.external_id, r.fields, r.product_slugs) for r in records],
+        )
+        linked = {amap_id for record in records for amap_id in record.links}
+        amaps = {}
+        if linked:
+            amaps = {a.external_id: a for a in Amap.objects.filter(any_of("external_id", linked), source=self.source)}
+        with_links = [r.obj.pk for record, r in zip(records, results, strict=True) if set(record.links) & set(amaps)]
+        products = {
+            farm.pk: list(farm.products.all()) or self.fallback_products()
+            for farm in Farm.objects.filter(any_of("id", with_links)).only("pk").prefetch_related("products")
+        }
+        links: list[PartnershipChange] = []
+        for record, result in zip(records, results, strict=True):
             for amap_id in record.links:
-                amap = amaps.get(amap_id)
-                if amap is None:
-                    continue
-                for product in products:
-                    link = partnership_upsert(amap=amap, farm=result.obj, product=product, source=self.source)
-                    self.record_outcome("partnership", f"partenariat avec « {amap.name} »", record.row, link.outcome)
+                if amap_id in amaps:
+                    links.extend(
+                        PartnershipChange(amap=amaps[amap_id], farm=result.obj, product=product)
+                        for product in products[result.obj.pk]
+                    )
+        outcomes = iter(partnerships_upsert(source=self.source, changes=links))
+        # Reported in the order of the rows, each farm before its partnerships.
+        for record, result in zip(records, results, strict=True):
+            self.record_outcome("farm", record.label, record.row, result.outcome, result.changed)
+            for amap_id in record.links:
+                if amap_id in amaps:
+                    for _product in products[result.obj.pk]:
+                        link = next(outcomes)
+                        label = f"partenariat avec « {amaps[amap_id].name} »"
+                        self.record_outcome("partnership", label, record.row, link.outcome)

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
 from .. import parsing
+from ..bulk import any_of
 from ..models import Amap, Farm, ProductCategory
-from ..services import partnership_upsert
+from ..services import PartnershipChange, partnerships_upsert
 from .base import Importer, Prepared, RowContext
 
 
 class PartnershipImporter(Importer):
     kind = "partnership"
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.categories: dict[str, ProductCategory] | None = None
+        self.amaps: dict[str, Amap] = {}
+        self.farms: dict[str, Farm] = {}
 
     def prepare_row(self, ctx: RowContext, *, seen: dict[str, int]) -> Prepared | None:
         amap_id, farm_id = ctx.get("amap_id"), ctx.get("producteur_id")
@@ -34,8 +42,15 @@ class PartnershipImporter(Importer):
         return Prepared(ctx.row, f"{amap_id}|{farm_id}", fields, products, [amap_id, farm_id])
 
     def check_links(self, records: Sequence[Prepared]) -> None:
-        self.amaps = {a.external_id: a for a in Amap.objects.filter(source=self.source).exclude(external_id="")}
-        self.farms = {f.external_id: f for f in Farm.objects.filter(source=self.source).exclude(external_id="")}
+        amap_ids = {record.links[0] for record in records}
+        farm_ids = {record.links[1] for record in records}
+        # The chunk's AMAPs and farms, kept for `write` (which follows on the same chunk).
+        self.amaps = {
+            a.external_id: a for a in Amap.objects.filter(any_of("external_id", amap_ids), source=self.source)
+        }
+        self.farms = {
+            f.external_id: f for f in Farm.objects.filter(any_of("external_id", farm_ids), source=self.source)
+        }
         for record in records:
             amap_id, farm_id = record.links
             if amap_id not in self.amaps:
@@ -50,13 +65,25 @@ class PartnershipImporter(Importer):
                 )
 
     def write(self, records: Sequence[Prepared]) -> None:
-        categories = {c.slug: c for c in ProductCategory.objects.all()}
+        if self.categories is None:
+            self.categories = {c.slug: c for c in ProductCategory.objects.all()}
+        categories = self.categories
+        farm_products: dict[int, list[str]] = defaultdict(list)
+        farms = {self.farms[record.links[1]].pk for record in records if not record.product_slugs}
+        for farm_id, slug in (
+            Farm.products.through.objects.filter(any_of("farm_id", farms))
+            .values_list("farm_id", "productcategory__slug")
+            .order_by(*(f"productcategory__{name}" for name in ProductCategory._meta.ordering))
+        ):
+            farm_products[farm_id].append(slug)
+        changes: list[PartnershipChange] = []
+        labels: list[tuple[int, str]] = []
         for record in records:
             amap, farm = self.amaps[record.links[0]], self.farms[record.links[1]]
-            slugs = record.product_slugs or list(farm.products.values_list("slug", flat=True)) or ["autres"]
+            slugs = record.product_slugs or farm_products[farm.pk] or ["autres"]
             for slug in slugs:
-                result = partnership_upsert(
-                    amap=amap, farm=farm, product=categories[slug], source=self.source, **record.fields
-                )
+                changes.append(PartnershipChange(amap=amap, farm=farm, product=categories[slug], **record.fields))
                 label = f"partenariat « {amap.name} » ↔ « {farm.name} » ({categories[slug].name})"
-                self.record_outcome("partnership", label, record.row, result.outcome, result.changed)
+                labels.append((record.row, label))
+        for (row, label), result in zip(labels, partnerships_upsert(source=self.source, changes=changes), strict=True):
+            self.record_outcome("partnership", label, row, result.outcome, result.changed)

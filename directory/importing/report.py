@@ -1,4 +1,9 @@
-"""The import report: every error and warning by row and column, and what was (or would be) written."""
+"""The import report: errors and warnings by row and column, and what was (or would be) written.
+
+It stays small whatever the file's size: the counts are exact, and the first `LISTED` errors,
+warnings and written rows are kept with their text (a 50,000-row file with a warning on every
+row would otherwise hold 50,000 of them).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,9 @@ from ..services import Outcome
 
 KINDS = ("amap", "farm", "partnership")
 KIND_LABELS = {"amap": "AMAP", "farm": "ferme", "partnership": "partenariat"}
+
+# Errors, warnings and lines of what was written kept with their text, each; the counts are exact.
+LISTED = 1000
 
 
 @dataclass(frozen=True)
@@ -40,16 +48,35 @@ class ImportReport:
     actions: list[str] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)  # (entity, outcome) → n
     committed: bool = False
+    error_count: int = 0
+    warning_count: int = 0
+    action_count: int = 0
 
     @property
     def ok(self) -> bool:
-        return not self.errors
+        return not self.error_count
 
     def error(self, row: int | None, column: str, message: str) -> None:
-        self.errors.append(Issue(row, column, message, self.row_word))
+        self.error_count += 1
+        if len(self.errors) < LISTED:
+            self.errors.append(Issue(row, column, message, self.row_word))
 
     def warn(self, row: int | None, column: str, message: str) -> None:
-        self.warnings.append(Issue(row, column, message, self.row_word))
+        self.warning_count += 1
+        if len(self.warnings) < LISTED:
+            self.warnings.append(Issue(row, column, message, self.row_word))
+
+    def act(self, line: str) -> None:
+        """One line of what was (or would be) written."""
+        self.action_count += 1
+        if len(self.actions) < LISTED:
+            self.actions.append(line)
+
+    def forget_actions(self) -> None:
+        """Nothing is written after all (an error further down the file): no counts, no lines."""
+        self.counts.clear()
+        self.actions.clear()
+        self.action_count = 0
 
     def count(self, entity: str, outcome: Outcome) -> int:
         return self.counts[(entity, outcome)]
@@ -75,16 +102,25 @@ class ImportReport:
         what = f"{KIND_LABELS[self.kind]}, source « {self.source} »"
         out = [f"Import de {self.path} ({what}) : {self.rows_read} {self.row_word}(s) lue(s)."]
         out.extend(self.notes)
-        if self.errors:
-            out.append(f"{len(self.errors)} erreur(s) — rien n'a été enregistré :")
+        if self.error_count:
+            out.append(f"{self.error_count} erreur(s) — rien n'a été enregistré :")
             out.extend(f"  - {issue}" for issue in self.errors)
-        if self.warnings:
-            out.append(f"{len(self.warnings)} avertissement(s) (lignes gardées) :")
+            out.extend(_unlisted(self.error_count - len(self.errors), "erreur(s)"))
+        if self.warning_count:
+            out.append(f"{self.warning_count} avertissement(s) (lignes gardées) :")
             out.extend(f"  - {issue}" for issue in self.warnings)
-        if not self.errors:
+            out.extend(_unlisted(self.warning_count - len(self.warnings), "avertissement(s)"))
+        if not self.error_count:
             if details and self.actions:
                 out.extend(f"  {line}" for line in self.actions)
+                out.extend(_unlisted(self.action_count - len(self.actions), "ligne(s) écrite(s)"))
             out.extend(self.summary_lines() or ["Rien à faire."])
             if not self.committed:
                 out.append("Simulation : rien n'a été enregistré. Relancez avec --commit pour enregistrer.")
         return "\n".join(out)
+
+
+def _unlisted(count: int, what: str) -> list[str]:
+    if count <= 0:
+        return []
+    return [f"  (+ {count} {what} de plus : seules les {LISTED} premières lignes sont détaillées)"]

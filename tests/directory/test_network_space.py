@@ -208,6 +208,54 @@ def test_a_coordinator_uploads_checks_then_commits_an_import_through_the_worker(
     assert "Import enregistré" in html.unescape(client.get(response.url).content.decode())
 
 
+def test_a_web_import_shows_its_progress_chunk_by_chunk_then_its_report(client, gironde, monkeypatch):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from directory import importing, tasks
+
+    written = []
+
+    class Recorded(tasks._RunProgress):
+        """What the job writes to the run's row (on a connection of its own) for the page to poll."""
+
+        def __call__(self, phase, done, total):
+            super().__call__(phase, done, total)
+            written.append((phase, done, total))
+
+    monkeypatch.setattr(tasks, "_RunProgress", Recorded)
+    monkeypatch.setattr(tasks, "PROGRESS_EVERY_S", 0)
+    monkeypatch.setattr(importing, "CHUNK_ROWS", 2)
+    client.force_login(User.objects.get(email="coordination@amap33.org"))
+    rows = "".join(f"P{n},AMAP {n},Pessac,33600,jeudi,légumes\n" for n in range(5))
+    upload = SimpleUploadedFile("cinq.csv", ("id,nom,ville,code_postal,jour,produits\n" + rows).encode())
+    page_url = client.post(
+        reverse("directory:network_import", args=[gironde.slug]), {"file": upload, "kind": "amap"}
+    ).url
+    run = ImportRun.objects.get()
+    status_url = reverse("directory:network_import_status", args=[gironde.slug, run.pk])
+
+    # Half-way through, as the job leaves the row after its first chunk: the bar and the numbers.
+    ImportRun.objects.filter(pk=run.pk).update(status=ImportRun.Status.CHECKING, phase="check", done=2, total=5)
+    assert client.get(status_url).json() | {"status_label": ""} == {
+        "status": "checking",
+        "status_label": "",
+        "phase": "check",
+        "done": 2,
+        "total": 5,
+        "percent": 40,
+        "finished": False,
+    }
+    page = html.unescape(client.get(page_url).content.decode())
+    assert 'value="40"' in page and "vérification en cours — 2/5" in page
+
+    assert run_jobs_here("imports") == 1
+    # The job told the page after each chunk of rows, not after each row.
+    assert written == [("read", 0, 0), ("check", 0, 5), ("check", 2, 5), ("check", 4, 5), ("check", 5, 5)]
+    assert client.get(status_url).json()["percent"] == 100
+    page = html.unescape(client.get(page_url).content.decode())
+    assert "5 lignes lues" in page and "AMAP : 5 à créer" in page and 'id="import-commit"' in page
+
+
 def test_an_import_with_errors_shows_them_by_row_and_column_and_cannot_be_committed(client, gironde):
     from django.core.files.uploadedfile import SimpleUploadedFile
 

@@ -27,6 +27,22 @@ def test_utf8_with_bom_is_read(db, tmp_path):
     assert Amap.objects.get().commune_id == "33281"
 
 
+def test_old_mac_line_endings_are_read(db, tmp_path):
+    path = write(
+        tmp_path, "mac.csv", "nom;ville;code_postal\rAMAP de Pessac;Pessac;33600\rAMAP de Talence;Talence;33400\r"
+    )
+    report = run_import(path, "amap", "--source", "t", "--commit")
+    assert "2 ligne(s) lue(s)" in report
+    assert set(Amap.objects.values_list("commune_id", flat=True)) == {"33318", "33522"}
+
+
+def test_a_bad_byte_anywhere_is_named_before_a_broken_row_above_it(db, tmp_path):
+    # Line 2 has a value too many; line 4 has a byte that is not UTF-8: the byte is the file's fault.
+    text = "nom;ville\nAMAP;Bordeaux;trop\nAMAP 2;Pessac\nAMAP de Bègles;Bègles\n"
+    message = assert_rejected(write(tmp_path, "excel.csv", text, encoding="cp1252"), "amap", "ligne 4", "UTF-8")
+    assert "valeurs pour" not in message
+
+
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [("", "le fichier est vide"), ("\n\n", "le fichier est vide"), (HEADER, "aucune ligne de données")],
