@@ -17,7 +17,7 @@ Figures:
 - load.mixed_rps (goal ≥ 300 req/s on the 2 cores), load.mixed_non2xx and load.mixed_socket_errors
   (goal 0), load.mixed_p50 / load.mixed_p99;
 - load.mixed_app_cpu_per_request / load.mixed_db_cpu_per_request / load.mixed_wrk_cpu_per_request: CPU
-  time of the gunicorn workers, of their PostgreSQL backends and of wrk itself per request, and
+  time of the gunicorn workers, of the PostgreSQL server (when local) and of wrk itself per request, and
   load.mixed_capacity_two_cores_estimate = 2000 ms / (app + db): what two cores of its own would serve
   (the machine is shared: compare with load.load_average_* printed beside);
 - load.soak_seconds (10 minutes; BENCH_SOAK_SECONDS, or 60 s with `--quick`), load.soak_requests,
@@ -57,7 +57,7 @@ from benchmarks.common import (
     children,
     cpu_by_process,
     cpu_since,
-    database_backends,
+    database_cpu_seconds,
     ensure_demo,
     free_port,
     note,
@@ -200,6 +200,7 @@ def run(ctx) -> None:
     warm_seconds = int(ctx.options.get("warm_up_duration", 20 if ctx.quick else 40))
     soak_default = 60 if ctx.quick else int(os.environ.get("BENCH_SOAK_SECONDS", SOAK_SECONDS))
     soak_seconds = int(ctx.options.get("soak_duration", soak_default))
+    load_before = os.getloadavg()[0]  # the machine's load from other work, before the server adds its own
     command = ["bash", str(ROOT / "scripts" / "serve.sh")]
     log_path = ROOT / ".var" / "log" / "bench_load_server.log"
     with production_server(command, env={**env, "COLLECTSTATIC": "0"}, log_path=log_path) as server:
@@ -211,11 +212,10 @@ def run(ctx) -> None:
         warm_up = run_wrk(base=base, paths=mix, seconds=warm_seconds)
         report("load.warm_up_rps", warm_up["rps"], "req/s")
         workers = sorted(children(server.pid))  # serve.sh execs gunicorn: server.pid is the master
-        load_before = os.getloadavg()[0]
-        cpu_before = (cpu_by_process(workers), cpu_by_process(database_backends()), _children_cpu())
+        cpu_before = (cpu_by_process(workers), database_cpu_seconds(), _children_cpu())
         mixed = run_wrk(base=base, paths=mix, seconds=rps_seconds)
         cpu_app = cpu_since(cpu_before[0], workers)
-        cpu_db = cpu_since(cpu_before[1], database_backends())
+        cpu_db = database_cpu_seconds() - cpu_before[1]
         cpu_wrk = _children_cpu() - cpu_before[2]
         load_during = os.getloadavg()[0]
         rss_start = {pid: _rss_kb(pid) for pid in workers}

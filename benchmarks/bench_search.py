@@ -34,7 +34,7 @@ from benchmarks.common import (
     children,
     cpu_by_process,
     cpu_since,
-    database_backends,
+    database_cpu_seconds,
     ensure_demo,
     free_port,
     measure,
@@ -219,10 +219,10 @@ def bench_wrk(points: list[tuple[float, float]], *, label: str, ctx) -> None:
         for path in paths[: workers * 10]:  # every worker connects and warms up
             urllib.request.urlopen(f"{base}{path}", timeout=10).read()
         workers_pids = [server.pid, *children(server.pid)]
-        cpu_before = (cpu_by_process(workers_pids), cpu_by_process(database_backends()))
+        cpu_before = (cpu_by_process(workers_pids), database_cpu_seconds())
         result = run_wrk(base=base, paths=paths, seconds=duration)
         cpu_app = cpu_since(cpu_before[0], workers_pids)
-        cpu_db = cpu_since(cpu_before[1], database_backends())
+        cpu_db = database_cpu_seconds() - cpu_before[1]
     total = result["requests"]
     report(f"search.wrk_nearest10_rps_{label}", result["rps"], "req/s")
     report(f"search.wrk_nearest10_requests_{label}", total, "requests")

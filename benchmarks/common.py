@@ -291,15 +291,28 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def database_backends() -> list[int]:
-    """PostgreSQL backends connected to this database, our own query connection aside."""
+def database_cpu_seconds() -> float:
+    """CPU seconds so far of the PostgreSQL server the benchmark database lives on (when it runs here).
+
+    Its postmaster's own time, its live processes' (connections, autovacuum, the WAL writer…), and
+    the time of those that have ended, which the postmaster collects as it reaps them: connections
+    come and go (CONN_MAX_AGE), and a difference of two snapshots of live processes would lose the
+    time of those that closed in between. 0 when the server runs on another machine.
+    """
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-            "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
-        )
-        pids = [row[0] for row in cursor.fetchall()]
-    connection.close()
-    return pids
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    try:
+        postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return 0.0
+    finally:
+        connection.close()
+    try:
+        fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    own_and_reaped = sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # u/s time, cu/cs time
+    return own_and_reaped + cpu_seconds(children(postmaster))
