@@ -63,9 +63,32 @@ FARM_COLOR = "#b5541c"
 TERRITORY_COLOR = "#5a4fa3"
 
 
-class AtlasMap(folium.Map):
+class _VerbatimMacros(MacroElement):
+    """Renders like branca's MacroElement, the macros' output placed in the figure as written.
+
+    branca hands each macro's output to a new Element, which compiles it as a Jinja template: data
+    written into a macro (an AMAP's name in the layers' JSON, a network's name in the map's label)
+    would be run as template code on the server (an AMAP named « {{ 7*7 }} » showed « 49 »). This
+    also skips compiling the whole layers' JSON once more (~2 ms of a search page's map).
+    """
+
+    def render(self, **kwargs):
+        figure = self.get_root()
+        macros = self._template.module.__dict__
+        for part in ("header", "html", "script"):
+            if (macro := macros.get(part)) is not None:
+                getattr(figure, part).add_child(_Verbatim(macro(self, kwargs)), name=self.get_name())
+        for element in self._children.values():
+            element.render(**kwargs)
+
+
+class AtlasMap(_VerbatimMacros, folium.Map):
     """A folium Map whose template only styles its own div (folium's default one restyles
-    `html, body`) and that loads nothing from a CDN: assets are listed in `atlas_assets`."""
+    `html, body`) and that loads nothing from a CDN: assets are listed in `atlas_assets`.
+
+    Rendered by `_VerbatimMacros` (folium's own steps for a map add nothing here: no default
+    CSS/JS links, no class includes).
+    """
 
     default_js: list = []
     default_css: list = []
@@ -111,7 +134,7 @@ class AtlasMap(folium.Map):
             _add_unique(self.atlas_assets["js"], _JS_TILES)
 
 
-class AtlasLayers(MacroElement):
+class AtlasLayers(_VerbatimMacros):
     """Draws the data layers, legend and controls through `static/maps/atlas-map.js`."""
 
     _template = Template(
@@ -127,13 +150,6 @@ class AtlasLayers(MacroElement):
         self._name = "AtlasLayers"
         self.config = config
 
-    def render(self, **kwargs):
-        # branca's MacroElement.render hands the macro's output to a new Element, which compiles it
-        # as a Jinja template: the features' names, products and notes would be run as template code
-        # on the server (an AMAP named « {{ 7*7 }} » showed « 49 »). The script goes in as written;
-        # this also skips compiling the whole JSON again (~2 ms of a search page's map).
-        script = self._template.module.__dict__["script"](self, kwargs)
-        self.get_root().script.add_child(_Verbatim(script), name=self.get_name())
 
 
 class _Verbatim(Element):

@@ -5,7 +5,7 @@ import re
 
 from django.urls import reverse
 
-from cartography.builders import build_place_map, map_parts
+from cartography.builders import build_network_map, build_place_map, map_parts
 from tests.factories import BORDEAUX, AmapFactory
 
 TEMPLATE_LOOKING = "AMAP {{ 7*7 }} {% if true %}oui{% endif %}"
@@ -35,3 +35,10 @@ def test_an_amap_page_shows_such_a_name_in_its_map_popup_as_typed(client, db):
     script = re.search(r"<script nonce=\"[^\"]+\">(.*?AtlasMap\.setup.*?)</script>", page, re.S).group(1)
     assert _setup_config(script)["layers"][0]["data"]["features"][0]["properties"]["name"] == TEMPLATE_LOOKING
     assert "AMAP 49" not in page
+
+
+def test_a_network_name_in_the_maps_label_is_written_as_typed():
+    m = build_network_map(amap_tiles="/carte/tuiles/amaps/{z}/{x}/{y}.pbf")
+    m.atlas_label = "Carte de couverture du réseau Réseau {{ 7*7 }}"  # as coverage labels its map
+    html = map_parts(m)["html"]
+    assert 'aria-label="Carte de couverture du réseau Réseau {{ 7*7 }}"' in html
