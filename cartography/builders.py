@@ -151,7 +151,6 @@ class AtlasLayers(_VerbatimMacros):
         self.config = config
 
 
-
 class _Verbatim(Element):
     """Text placed in a figure as it is, never read as a template."""
 
