@@ -124,3 +124,20 @@ def test_a_search_answered_with_an_error_is_not_kept(client, committed_amap):
         response = client.get(url)
         assert response.status_code == 400
         assert HIT_HEADER not in response
+
+
+def test_a_visitor_with_a_session_is_answered_by_the_view_and_one_with_the_csrf_cookie_alone_from_the_cache(
+    client, committed_amap, settings
+):
+    url = reverse("directory:amap_detail", args=[committed_amap.pk])
+    assert client.get(url)[HIT_HEADER] == "miss"
+
+    with_session = type(client)()
+    with_session.cookies[settings.SESSION_COOKIE_NAME] = "une-session-quelconque"
+    assert HIT_HEADER not in with_session.get(url)
+
+    with_csrf_cookie = type(client)()
+    with_csrf_cookie.cookies[settings.CSRF_COOKIE_NAME] = "x" * 32
+    response = with_csrf_cookie.get(url)
+    assert response[HIT_HEADER] == "hit"
+    assert "AMAP de la Comédie" in response.content.decode()
