@@ -31,7 +31,7 @@ help:
 	@echo "make test   – make check, then the whole test suite against real PostGIS"
 	@echo "make check  – make lint + no missing migration"
 	@echo "make lint   – ruff check, ruff format --check, lint-imports (import contracts)"
-	@echo "make bench  – benchmarks (prints 'name value unit' lines)"
+	@echo "make bench  – benchmarks (prints 'name value unit' lines; BENCH_SOAK_SECONDS=60 shortens the 10-minute soak)"
 	@echo "make backup – archive the database and MEDIA_ROOT into .var/backups/atlas-YYYYmmdd-HHMMSS.tar"
 	@echo "make restore FILE=… [INTO=base] – restore an archive (a new database, or --replace via RESTORE_ARGS)"
 	@echo "make serve  – production server (collectstatic + gunicorn); a worker runs beside it: scripts/worker.sh"

@@ -55,6 +55,16 @@ def _no_real_ban(settings):
 
 
 @pytest.fixture(autouse=True)
+def _no_page_cache(settings):
+    """Anonymous pages are not kept whole (directory.page_cache) unless a test asks for it.
+
+    The public version they are keyed by changes when a transaction commits, and a test's own
+    transaction never commits: tests/directory/test_page_cache.py checks the cache with real commits.
+    """
+    settings.PAGE_CACHE_SECONDS = 0
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():
     """Each test starts with an empty cache: no throttling counts or cached figures leak between tests."""
     from django.core.cache import cache

@@ -22,24 +22,31 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
-import time
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import ensure_demo, measure, note, percentile, report
+from benchmarks.common import (
+    HUGE_RATE,
+    ROOT,
+    children,
+    cpu_by_process,
+    cpu_since,
+    database_cpu_seconds,
+    ensure_demo,
+    free_port,
+    measure,
+    note,
+    percentile,
+    production_env,
+    production_server,
+    report,
+    run_wrk,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 URL = "/api/v1/amaps/"
-HUGE_RATE = "1000000/second"  # per-second history keeps the throttle's bookkeeping small
 
 
 def _label(n: int) -> str:
@@ -191,160 +198,38 @@ def bench_in_process(points: list[tuple[float, float]], *, label: str, ctx) -> d
     return figures
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for(url: str, *, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
-
-
-LUA = """
--- Each request asks for the nearest 10 AMAPs around another point; statuses other than 200 are counted.
-local paths = {%(paths)s}
-local threads = {}
-function setup(thread)
-  thread:set("offset", #threads * 997)
-  table.insert(threads, thread)
-end
-function init(args)
-  index = offset
-  non200 = 0
-end
-function request()
-  index = index + 1
-  return wrk.format("GET", paths[(index %% #paths) + 1])
-end
-function response(status, headers, body)
-  if status ~= 200 then non200 = non200 + 1 end
-end
-function done(summary, latency, requests)
-  local total = 0
-  for _, thread in ipairs(threads) do total = total + thread:get("non200") end
-  io.write(string.format("non200 %%d\\n", total))
-  io.write(string.format("p50_ms %%.3f\\n", latency:percentile(50) / 1000))
-  io.write(string.format("p99_ms %%.3f\\n", latency:percentile(99) / 1000))
-end
-"""
-
-
-def _cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time consumed so far by these processes (Linux /proc)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def _children(pid: int) -> list[int]:
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                children.append(int(stat.parent.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    return children
-
-
-def _database_backends() -> list[int]:
-    """PostgreSQL backends connected to this database, our own query connection aside."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-            "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
-        )
-        pids = [row[0] for row in cursor.fetchall()]
-    connection.close()
-    return pids
-
-
 def bench_wrk(points: list[tuple[float, float]], *, label: str, ctx) -> None:
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        note("wrk not installed: load test skipped (apt-get install wrk)")
+    if shutil.which("wrk") is None:
+        note("wrk not installed: load test skipped (scripts/system-deps.sh installs it)")
         return
     from django.db import connections
 
     connections.close_all()  # the workers open their own connections
     workers = int(ctx.options.get("workers", min(4, max(2, os.cpu_count() or 2))))
-    duration = ctx.options.get("wrk_duration", "5s" if ctx.quick else "10s")
-    port = int(ctx.options.get("port", 0)) or _free_port()
-    env = {
-        **os.environ,
-        # Production-like settings; the throttle is raised so that one client can load it.
-        "DEBUG": "0",
-        "SECRET_KEY": "benchmark-only-not-secret",
-        "LOCATION_MASK_KEY": "benchmark-only-not-secret-either",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "0",
-        "API_THROTTLE_ANON": HUGE_RATE,
-        "API_THROTTLE_USER": HUGE_RATE,
-        "LOG_LEVEL": "WARNING",
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}"]
-        + ["--workers", str(workers), "--log-level", "warning"]
-        + (["--worker-class", "gthread", "--threads", ctx.options["threads"]] if "threads" in ctx.options else []),
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=sys.stderr,
-        start_new_session=True,
-    )
-    try:
+    duration = int(ctx.options.get("wrk_duration", 5 if ctx.quick else 10))
+    port = int(ctx.options.get("port", 0)) or free_port()
+    command = [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}"]
+    command += ["--workers", str(workers), "--log-level", "warning"]
+    if "threads" in ctx.options:
+        command += ["--worker-class", "gthread", "--threads", ctx.options["threads"]]
+    log_path = ROOT / ".var" / "log" / "bench_search_server.log"
+    paths = [f"{URL}?near={lon},{lat}&limit=10" for lon, lat in points]
+    with production_server(command, env=production_env(port), log_path=log_path) as server:
         base = f"http://127.0.0.1:{port}"
-        _wait_for(f"{base}/api/v1/product-categories/")
-        for lon, lat in points[: workers * 10]:  # every worker connects and warms up
-            urllib.request.urlopen(f"{base}{URL}?near={lon},{lat}&limit=10", timeout=10).read()
-        workers_pids = [server.pid, *_children(server.pid)]
-        database_pids = _database_backends()
-        cpu_before = (_cpu_seconds(workers_pids), _cpu_seconds(database_pids))
-        paths = ",".join(f'"{URL}?near={lon},{lat}&limit=10"' for lon, lat in points)
-        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-            script.write(LUA % {"paths": paths})
-        result = subprocess.run(
-            [wrk, "-t2", "-c8", f"-d{duration}", "--timeout", "5s", "-s", script.name, base],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        )
-        os.unlink(script.name)
-        cpu_app = _cpu_seconds(workers_pids) - cpu_before[0]
-        cpu_db = _cpu_seconds(database_pids) - cpu_before[1]
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-    output = result.stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    total = int(re.search(r"(\d+) requests in", output).group(1))
-    non200 = int(re.search(r"non200 (\d+)", output).group(1))
-    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    errors = sum(int(x) for x in socket_errors.groups()) if socket_errors else 0
-    report(f"search.wrk_nearest10_rps_{label}", rps, "req/s")
+        for path in paths[: workers * 10]:  # every worker connects and warms up
+            urllib.request.urlopen(f"{base}{path}", timeout=10).read()
+        workers_pids = [server.pid, *children(server.pid)]
+        cpu_before = (cpu_by_process(workers_pids), database_cpu_seconds())
+        result = run_wrk(base=base, paths=paths, seconds=duration)
+        cpu_app = cpu_since(cpu_before[0], workers_pids)
+        cpu_db = database_cpu_seconds() - cpu_before[1]
+    total = result["requests"]
+    report(f"search.wrk_nearest10_rps_{label}", result["rps"], "req/s")
     report(f"search.wrk_nearest10_requests_{label}", total, "requests")
-    report(f"search.wrk_nearest10_non2xx_{label}", non200, "responses")
-    report(f"search.wrk_nearest10_socket_errors_{label}", errors, "errors")
-    report(f"search.wrk_nearest10_p50_{label}", float(re.search(r"p50_ms ([\d.]+)", output).group(1)), "ms")
-    report(f"search.wrk_nearest10_p99_{label}", float(re.search(r"p99_ms ([\d.]+)", output).group(1)), "ms")
+    report(f"search.wrk_nearest10_non2xx_{label}", result["non2xx"], "responses")
+    report(f"search.wrk_nearest10_socket_errors_{label}", result["socket_errors"], "errors")
+    report(f"search.wrk_nearest10_p50_{label}", result["p50"], "ms")
+    report(f"search.wrk_nearest10_p99_{label}", result["p99"], "ms")
     # CPU spent per request by the app (gunicorn workers) and the database (their backends): what
     # two dedicated cores could serve, whatever else this shared machine is running meanwhile.
     app_ms, db_ms = cpu_app / total * 1000, cpu_db / total * 1000
@@ -352,7 +237,7 @@ def bench_wrk(points: list[tuple[float, float]], *, label: str, ctx) -> None:
     report(f"search.wrk_db_cpu_per_request_{label}", db_ms, "ms")
     report(f"search.wrk_capacity_two_cores_estimate_{label}", 2000 / (app_ms + db_ms), "req/s")
     kind = f"gthread workers × {ctx.options['threads']} threads" if "threads" in ctx.options else "sync workers"
-    note(f"wrk: gunicorn {workers} {kind}; wrk 2 threads, 8 connections, {duration}; load average {os.getloadavg()}")
+    note(f"wrk: gunicorn {workers} {kind}; wrk 2 threads, 8 connections, {duration}s; load average {os.getloadavg()}")
 
 
 def run(ctx) -> None:

@@ -8,11 +8,22 @@ loaded the territories before any module runs.
 from __future__ import annotations
 
 import math
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
 import sys
+import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -118,3 +129,190 @@ def ensure_demo(*, amaps: int, farms: int, seed: int = 1) -> bool:
     assert Amap.objects.filter(is_demo=True).count() == amaps
     assert Farm.objects.filter(is_demo=True).count() == farms
     return True
+
+
+# --- The production server under wrk (bench_load, bench_search) ---------------------------------
+
+# One client makes every request: the API's per-visitor throttle would stop it. A per-second
+# history keeps the throttle's bookkeeping small.
+HUGE_RATE = "1000000/second"
+
+# Round-robin over `paths` (each wrk thread starts elsewhere in the list); statuses other than
+# 200 are counted, and the median and 99th percentile latencies printed.
+WRK_LUA = """
+local paths = {%(paths)s}
+local threads = {}
+function setup(thread)
+  thread:set("offset", #threads * 997)
+  table.insert(threads, thread)
+end
+function init(args)
+  index = offset
+  non200 = 0
+end
+function request()
+  index = index + 1
+  return wrk.format("GET", paths[(index %% #paths) + 1])
+end
+function response(status, headers, body)
+  if status ~= 200 then non200 = non200 + 1 end
+end
+function done(summary, latency, requests)
+  local total = 0
+  for _, thread in ipairs(threads) do total = total + thread:get("non200") end
+  io.write(string.format("non200 %%d\\n", total))
+  io.write(string.format("p50_ms %%.3f\\n", latency:percentile(50) / 1000))
+  io.write(string.format("p99_ms %%.3f\\n", latency:percentile(99) / 1000))
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(url: str, *, timeout: float = 30.0) -> None:
+    """Until `url` answers 200 (OSError after `timeout` seconds)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+def production_env(port: int) -> dict[str, str]:
+    """Production settings on the loopback: `DEBUG=0`, throwaway keys, no throttle, plain HTTP."""
+    return {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": "benchmark-only-not-secret",
+        "LOCATION_MASK_KEY": "benchmark-only-not-secret-either",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "0",  # no TLS proxy in front
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "API_THROTTLE_ANON": HUGE_RATE,
+        "API_THROTTLE_USER": HUGE_RATE,
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+@contextmanager
+def production_server(command: list[str], *, env: dict[str, str], log_path: Path, ready_path: str = "/healthz"):
+    """Start `command` (gunicorn, or scripts/serve.sh which execs it) in its own session; yield it once it answers.
+
+    The process is the gunicorn master: its children are the workers. Stopped (SIGTERM to the
+    whole session) on the way out, whatever happened.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
+    try:
+        try:
+            wait_for(f"http://127.0.0.1:{env['PORT']}{ready_path}", timeout=120)
+        except OSError:
+            note(f"the server did not answer: see {log_path}")
+            raise
+        yield server
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def run_wrk(*, base: str, paths: list[str], seconds: float, threads: int = 2, connections: int = 8) -> dict:
+    """wrk over `paths` (round-robin) for `seconds`: rps, requests, non2xx, socket_errors, p50, p99 (ms)."""
+    wrk = shutil.which("wrk")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_LUA % {"paths": ",".join(f'"{path}"' for path in paths)})
+    try:
+        result = subprocess.run(
+            [wrk, f"-t{threads}", f"-c{connections}", f"-d{int(seconds)}s", "--timeout", "5s", "-s", script.name, base],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+            check=True,
+        )
+    finally:
+        os.unlink(script.name)
+    output = result.stdout
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "requests": int(re.search(r"(\d+) requests in", output).group(1)),
+        "non2xx": int(re.search(r"non200 (\d+)", output).group(1)),
+        "socket_errors": sum(int(x) for x in socket_errors.groups()) if socket_errors else 0,
+        "p50": float(re.search(r"p50_ms ([\d.]+)", output).group(1)),
+        "p99": float(re.search(r"p99_ms ([\d.]+)", output).group(1)),
+    }
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time consumed so far by these processes (Linux /proc)."""
+    return sum(cpu_by_process(pids).values())
+
+
+def cpu_by_process(pids: list[int]) -> dict[int, float]:
+    """Each running process's user + system CPU seconds so far (those gone are left out)."""
+    found = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        found[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    return found
+
+
+def cpu_since(before: dict[int, float], pids: list[int]) -> float:
+    """CPU seconds `pids` spent since `before` (a `cpu_by_process` snapshot); a process started since counts whole.
+
+    Database connections come and go (CONN_MAX_AGE): comparing sums of two lists of processes
+    would count a closed connection's whole life as negative time.
+    """
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in cpu_by_process(pids).items())
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (gunicorn's workers)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def database_cpu_seconds() -> float:
+    """CPU seconds so far of the PostgreSQL server the benchmark database lives on (when it runs here).
+
+    Its postmaster's own time, its live processes' (connections, autovacuum, the WAL writer…), and
+    the time of those that have ended, which the postmaster collects as it reaps them: connections
+    come and go (CONN_MAX_AGE), and a difference of two snapshots of live processes would lose the
+    time of those that closed in between. 0 when the server runs on another machine.
+    """
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    try:
+        postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return 0.0
+    finally:
+        connection.close()
+    try:
+        fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    own_and_reaped = sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # u/s time, cu/cs time
+    return own_and_reaped + cpu_seconds(children(postmaster))

@@ -31,13 +31,16 @@ Signatures (all keyword-only; `center` is `(lat, lon)`):
 
 from __future__ import annotations
 
+import functools
 import html as html_lib
 import json
+import string
 from pathlib import Path
 from urllib.parse import urlencode
 
 import folium
-from branca.element import MacroElement
+import xyzservices
+from branca.element import Element, MacroElement
 from django.conf import settings
 from django.templatetags.static import static
 from django.urls import NoReverseMatch, reverse
@@ -60,9 +63,32 @@ FARM_COLOR = "#b5541c"
 TERRITORY_COLOR = "#5a4fa3"
 
 
-class AtlasMap(folium.Map):
+class _VerbatimMacros(MacroElement):
+    """Renders like branca's MacroElement, the macros' output placed in the figure as written.
+
+    branca hands each macro's output to a new Element, which compiles it as a Jinja template: data
+    written into a macro (an AMAP's name in the layers' JSON, a network's name in the map's label)
+    would be run as template code on the server (an AMAP named « {{ 7*7 }} » showed « 49 »). This
+    also skips compiling the whole layers' JSON once more (~2 ms of a search page's map).
+    """
+
+    def render(self, **kwargs):
+        figure = self.get_root()
+        macros = self._template.module.__dict__
+        for part in ("header", "html", "script"):
+            if (macro := macros.get(part)) is not None:
+                getattr(figure, part).add_child(_Verbatim(macro(self, kwargs)), name=self.get_name())
+        for element in self._children.values():
+            element.render(**kwargs)
+
+
+class AtlasMap(_VerbatimMacros, folium.Map):
     """A folium Map whose template only styles its own div (folium's default one restyles
-    `html, body`) and that loads nothing from a CDN: assets are listed in `atlas_assets`."""
+    `html, body`) and that loads nothing from a CDN: assets are listed in `atlas_assets`.
+
+    Rendered by `_VerbatimMacros` (folium's own steps for a map add nothing here: no default
+    CSS/JS links, no class includes).
+    """
 
     default_js: list = []
     default_css: list = []
@@ -108,7 +134,7 @@ class AtlasMap(folium.Map):
             _add_unique(self.atlas_assets["js"], _JS_TILES)
 
 
-class AtlasLayers(MacroElement):
+class AtlasLayers(_VerbatimMacros):
     """Draws the data layers, legend and controls through `static/maps/atlas-map.js`."""
 
     _template = Template(
@@ -125,6 +151,17 @@ class AtlasLayers(MacroElement):
         self.config = config
 
 
+class _Verbatim(Element):
+    """Text placed in a figure as it is, never read as a template."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self._text = text
+
+    def render(self, **kwargs) -> str:
+        return self._text
+
+
 def _add_unique(target: list[str], items: list[str]) -> None:
     for item in items:
         if item not in target:
@@ -134,12 +171,26 @@ def _add_unique(target: list[str], items: list[str]) -> None:
 def _tile_layer() -> folium.TileLayer:
     # The background is the only thing fetched from another host; points render without it.
     return folium.TileLayer(
-        tiles=settings.MAP_TILE_URL,
+        tiles=_tile_source(settings.MAP_TILE_URL, settings.MAP_TILE_ATTRIBUTION),
         attr=settings.MAP_TILE_ATTRIBUTION,
         name=_("Fond de carte"),
         control=False,
         max_zoom=19,
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _tile_source(url: str, attribution: str) -> str | xyzservices.TileProvider:
+    """The background's URL as folium takes it without searching xyzservices' catalogue.
+
+    Given a string, folium first looks it up among xyzservices' thousand named providers (~2 ms
+    for every map drawn); a provider holding the URL skips that search and gives the same URL
+    back, as long as it has only the usual placeholders ({x} {y} {z} {s} {r}).
+    """
+    fields = {name for _, name, _, _ in string.Formatter().parse(url) if name is not None}
+    if not fields <= {"x", "y", "z", "s", "r"}:
+        return url
+    return xyzservices.TileProvider(name="atlas-background", url=url, attribution=attribution)
 
 
 def _texts() -> dict:

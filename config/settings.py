@@ -218,6 +218,13 @@ EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="AMAP Atlas <noreply@localhost>")
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
+    # Each process's own memory (Django's default keeps 300 entries): room for the kept pages and
+    # tiles of a busy directory, a few tens of MB at most. Several processes: a shared cache.
+    CACHES["default"].setdefault("OPTIONS", {}).setdefault("MAX_ENTRIES", 3000)
+# Anonymous visitors' public pages (home, search, AMAP and farm pages) are kept whole in the cache
+# for this long, under the public data's version (directory.page_cache); 0 turns it off.
+PAGE_CACHE_SECONDS = env.int("PAGE_CACHE_SECONDS", default=600)
 
 REST_FRAMEWORK = {
     # The session only (and its CSRF check): no HTTP Basic, which would be a password door

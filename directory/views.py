@@ -3,11 +3,13 @@
 import re
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from accounts import permissions
@@ -20,6 +22,7 @@ from . import selectors
 from .forms import SearchForm
 from .map_data import network_map_data
 from .models import Amap, Farm, LocationPrecision, Network
+from .page_cache import anonymous_page_cache
 from .selectors.network import is_coordinator, network_counts
 from .templatetags.directory_pages import delivery_hours, weekdays
 
@@ -48,6 +51,7 @@ class Place:
     town_only_for: str = ""
 
 
+@anonymous_page_cache
 def home(request):
     """The front page: one search box, and what the directory holds."""
     context = {
@@ -59,17 +63,20 @@ def home(request):
     return render(request, "directory/home.html", context)
 
 
+@anonymous_page_cache
 def search(request):
     """Nearest AMAPs to a typed place, with filters; candidate places when the text is ambiguous."""
     if not request.GET:
-        return render(request, "directory/search.html", {"form": SearchForm()})
+        form = SearchForm()
+        return render(request, "directory/search.html", {"form": form, **_filter_choices_cache(request, form)})
     form = SearchForm(request.GET)
     if not form.is_valid():
-        return render(request, "directory/search.html", {"form": form}, status=400)
+        context = {"form": form, **_filter_choices_cache(request, form)}
+        return render(request, "directory/search.html", context, status=400)
 
     place, candidates, message = _place_from_form(form)
     choices = [{"candidate": c, "url": _candidate_url(request, c)} for c in candidates]
-    context = {"form": form, "message": message}
+    context = {"form": form, "message": message, **_filter_choices_cache(request, form)}
     if place is None:
         context["candidates"] = choices
         return render(request, "directory/search.html", context)
@@ -107,6 +114,7 @@ def search(request):
     return render(request, "directory/search.html", context)
 
 
+@anonymous_page_cache
 def amap_detail(request, pk: int):
     amap = selectors.amap_detail(pk=pk)
     if amap is None:
@@ -124,6 +132,7 @@ def amap_detail(request, pk: int):
     return render(request, "directory/amap_detail.html", context)
 
 
+@anonymous_page_cache
 def farm_detail(request, pk: int):
     farm = selectors.farm_detail(pk=pk)
     if farm is None:
@@ -145,6 +154,7 @@ def farm_detail(request, pk: int):
     return render(request, "directory/farm_detail.html", context)
 
 
+@anonymous_page_cache
 def network_detail(request, slug: str):
     network = selectors.network_detail(slug=slug)
     if network is None:
@@ -167,6 +177,22 @@ def network_detail(request, slug: str):
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+def _filter_choices_cache(request, form: SearchForm) -> dict:
+    """How long the filters' drawn choices are kept, and under which key (the template's `{% cache %}`).
+
+    Drawing the product checkboxes and the lists through Django's widgets is a quarter of a search
+    page's cost, and most searches ask for the same filters (none). The key: the public data's
+    version (products and networks are listed), the language and the filters as typed; nothing is
+    kept while a filter is in error (its message is drawn inside) or pages are not kept at all.
+    """
+    seconds = settings.PAGE_CACHE_SECONDS
+    if not seconds or form.errors:
+        return {"filter_cache_seconds": 0, "filter_choices_key": "not-kept"}
+    typed = [(name, request.GET.getlist(name)) for name in ("products", "weekday", "radius_km", "network", "accepting")]
+    key = repr((selectors.public_version(), translation.get_language(), typed))
+    return {"filter_cache_seconds": seconds, "filter_choices_key": key}
 
 
 def _entry_care(user, entry) -> dict:

@@ -24,6 +24,8 @@ need /usr/include/proj.h libproj-dev
 need psql postgresql-client
 need /usr/bin/chromium chromium
 need wrk wrk
+# The shared-cache test starts a Redis server of its own (tests/test_shared_cache.py).
+need redis-server redis-server
 # Front-end assets (Leaflet and plugins) are fetched from the npm registry by scripts/assets.sh.
 need npm npm
 need python3 python3

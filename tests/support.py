@@ -49,3 +49,29 @@ def live_server_in_test_transaction():
         signals.request_started.connect(close_old_connections)
         signals.request_finished.connect(close_old_connections)
         connection.dec_thread_sharing()
+
+
+def in_own_connection(function, *args):
+    """Run `function` in a thread of its own: its own connection, autocommit, closed at the end.
+
+    Its writes are committed (the test's own connection, in its rolled-back transaction, reads
+    them), and whatever happens at a commit happens: database triggers, `on_commit` hooks.
+    """
+    import threading
+
+    outcome: dict = {}
+
+    def run():
+        try:
+            outcome["value"] = function(*args)
+        except BaseException as error:  # handed back to the caller
+            outcome["error"] = error
+        finally:
+            connections["default"].close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=120)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")

@@ -9,6 +9,7 @@ from .entries import amap_detail, farm_detail, network_amaps, network_detail, ne
 from .filtered import NetworkRef, ProductRef, amaps_filtered, amaps_page, farms_filtered, farms_page
 from .nearest import Found, amap_features_near, amaps_near, farm_features_near, farms_near, shortlist_size
 from .unstated import amaps_without_products_count
+from .version import public_version
 
 __all__ = [
     "Found",
@@ -29,5 +30,6 @@ __all__ = [
     "network_detail",
     "network_farms",
     "networks_with_counts",
+    "public_version",
     "shortlist_size",
 ]

@@ -44,19 +44,26 @@ def amap_detail(*, pk: int) -> Amap | None:
     """One AMAP (closed ones too: the page says so) with its products, networks and active partners."""
     active_partnerships = Prefetch(
         "partnerships",
+        # One join rather than a prefetch of the farms: one query less per page. The exact location
+        # stays unread (private).
         queryset=Partnership.objects.active()
-        .select_related("product")
-        .prefetch_related(Prefetch("farm", queryset=Farm.objects.defer("location")))
+        .select_related("product", "farm")
+        .defer("farm__location")
         .order_by("farm__name", "product__position", "pk"),
         to_attr="active_partnerships",
     )
     return (
         Amap.objects.select_related("commune__department")
         .defer("commune__geom")
-        .prefetch_related("products", "networks", active_partnerships)
+        .prefetch_related("products", _network_refs(), active_partnerships)
         .filter(pk=pk)
         .first()
     )
+
+
+def _network_refs() -> Prefetch:
+    # The pages and the API show a network's name and link only: its territory (a polygon) stays unread.
+    return Prefetch("networks", queryset=Network.objects.only("name", "slug"))
 
 
 def farm_detail(*, pk: int) -> Farm | None:
@@ -72,7 +79,7 @@ def farm_detail(*, pk: int) -> Farm | None:
     return (
         Farm.objects.defer("location", "commune__geom")
         .select_related("commune__department")
-        .prefetch_related("products", "networks", active_partnerships)
+        .prefetch_related("products", _network_refs(), active_partnerships)
         .filter(pk=pk)
         .first()
     )
