@@ -280,7 +280,7 @@ def finish(d: Directory, kind: str, q, table, bits, tour_names, cache: dict, bou
     distance = np.round(table.distance_m, -2) if is_farm else np.round(table.distance_m, 1)
     circuity = float(getattr(settings, "ROUTING_CIRCUITY_FACTOR", 1.3))
     speed = float(getattr(settings, "ROUTING_SPEED_KMH", 60.0))
-    drive = np.round(distance / 1000.0 * circuity / speed * 60.0, 1)
+    drive = distance / 1000.0 * circuity / speed * 60.0  # rounded once, in the sentence (routing.estimate)
 
     contributions = None if scored.contributions is None else scored.contributions[order]
     reasons = reasons_json(d, kind, q, table, drive, bits, tour_names, cache, contributions)

@@ -288,11 +288,20 @@ def test_partnership_changes_are_in_the_history_of_the_amap_and_of_the_farm(clie
     amap = AmapFactory(name="AMAP des Chartrons")
     farm = FarmFactory(name="Ferme du Grand Pré")
     legumes = product("legumes")
-    started = directory_services.partnership_upsert(
-        amap=amap, farm=farm, product=legumes, source="manual", since=dt.date(2024, 4, 2)
-    ).obj
-    directory_services.partnership_upsert(
-        amap=amap, farm=farm, product=legumes, source="manual", is_active=False, until=dt.date(2026, 9, 29)
+    (started,) = directory_services.partnerships_upsert(
+        source="manual",
+        changes=[
+            directory_services.PartnershipChange(amap=amap, farm=farm, product=legumes, since=dt.date(2024, 4, 2))
+        ],
+    )
+    started = started.obj
+    directory_services.partnerships_upsert(
+        source="manual",
+        changes=[
+            directory_services.PartnershipChange(
+                amap=amap, farm=farm, product=legumes, is_active=False, until=dt.date(2026, 9, 29)
+            )
+        ],
     )
     Partnership.objects.get(pk=started.pk).delete()
     assert [r.history_type for r in Partnership.history.filter(amap_id=amap.pk).order_by("history_date")] == [
