@@ -180,8 +180,10 @@ def _bulk_vs_request(*, sample: int) -> tuple[float, float, int]:
 
 
 def _store_bench_model() -> None:
-    """A learned ranking of the shape training stores (coefficients of the order fitted on Gironde):
-    fitting on the 100k demo directory would measure the fit, not the bulk path."""
+    """A learned ranking of the shape training stores (coefficients of the order fitted on Gironde and
+    on the synthetic directories of tests/matching/test_learning.py): fitting on the 100k demo
+    directory would measure the fit, not the bulk path. The marginal detour weighs (Gironde's fit
+    drops it: there few farms deliver to two AMAPs on one day), so that the bulk path computes it."""
     from matching.learning.ranker import LinearRanker
     from matching.models import MatchingModel
 
@@ -193,6 +195,7 @@ def _store_bench_model() -> None:
             "within_15": 0.3,
             "within_30": 0.2,
             "within_50": 0.1,
+            "marginal_detour": -0.5,
             "product_fit": 2.0,
             "weekday": 1.0,
             "size_openness": 1.0,

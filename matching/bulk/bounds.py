@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from .. import engine
-from ..learning.features import INDEX, RINGS_KM
+from ..learning.features import INDEX, RINGS_KM, detour_feature
 from .distances import SCORE_MARGIN
 
 # Learned point bounds are rounded up to this step: a few tiers of KD-trees, not one per value.
@@ -48,6 +48,7 @@ class FixedBounds:
     ranker = None
     margin = SCORE_MARGIN
     needs_rings = False
+    needs_detour = False
 
     @property
     def tour_reach_m(self) -> float:
@@ -72,6 +73,9 @@ class FixedBounds:
     def tour_gain_max(self, farm_tours) -> np.ndarray:
         return engine.WEIGHTS["tour_synergy"] * (np.asarray(farm_tours) > 0)
 
+    def key_error(self, table) -> np.ndarray:
+        return np.zeros(len(table))
+
     def ring_gain(self, inner_m, farm_tours) -> np.ndarray:
         """The most the tour can add to a point at least `inner_m` from the farm's delivery points."""
         gain = engine.WEIGHTS["tour_synergy"] * np.clip(1.0 - np.asarray(inner_m) / self.tour_reach_m, 0.0, 1.0)
@@ -88,7 +92,8 @@ class LearnedBounds:
         beta = ranker.coef_vector()
         self.beta = {name: float(beta[i]) for name, i in INDEX.items()}
         b = self.beta
-        wrong = [name for name, sign in (("log_distance", -1), ("nearest_delivery", -1)) if b[name] * sign < 0] + [
+        signs = (("log_distance", -1), ("nearest_delivery", -1), ("marginal_detour", -1))
+        wrong = [name for name, sign in signs if b[name] * sign < 0] + [
             f"within_{int(km)}" for km in RINGS_KM if b[f"within_{int(km)}"] < 0
         ]
         if wrong:
@@ -96,7 +101,20 @@ class LearnedBounds:
             raise ValueError(f"the bulk path cannot bound a ranker with these signs: {', '.join(wrong)}")
         self.margin = 2.0 * (-b["log_distance"] * DISTANCE_ERROR - b["nearest_delivery"] * SPHERE_ERROR) + 1e-6
         self.needs_rings = any(b[f"within_{int(km)}"] != 0 for km in RINGS_KM)
+        # The detour's part is at most 0 (farther is worse, a detour is never negative): the bounds
+        # below leave it out. Where it is approximate, each row carries its own error (`key_error`).
+        self.needs_detour = b["marginal_detour"] != 0
         self.cap = math.log1p(RINGS_KM[-1])
+
+    def detour_part(self, detour_m) -> np.ndarray:
+        return self.beta["marginal_detour"] * detour_feature(detour_m)
+
+    def key_error(self, table) -> np.ndarray:
+        """Per row, how far the key may be from the exact one because of an approximate detour."""
+        low = np.maximum(table.detour_m - table.detour_error_m, 0.0)
+        with np.errstate(invalid="ignore"):
+            error = self.detour_part(low) - self.detour_part(table.detour_m + table.detour_error_m)
+        return np.where(table.detour_error_m > 0, error, 0.0)
 
     def _within_gain(self, farm_tours, inner_m=None) -> np.ndarray:
         n = np.log1p(np.asarray(farm_tours, dtype=np.float64))

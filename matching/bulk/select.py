@@ -12,7 +12,8 @@ from django.conf import settings
 from geo.sphere import geodesic_m, unit_xyz
 
 from .. import engine
-from .distances import approx_distance_m, refine_boundary
+from ..detours import candidate_days, detour_m, exact_distance
+from .distances import approx_distance_m, approx_distance_with_error, refine_boundary
 from .load import Directory, index_of, need_for, pair_products
 from .reasons import reasons_json
 from .search import Points, nearest_pass, query_keys, widening_pass
@@ -52,19 +53,21 @@ def _top_k(q_index: np.ndarray, table: engine.CandidateTable, scored: engine.Sco
     return _first_k_per_query(q_index, rows, k)
 
 
-def _kth_scores(q_index: np.ndarray, table, scored, k: int, n_queries: int) -> np.ndarray:
+def _kth_scores(q_index: np.ndarray, table, scored, k: int, n_queries: int, error=None) -> np.ndarray:
     """Per query, the k-th best key (`Scored.key`, one row per counterpart), -inf when fewer than k
     qualify among its 2k best rows (then a lower bound: enough for what it is used for).
 
-    With a learned ranking the rows are ordered by the key itself (the logit)."""
+    With a learned ranking the rows are ordered by the key itself (the logit); with `error` (per
+    row, from an approximate detour) by the lowest key each row may have."""
     kth = np.full(n_queries, -np.inf)
     top = np.flatnonzero(scored.eligible)
     if top.size == 0:
         return kth
-    if scored.key is scored.score:
+    key = scored.key if error is None else scored.key - error
+    if error is None and scored.key is scored.score:
         top = top[np.argsort(q_index[top] * 2.0 - scored.score[top])]  # scores in [0, 1]: best first per query
     else:
-        top = top[np.lexsort((-scored.key[top], q_index[top]))]  # a logit: a sigmoid near 1 would blur its order
+        top = top[np.lexsort((-key[top], q_index[top]))]  # a logit: a sigmoid near 1 would blur its order
     top = _first_k_per_query(q_index, top, 2 * k)
     # A counterpart's first row is its best: unique keeps first occurrences, in this order.
     _u, first = np.unique(q_index[top] * (int(table.org_id.max()) + 1) + table.org_id[top], return_index=True)
@@ -73,7 +76,7 @@ def _kth_scores(q_index: np.ndarray, table, scored, k: int, n_queries: int) -> n
     ends = np.r_[np.flatnonzero(np.diff(queries)), len(top) - 1]
     starts = np.r_[0, ends[:-1] + 1]
     full = (ends - starts + 1) == k
-    kth[queries[ends[full]]] = scored.key[top[ends[full]]]
+    kth[queries[ends[full]]] = key[top[ends[full]]]
     return kth
 
 
@@ -135,19 +138,50 @@ def _row_tours(d: Directory, kind: str, q, table) -> np.ndarray:
     return _farm_tours(d, table.org_id)
 
 
-def _fill_synergy(d: Directory, kind: str, points: Points, q, p, table, bounds, *, exact: bool) -> None:
+def _pair_places(d: Directory, kind: str, points: Points, q, p):
+    """(farm index, place lon, lat, farm's public point lon, lat) of each pair: the farm whose delivery
+    points and loops are measured, and the AMAP place measured against them."""
     if kind == engine.FARM_SEEKS_AMAP:
-        # From the candidate AMAP to the annonce's farm's delivery points.
+        # The candidate AMAP against the annonce's farm (its annonce's place when it has no public point).
         farm_index = index_of(d.farm_id, d.ann_org[q])
         lon, lat = points.lon[p], points.lat[p]
+        known = farm_index >= 0
+        depot_lon = np.where(known, d.farm_lon[np.maximum(farm_index, 0)], d.ann_lon[q])
+        depot_lat = np.where(known, d.farm_lat[np.maximum(farm_index, 0)], d.ann_lat[q])
     else:
-        # From the asking AMAP's place to the candidate farm's delivery points.
+        # The asking AMAP's place against the candidate farm.
         farm_index = points.org_index[p]
         lon, lat = d.ann_lon[q], d.ann_lat[q]
+        depot_lon, depot_lat = d.farm_lon[farm_index], d.farm_lat[farm_index]
+    return farm_index, lon, lat, depot_lon, depot_lat
+
+
+def _detour_range(d: Directory, kind: str, points: Points, q, p, table):
+    """(most, least) the marginal detour of each pair can be, before its loops are looked at.
+
+    At most the out-and-back from the farm; at least 0 where the farm has a loop on one of the
+    pair's days, else exactly that out-and-back (both with the approximation's error)."""
+    farm_index, lon, lat, depot_lon, depot_lat = _pair_places(d, kind, points, q, p)
+    out, error = approx_distance_with_error(lon, lat, depot_lon, depot_lat)
+    days = candidate_days(table.weekdays, need_for(d, kind, q).weekdays_mask)
+    has_loop = (farm_index >= 0) & ((d.loop_days[np.maximum(farm_index, 0)] & days) != 0)
+    return 2.0 * (out + error), np.where(has_loop, 0.0, 2.0 * np.maximum(out - error, 0.0))
+
+
+def _fill_synergy(d: Directory, kind: str, points: Points, q, p, table, bounds, *, exact: bool) -> None:
+    """The pairs' tour columns: nearest delivery point, rings, and the detour (approximate with its
+    error bound, or `exact`: the request path's numbers)."""
+    farm_index, lon, lat, depot_lon, depot_lat = _pair_places(d, kind, points, q, p)
     table.synergy_m, table.synergy_amap = nearest_tour(d, farm_index, lon, lat, exact=exact)
     if bounds.needs_rings:
         within = tour_rings(d, farm_index, lon, lat)
         table.within_15, table.within_30, table.within_50 = within[:, 0], within[:, 1], within[:, 2]
+    if bounds.needs_detour:
+        days = candidate_days(table.weekdays, need_for(d, kind, q).weekdays_mask)
+        distance = exact_distance if exact else approx_distance_with_error
+        detour, error = detour_m(d.legs, farm_index, lon, lat, days, depot_lon, depot_lat, distance=distance)
+        table.detour_m = detour
+        table.detour_error_m = np.zeros(len(detour)) if error is None else error
 
 
 @dataclass
@@ -185,10 +219,16 @@ def _contenders(d: Directory, kind: str, points: Points, queries, local_q, p, bo
     (`kth`, or the k-th found among these pairs without their tour), and fill in their tour."""
     q = queries[local_q]
     table = _pairs_table(d, kind, points, q, p)
+    lift = bounds.tour_gain_max(_row_tours(d, kind, q, table))
+    if bounds.needs_detour:
+        # Scored with the longest detour the pair may have (a key it surely reaches), lifted by the
+        # most its loops could save.
+        most, least = _detour_range(d, kind, points, q, p, table)
+        table.detour_m = most
+        lift = lift + bounds.detour_part(least) - bounds.detour_part(most)
     scored = engine.score_table(need_for(d, kind, q), table, bounds.ranker)
     if kth is None:
         kth = _kth_scores(local_q, table, scored, k, len(queries))
-    lift = bounds.tour_gain_max(_row_tours(d, kind, q, table))
     keep = np.flatnonzero(scored.eligible & (scored.key + lift >= kth[local_q] - bounds.margin))
     local_q, p, table = local_q[keep], p[keep], table.take(keep)
     _fill_synergy(d, kind, points, queries[local_q], p, table, bounds, exact=False)
@@ -226,7 +266,7 @@ def select_k_best(d: Directory, kind: str, points: Points, queries: np.ndarray, 
     local_q, p = seen // len(points.lon), seen % len(points.lon)
     report.pairs += len(p)
     q1, p1, t1, s1 = _contenders(d, kind, points, queries, local_q, p, bounds, k=k)
-    kth = _kth_scores(q1, t1, s1, k, len(queries))
+    kth = _kth_scores(q1, t1, s1, k, len(queries), bounds.key_error(t1))
 
     extra_q, extra_p = widening_pass(d, kind, points, queries, xyz, opened, kth, bounds)
     if extra_q.size:
@@ -245,10 +285,11 @@ def select_k_best(d: Directory, kind: str, points: Points, queries: np.ndarray, 
         return None
 
     # Approximate distances move a key by less than half the margin (see SCORE_MARGIN, and
-    # bounds.LearnedBounds.margin): every row that may be in the exact k best is within the
-    # margin of the approximate k-th key.
-    kth = _kth_scores(local_q, table, scored, k, len(queries))
-    keep = np.flatnonzero(scored.eligible & (scored.key >= kth[local_q] - bounds.margin))
+    # bounds.LearnedBounds.margin), an approximate detour by its row's own error: every row that
+    # may be in the exact k best is within the margin of the approximate k-th key.
+    error = bounds.key_error(table)
+    kth = _kth_scores(local_q, table, scored, k, len(queries), error)
+    keep = np.flatnonzero(scored.eligible & (scored.key + error >= kth[local_q] - bounds.margin))
     local_q, p, table = local_q[keep], p[keep], table.take(keep)
     q = queries[local_q]
     table.distance_m = geodesic_m(d.ann_lon[q], d.ann_lat[q], points.lon[p], points.lat[p])
