@@ -35,6 +35,12 @@ class Legs:
     start: np.ndarray
     count: np.ndarray
     day: np.ndarray  # per leg: the weekday bit of its loop (1 << (ISO day − 1))
+    # Where a leg ends: at the farm (the loop's last leg), or where the next leg starts (inside a
+    # loop of two stops or more), else (a loop of one stop) at that stop. A place's distance to each
+    # point of a loop is worked out once.
+    a_depot: np.ndarray
+    b_depot: np.ndarray
+    b_next: np.ndarray
     a_lon: np.ndarray
     a_lat: np.ndarray
     b_lon: np.ndarray
@@ -85,7 +91,7 @@ def farm_legs(
     stop_lon = np.asarray(stop_lon, dtype=np.float64)
     stop_lat = np.asarray(stop_lat, dtype=np.float64)
     stop_days = np.asarray(stop_days, dtype=np.int64)
-    parts: list[tuple] = []  # (farm, day, position, a_lon, a_lat, b_lon, b_lat)
+    parts: list[tuple] = []  # (farm, day, position, a_depot, b_depot, b_next, a_lon, a_lat, b_lon, b_lat)
     depot_lon = np.asarray(depot_lon, dtype=np.float64)
     depot_lat = np.asarray(depot_lat, dtype=np.float64)
     for bit in range(7):
@@ -115,6 +121,9 @@ def farm_legs(
                     np.repeat(g, legs),
                     np.full(len(g) * legs, 1 << bit, dtype=np.int64),
                     position.ravel(),
+                    np.tile(np.arange(legs) == 0, len(g)),
+                    np.tile((np.arange(legs) == legs - 1) & (n > 1), len(g)),
+                    np.tile(np.arange(legs) < legs - 1, len(g)),
                     lon[:, :legs].ravel(),
                     lat[:, :legs].ravel(),
                     lon[:, 1 : legs + 1].ravel(),
@@ -122,18 +131,21 @@ def farm_legs(
                 )
             )
     if parts:
-        farm, day, position, a_lon, a_lat, b_lon, b_lat = (np.concatenate(c) for c in zip(*parts, strict=True))
-        sort = np.lexsort((position, day, farm))
-        farm, day = farm[sort], day[sort]
-        a_lon, a_lat, b_lon, b_lat = a_lon[sort], a_lat[sort], b_lon[sort], b_lat[sort]
+        columns = [np.concatenate(c) for c in zip(*parts, strict=True)]
+        sort = np.lexsort((columns[2], columns[1], columns[0]))
+        farm, day, _position, a_depot, b_depot, b_next, a_lon, a_lat, b_lon, b_lat = (c[sort] for c in columns)
     else:
         farm = day = np.zeros(0, dtype=np.int64)
+        a_depot = b_depot = b_next = np.zeros(0, dtype=bool)
         a_lon = a_lat = b_lon = b_lat = np.zeros(0)
     count = np.bincount(farm, minlength=n_farms).astype(np.int64)
     return Legs(
         start=np.cumsum(count) - count,
         count=count,
         day=day,
+        a_depot=a_depot,
+        b_depot=b_depot,
+        b_next=b_next,
         a_lon=a_lon,
         a_lat=a_lat,
         b_lon=b_lon,
@@ -157,6 +169,20 @@ def candidate_days(weekdays: np.ndarray, need_days) -> np.ndarray:
     return np.where(weekdays != 0, weekdays & need_days, need_days)
 
 
+def _ends(distance, lon, lat, owner, end_lon, end_lat, known, out, out_error):
+    """Each pair's distance to a leg's end: the farm's (`out`) where `known` says it is the farm (or
+    filled in by the caller), worked out for the others."""
+    result = out[owner].copy()
+    error = None if out_error is None else out_error[owner].copy()
+    todo = np.flatnonzero(~known)
+    if todo.size:
+        metres, metres_error = distance(lon[owner[todo]], lat[owner[todo]], end_lon[todo], end_lat[todo])
+        result[todo] = metres
+        if error is not None:
+            error[todo] = metres_error
+    return result, error
+
+
 def detour_m(legs: Legs, farm, lon, lat, days, depot_lon, depot_lat, *, distance=exact_distance):
     """The marginal detour (metres) of each place (lon, lat) for the farm of index `farm` (-1: none,
     no loop), on `days` (masks), the farm's public point being (depot_lon, depot_lat).
@@ -174,6 +200,7 @@ def detour_m(legs: Legs, farm, lon, lat, days, depot_lon, depot_lat, *, distance
     depot_lon = np.broadcast_to(np.asarray(depot_lon, dtype=np.float64), farm.shape)
     depot_lat = np.broadcast_to(np.asarray(depot_lat, dtype=np.float64), farm.shape)
     out, out_error = distance(lon, lat, depot_lon, depot_lat)
+    out = np.asarray(out, dtype=np.float64)
     result = 2.0 * out
     error = None if out_error is None else 2.0 * out_error
     counts = np.where(known, legs.count[g], 0)
@@ -195,8 +222,15 @@ def detour_m(legs: Legs, farm, lon, lat, days, depot_lon, depot_lat, *, distance
         begin = end
         if owner.size == 0:
             continue
-        to_a, error_a = distance(lon[owner], lat[owner], legs.a_lon[leg], legs.a_lat[leg])
-        to_b, error_b = distance(lon[owner], lat[owner], legs.b_lon[leg], legs.b_lat[leg])
+        ends = (distance, lon, lat, owner)
+        to_a, error_a = _ends(*ends, legs.a_lon[leg], legs.a_lat[leg], legs.a_depot[leg], out, out_error)
+        # A leg ends where the next one starts, at the farm, or (one stop) at its stop.
+        b_next = legs.b_next[leg]
+        following = np.minimum(np.arange(len(leg)) + 1, len(leg) - 1)
+        to_b, error_b = _ends(*ends, legs.b_lon[leg], legs.b_lat[leg], legs.b_depot[leg] | b_next, out, out_error)
+        to_b = np.where(b_next, to_a[following], to_b)
+        if error_b is not None:
+            error_b = np.where(b_next, error_a[following], error_b)
         added = (to_a + to_b) - legs.length_m[leg]
         starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
         who = owner[starts]

@@ -203,15 +203,27 @@ class Scored:
     eligible: np.ndarray  # bool per row
     components: dict[str, np.ndarray]
     score: np.ndarray
-    # With a learned ranker: each feature's part of each row's score (rows × features), for the reasons.
-    contributions: np.ndarray | None = None
     # The additive quantity the score grows with (the score itself, or the learned logit): the bulk
     # path's bounds are sums of parts of it. None: the score.
     key: np.ndarray | None = None
+    # With a learned ranker: the rows' features, from which `contributions` are worked out when asked.
+    features: np.ndarray | None = None
+    ranker: object | None = None
 
     def __post_init__(self) -> None:
         if self.key is None:
             self.key = self.score
+
+    @property
+    def contributions(self) -> np.ndarray | None:
+        """With a learned ranker: each feature's part of each row's score (rows × features), for the
+        reasons (worked out only for the rows that get reasons: the bulk path scores millions more)."""
+        if self.ranker is None:
+            return None
+        return self.ranker.contributions(self.features)
+
+    def contributions_of(self, rows: np.ndarray) -> np.ndarray | None:
+        return None if self.ranker is None else self.ranker.contributions(self.features[rows])
 
 
 def _reference_shares(shares) -> np.ndarray | float:
@@ -292,8 +304,9 @@ def score_table(need: Need, table: CandidateTable, ranker=None) -> Scored:
             eligible=eligible,
             components=components,
             score=1.0 / (1.0 + np.exp(-logit)),
-            contributions=ranker.contributions(features),
             key=logit,
+            features=features,
+            ranker=ranker,
         )
     score = sum(WEIGHTS[name] * values for name, values in components.items())
     return Scored(eligible=eligible, components=components, score=np.asarray(score, dtype=np.float64))

@@ -167,12 +167,12 @@ def matches_for(
     results = []
     for position, row in enumerate(top):
         drive = drives[position]
-        if scored.contributions is None:
+        if scored.ranker is None:
             texts = reasons.reasons_for(need, table, int(row), ctx)
             texts[0] = reasons.distance_and_drive(texts[0], routing.describe(drive))
         else:
             texts = reasons.reasons_by_contribution(
-                need, table, int(row), ctx, scored.contributions[row], drive_text=routing.describe(drive)
+                need, table, int(row), ctx, scored.contributions_of(row), drive_text=routing.describe(drive)
             )
         results.append(
             MatchResult(

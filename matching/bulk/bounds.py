@@ -76,6 +76,9 @@ class FixedBounds:
     def key_error(self, table) -> np.ndarray:
         return np.zeros(len(table))
 
+    def within_gain(self, farm_tours, inner_m=None) -> np.ndarray:
+        return np.zeros(np.shape(farm_tours))
+
     def ring_gain(self, inner_m, farm_tours) -> np.ndarray:
         """The most the tour can add to a point at least `inner_m` from the farm's delivery points."""
         gain = engine.WEIGHTS["tour_synergy"] * np.clip(1.0 - np.asarray(inner_m) / self.tour_reach_m, 0.0, 1.0)
@@ -116,7 +119,8 @@ class LearnedBounds:
             error = self.detour_part(low) - self.detour_part(table.detour_m + table.detour_error_m)
         return np.where(table.detour_error_m > 0, error, 0.0)
 
-    def _within_gain(self, farm_tours, inner_m=None) -> np.ndarray:
+    def within_gain(self, farm_tours, inner_m=None) -> np.ndarray:
+        """The most the ring counts can add (for points at least `inner_m` from every delivery point)."""
         n = np.log1p(np.asarray(farm_tours, dtype=np.float64))
         gain = np.zeros(np.broadcast(n, 0.0 if inner_m is None else inner_m).shape)
         for km in RINGS_KM:
@@ -162,12 +166,12 @@ class LearnedBounds:
         return self.beta["partners"] * np.log1p(np.asarray(farm_tours, dtype=np.float64))
 
     def tour_gain_max(self, farm_tours) -> np.ndarray:
-        gain = -self.beta["nearest_delivery"] * self.cap + self._within_gain(farm_tours)
+        gain = -self.beta["nearest_delivery"] * self.cap + self.within_gain(farm_tours)
         return np.where(np.asarray(farm_tours) > 0, gain, 0.0)
 
     def ring_gain(self, inner_m, farm_tours) -> np.ndarray:
         inner_km = np.minimum(np.asarray(inner_m, dtype=np.float64) / 1000.0, RINGS_KM[-1])
-        gain = -self.beta["nearest_delivery"] * (self.cap - np.log1p(inner_km)) + self._within_gain(farm_tours, inner_m)
+        gain = -self.beta["nearest_delivery"] * (self.cap - np.log1p(inner_km)) + self.within_gain(farm_tours, inner_m)
         return np.where(np.asarray(farm_tours) > 0, gain, 0.0)
 
 

@@ -20,6 +20,15 @@ from .tours import TOUR_RINGS
 # --------------------------------------------------------------------------- candidate points
 
 
+# Below this many queries a KD-tree search runs in the calling thread: starting threads for a few
+# queries cost more than they saved (pyinstrument, 100k × 100k: 20 s of thread starts in the widening).
+PARALLEL_QUERIES = 4096
+
+
+def _workers(queries: int) -> int:
+    return -1 if queries >= PARALLEL_QUERIES else 1
+
+
 UNKNOWN_DAY_BIT = 7  # AMAP points whose delivery day is not known: searched by every farm annonce
 NO_KEY = 63  # second-level key of a sub-index that has none (farm side)
 
@@ -172,7 +181,9 @@ def nearest_pass(points: Points, xyz, q_radius_m, q_keys, first: int):
         k = min(first, tree.n)
         # One query for all radii: the points beyond an annonce's own radius are dropped after.
         own_chord = chords_for_metres(q_radius_m[wanting])
-        dist, idx = tree.query(xyz[wanting], k=k, distance_upper_bound=float(own_chord.max()), workers=-1)
+        dist, idx = tree.query(
+            xyz[wanting], k=k, distance_upper_bound=float(own_chord.max()), workers=_workers(len(wanting))
+        )
         dist, idx = np.asarray(dist).reshape(len(wanting), k), np.asarray(idx).reshape(len(wanting), k)
         found = dist <= own_chord[:, None]
         # Full: the k-th nearest is still within the radius, so more points may be.
@@ -189,7 +200,9 @@ def nearest_pass(points: Points, xyz, q_radius_m, q_keys, first: int):
 
 def _ball(tree: cKDTree, members: np.ndarray, centres: np.ndarray, radii_m: np.ndarray, owners: np.ndarray):
     """(owner, point index) for every member within radii_m (geodesic, chord inflated) of each centre."""
-    found = tree.query_ball_point(centres, r=chords_for_metres(radii_m), workers=-1, return_sorted=False)
+    found = tree.query_ball_point(
+        centres, r=chords_for_metres(radii_m), workers=_workers(len(centres)), return_sorted=False
+    )
     lengths = np.fromiter(map(len, found), dtype=np.int64, count=len(found))
     if lengths.sum() == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)

@@ -13,6 +13,7 @@ from geo.sphere import geodesic_m, unit_xyz
 
 from .. import engine
 from ..detours import candidate_days, detour_m, exact_distance
+from .bounds import SPHERE_ERROR
 from .distances import approx_distance_m, approx_distance_with_error, refine_boundary
 from .load import Directory, index_of, need_for, pair_products
 from .reasons import reasons_json
@@ -168,20 +169,27 @@ def _detour_range(d: Directory, kind: str, points: Points, q, p, table):
     return 2.0 * (out + error), np.where(has_loop, 0.0, 2.0 * np.maximum(out - error, 0.0))
 
 
-def _fill_synergy(d: Directory, kind: str, points: Points, q, p, table, bounds, *, exact: bool) -> None:
-    """The pairs' tour columns: nearest delivery point, rings, and the detour (approximate with its
-    error bound, or `exact`: the request path's numbers)."""
+def _fill_synergy(
+    d: Directory, kind: str, points: Points, q, p, table, bounds, *, exact: bool, rings: bool = True
+) -> None:
+    """The pairs' tour columns: nearest delivery point, the detour (approximate with its error
+    bound, or `exact`: the request path's numbers) and, with `rings`, the ring counts."""
     farm_index, lon, lat, depot_lon, depot_lat = _pair_places(d, kind, points, q, p)
     table.synergy_m, table.synergy_amap = nearest_tour(d, farm_index, lon, lat, exact=exact)
-    if bounds.needs_rings:
-        within = tour_rings(d, farm_index, lon, lat)
-        table.within_15, table.within_30, table.within_50 = within[:, 0], within[:, 1], within[:, 2]
     if bounds.needs_detour:
         days = candidate_days(table.weekdays, need_for(d, kind, q).weekdays_mask)
         distance = exact_distance if exact else approx_distance_with_error
         detour, error = detour_m(d.legs, farm_index, lon, lat, days, depot_lon, depot_lat, distance=distance)
         table.detour_m = detour
         table.detour_error_m = np.zeros(len(detour)) if error is None else error
+    if rings and bounds.needs_rings:
+        _fill_rings(d, kind, points, q, p, table)
+
+
+def _fill_rings(d: Directory, kind: str, points: Points, q, p, table) -> None:
+    farm_index, lon, lat, _depot_lon, _depot_lat = _pair_places(d, kind, points, q, p)
+    within = tour_rings(d, farm_index, lon, lat)
+    table.within_15, table.within_30, table.within_50 = within[:, 0], within[:, 1], within[:, 2]
 
 
 @dataclass
@@ -231,8 +239,21 @@ def _contenders(d: Directory, kind: str, points: Points, queries, local_q, p, bo
         kth = _kth_scores(local_q, table, scored, k, len(queries))
     keep = np.flatnonzero(scored.eligible & (scored.key + lift >= kth[local_q] - bounds.margin))
     local_q, p, table = local_q[keep], p[keep], table.take(keep)
-    _fill_synergy(d, kind, points, queries[local_q], p, table, bounds, exact=False)
-    return local_q, p, table, engine.score_table(need_for(d, kind, queries[local_q]), table, bounds.ranker)
+    q = queries[local_q]
+    _fill_synergy(d, kind, points, q, p, table, bounds, exact=False, rings=False)
+    scored = engine.score_table(need_for(d, kind, q), table, bounds.ranker)
+    if bounds.needs_rings:
+        # Counting the delivery points around each pair costs the most: first the nearest one and
+        # the detour, then the rings only for the pairs whose rings could still lift them to the
+        # k-th key (no ring holds a point nearer than the nearest one).
+        nearest = table.synergy_m / (1.0 + SPHERE_ERROR)
+        lift = bounds.within_gain(_row_tours(d, kind, q, table), nearest) + bounds.key_error(table)
+        keep = np.flatnonzero(scored.eligible & (scored.key + lift >= kth[local_q] - bounds.margin))
+        local_q, p, table = local_q[keep], p[keep], table.take(keep)
+        q = queries[local_q]
+        _fill_rings(d, kind, points, q, p, table)
+        scored = engine.score_table(need_for(d, kind, q), table, bounds.ranker)
+    return local_q, p, table, scored
 
 
 def _sorted_unique(values: np.ndarray) -> np.ndarray:
@@ -244,6 +265,18 @@ def _sorted_unique(values: np.ndarray) -> np.ndarray:
 def _concat(tables: list[engine.CandidateTable]) -> engine.CandidateTable:
     names = engine.CandidateTable.__dataclass_fields__
     return engine.CandidateTable(**{name: np.concatenate([getattr(t, name) for t in tables]) for name in names})
+
+
+def _concat_scored(a: engine.Scored, b: engine.Scored) -> engine.Scored:
+    """Two passes' scores side by side (as scoring their tables side by side would give)."""
+    return engine.Scored(
+        eligible=np.concatenate((a.eligible, b.eligible)),
+        components={name: np.concatenate((a.components[name], b.components[name])) for name in a.components},
+        score=np.concatenate((a.score, b.score)),
+        key=None if a.key is a.score else np.concatenate((a.key, b.key)),
+        features=None if a.features is None else np.concatenate((a.features, b.features)),
+        ranker=a.ranker,
+    )
 
 
 def select_k_best(d: Directory, kind: str, points: Points, queries: np.ndarray, k: int, first: int, report, bounds):
@@ -276,9 +309,9 @@ def select_k_best(d: Directory, kind: str, points: Points, queries: np.ndarray, 
         report.widened += len(_sorted_unique(extra_q))
         report.pairs += len(extra_p)
     if extra_q.size:
-        q2, p2, t2, _s2 = _contenders(d, kind, points, queries, extra_q, extra_p, bounds, k=k, kth=kth)
+        q2, p2, t2, s2 = _contenders(d, kind, points, queries, extra_q, extra_p, bounds, k=k, kth=kth)
         local_q, p, table = np.concatenate((q1, q2)), np.concatenate((p1, p2)), _concat([t1, t2])
-        scored = engine.score_table(need_for(d, kind, queries[local_q]), table, bounds.ranker)
+        scored = _concat_scored(s1, s2)
     else:
         local_q, p, table, scored = q1, p1, t1, s1
     if local_q.size == 0:
@@ -323,7 +356,7 @@ def finish(d: Directory, kind: str, q, table, bits, tour_names, cache: dict, bou
     speed = float(getattr(settings, "ROUTING_SPEED_KMH", 60.0))
     drive = np.round(distance / 1000.0 * circuity / speed * 60.0, 1)
 
-    contributions = None if scored.contributions is None else scored.contributions[order]
+    contributions = scored.contributions_of(order)
     reasons = reasons_json(d, kind, q, table, drive, bits, tour_names, cache, contributions)
     return BulkResult(
         annonce_id=d.ann_id[q],
