@@ -133,11 +133,12 @@ def _nearest_delivery_point(points: list[tuple[int, float, float]], lons, lats):
     return best, best_id, within
 
 
-def _detours(stops, *, depots: dict, row_farm, lons, lats, days) -> np.ndarray:
+def _detours(stops, *, depots: dict, row_farm, lons, lats, days, need_days: int) -> np.ndarray:
     """The marginal detour (`matching.detours`) of each row's place for its farm.
 
     `stops`: (farm id, AMAP id, lon, lat, delivery weekdays) of the farms' delivery points;
-    `depots`: farm id → its public point; `row_farm`: each row's farm id.
+    `depots`: farm id → its public point; `row_farm`: each row's farm id; `days` each row's days,
+    among the annonce's `need_days` (the only loops drawn).
     """
     farm_ids = sorted(depots)
     index = {farm_id: i for i, farm_id in enumerate(farm_ids)}
@@ -151,6 +152,7 @@ def _detours(stops, *, depots: dict, row_farm, lons, lats, days) -> np.ndarray:
         stop_lon=np.array([s[2] for s in known], dtype=np.float64),
         stop_lat=np.array([s[3] for s in known], dtype=np.float64),
         stop_days=np.array([engine.weekdays_to_mask(s[4]) for s in known], dtype=np.int64),
+        days=need_days,
     )
     farm = np.array([index[f] for f in row_farm], dtype=np.int64)
     detour, _error = detours.detour_m(legs, farm, lons, lats, days, depot[farm, 0], depot[farm, 1])
@@ -289,6 +291,7 @@ def _amap_candidates(query: Query, need: engine.Need, bits: ProductBits) -> tupl
         lons=lons,
         lats=lats,
         days=detours.candidate_days(np.asarray(columns["weekdays"], dtype=np.int64), need.weekdays_mask),
+        need_days=need.weekdays_mask,
     )
     names = dict(Amap.objects.filter(pk__in={p[0] for p in delivery_points}).values_list("pk", "name"))
     return engine.CandidateTable.from_columns(columns), {"amap_names": names, "lons": lons, "lats": lats}
@@ -378,18 +381,24 @@ def _farm_candidates(query: Query, need: engine.Need, bits: ProductBits) -> tupl
         .distinct()
     )
     partners: dict[int, int] = defaultdict(int)
-    for stop in stops:
-        partners[stop[0]] += 1
     nearest_tour: dict[int, tuple[float, int]] = {}
-    rings: dict[int, np.ndarray] = defaultdict(lambda: np.zeros(len(RINGS_KM)))
+    rings: dict[int, np.ndarray] = {}
     if stops:
+        farm_of = np.array([stop[0] for stop in stops], dtype=np.int64)
+        amap_of = np.array([stop[1] for stop in stops], dtype=np.int64)
+        partners.update(zip(*(a.tolist() for a in np.unique(farm_of, return_counts=True)), strict=True))
         dists = _geodesic_m(origin.x, origin.y, [p[2] for p in stops], [p[3] for p in stops])
-        for (farm_id, amap_id, _lon, _lat, _days), dist in zip(stops, dists, strict=True):
-            if dist > reach_m * 1.001:
-                continue
-            if farm_id not in nearest_tour or (dist, amap_id) < nearest_tour[farm_id]:
-                nearest_tour[farm_id] = (float(dist), amap_id)  # the lowest AMAP id on a tie
-            rings[farm_id] += dist <= np.asarray(RINGS_KM) * 1000.0
+        near = np.flatnonzero(dists <= reach_m * 1.001)
+        # Per farm, its nearest delivery point (the lowest AMAP id on a tie) and its ring counts.
+        near = near[np.lexsort((amap_of[near], dists[near], farm_of[near]))]
+        farms, first = np.unique(farm_of[near], return_index=True)
+        counts = [
+            np.bincount(np.searchsorted(farms, farm_of[near][dists[near] <= km * 1000.0]), minlength=len(farms))
+            for km in RINGS_KM
+        ]
+        for i, farm_id in enumerate(farms.tolist()):
+            nearest_tour[farm_id] = (float(dists[near[first[i]]]), int(amap_of[near[first[i]]]))
+            rings[farm_id] = np.array([float(c[i]) for c in counts])
 
     columns: dict[str, list] = defaultdict(list)
     lons, lats = [], []
@@ -441,6 +450,7 @@ def _farm_candidates(query: Query, need: engine.Need, bits: ProductBits) -> tupl
         lons=np.full(len(lons), origin.x),
         lats=np.full(len(lons), origin.y),
         days=detours.candidate_days(np.asarray(columns["weekdays"], dtype=np.int64), need.weekdays_mask),
+        need_days=need.weekdays_mask,
     )
     names = dict(Amap.objects.filter(pk__in={t[1] for t in nearest_tour.values()}).values_list("pk", "name"))
     return engine.CandidateTable.from_columns(columns), {"amap_names": names, "lons": lons, "lats": lats}

@@ -30,10 +30,11 @@ LEG_CHUNK = 4_000_000  # (row, leg) pairs per vectorised step
 
 @dataclass
 class Legs:
-    """Every farm's estimated loops as legs, grouped by farm (farm g's legs: start[g] … start[g] + count[g] − 1)."""
+    """Every farm's estimated loops as legs, grouped by farm and weekday (the legs of farm g's loop on
+    ISO day b + 1: start[g, b] … start[g, b] + count[g, b] − 1, in route order)."""
 
-    start: np.ndarray
-    count: np.ndarray
+    start: np.ndarray  # (farms, 7)
+    count: np.ndarray  # (farms, 7)
     day: np.ndarray  # per leg: the weekday bit of its loop (1 << (ISO day − 1))
     # Where a leg ends: at the farm (the loop's last leg), or where the next leg starts (inside a
     # loop of two stops or more), else (a loop of one stop) at that stop. A place's distance to each
@@ -78,8 +79,9 @@ def farm_legs(
     stop_lon: np.ndarray,
     stop_lat: np.ndarray,
     stop_days: np.ndarray,
+    days: int = 0b1111111,
 ) -> Legs:
-    """The legs of every farm's estimated loops, one loop per farm and delivery day.
+    """The legs of every farm's estimated loops, one loop per farm and delivery day (of `days` only).
 
     `depot_*`: per farm (index g); `stop_*`: each delivery point (farm index, AMAP id, place, the
     AMAP's weekday mask; 0: not known, on no loop). A loop of one stop is one leg (farm → stop:
@@ -95,6 +97,8 @@ def farm_legs(
     depot_lon = np.asarray(depot_lon, dtype=np.float64)
     depot_lat = np.asarray(depot_lat, dtype=np.float64)
     for bit in range(7):
+        if not (days >> bit) & 1:
+            continue
         on = np.flatnonzero((stop_days >> bit) & 1)
         if on.size == 0:
             continue
@@ -138,10 +142,11 @@ def farm_legs(
         farm = day = np.zeros(0, dtype=np.int64)
         a_depot = b_depot = b_next = np.zeros(0, dtype=bool)
         a_lon = a_lat = b_lon = b_lat = np.zeros(0)
-    count = np.bincount(farm, minlength=n_farms).astype(np.int64)
+    slot = farm * 7 + np.log2(np.maximum(day, 1)).astype(np.int64)
+    count = np.bincount(slot, minlength=n_farms * 7).astype(np.int64)
     return Legs(
-        start=np.cumsum(count) - count,
-        count=count,
+        start=(np.cumsum(count) - count).reshape(n_farms, 7),
+        count=count.reshape(n_farms, 7),
         day=day,
         a_depot=a_depot,
         b_depot=b_depot,
@@ -203,25 +208,27 @@ def detour_m(legs: Legs, farm, lon, lat, days, depot_lon, depot_lat, *, distance
     out = np.asarray(out, dtype=np.float64)
     result = 2.0 * out
     error = None if out_error is None else 2.0 * out_error
-    counts = np.where(known, legs.count[g], 0)
-    with_legs = np.flatnonzero(counts)
-    if with_legs.size == 0 or len(legs.day) == 0:
+    # Per row and weekday, the legs of the farm's loop that day if the row may be delivered then.
+    on = ((days[:, None] >> np.arange(7)[None, :]) & 1).astype(bool) & known[:, None]
+    counts = np.where(on, legs.count[g], 0) if len(legs.day) else np.zeros((len(farm), 7), dtype=np.int64)
+    total = counts.sum(axis=1)
+    with_legs = np.flatnonzero(total)
+    if with_legs.size == 0:
         return result, error
-    # (row, leg) pairs, a chunk at a time, only the legs of the row's days.
-    cumulative = np.cumsum(counts[with_legs])
+    # (row, leg) pairs, a chunk of rows at a time; a row's legs day after day, each loop in route order.
+    cumulative = np.cumsum(total[with_legs])
     begin = 0
     while begin < with_legs.size:
         limit = (cumulative[begin - 1] if begin else 0) + LEG_CHUNK
         end = max(begin + 1, int(np.searchsorted(cumulative, limit, side="right")))
         part = with_legs[begin:end]
-        sizes = counts[part]
-        owner = np.repeat(part, sizes)
-        leg = legs.start[g[owner]] + (np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes))
-        on_day = (legs.day[leg] & days[owner]) != 0
-        owner, leg = owner[on_day], leg[on_day]
         begin = end
-        if owner.size == 0:
-            continue
+        sizes = counts[part].ravel()
+        slot = np.repeat(np.arange(sizes.size), sizes)
+        owner = part[slot // 7]
+        leg = legs.start[g[owner], slot % 7] + (
+            np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        )
         ends = (distance, lon, lat, owner)
         to_a, error_a = _ends(*ends, legs.a_lon[leg], legs.a_lat[leg], legs.a_depot[leg], out, out_error)
         # A leg ends where the next one starts, at the farm, or (one stop) at its stop.

@@ -24,6 +24,7 @@ from .distances import SCORE_MARGIN
 
 # Learned point bounds are rounded up to this step: a few tiers of KD-trees, not one per value.
 BOUND_STEP = 0.05
+HALF_EARTH_M = 20_040_000.0  # no two points are farther apart
 # Relative errors the approximate pass may make (see distances.py): local-plane distances < 2e-4,
 # sphere distances to delivery points < 0.6 % (0.61 % with rounding); each moves a log1p feature by
 # at most that much.
@@ -63,8 +64,8 @@ class FixedBounds:
     def distance_part(self, metres) -> np.ndarray:
         return engine.WEIGHTS["distance"] * engine.distance_score(metres)
 
-    def reach(self, need) -> np.ndarray:
-        """The farthest distance at which distance_part still reaches `need`."""
+    def reach(self, need, detour_offset=None) -> np.ndarray:
+        """The farthest distance at which distance_part still reaches `need` (no detour in these weights)."""
         return engine.distance_for_score(np.asarray(need, dtype=np.float64) / engine.WEIGHTS["distance"])
 
     def offset(self, kind, farm_tours) -> np.ndarray:
@@ -150,14 +151,36 @@ class LearnedBounds:
     def distance_part(self, metres) -> np.ndarray:
         return self.beta["log_distance"] * np.log1p(np.maximum(np.asarray(metres, dtype=np.float64), 0.0) / 1000.0)
 
-    def reach(self, need) -> np.ndarray:
+    def reach(self, need, detour_offset=None) -> np.ndarray:
+        """The farthest distance d at which the distance's part still reaches `need`; where
+        `detour_offset` δ is given (not nan), with the detour's part of an out-and-back from a farm
+        at most δ from the annonce (a detour of at least 2·(d − δ))."""
         need = np.asarray(need, dtype=np.float64)
         beta = self.beta["log_distance"]
         if beta == 0.0:
-            return np.where(need <= 0.0, math.inf, -1.0)
-        with np.errstate(over="ignore"):
-            metres = 1000.0 * np.expm1(need / beta)
-        return np.where(need <= 0.0, metres, -1.0)
+            metres = np.where(need <= 0.0, math.inf, -1.0)
+        else:
+            with np.errstate(over="ignore"):
+                metres = np.where(need <= 0.0, 1000.0 * np.expm1(need / beta), -1.0)
+        if detour_offset is None or self.beta["marginal_detour"] == 0.0:
+            return metres
+        delta = np.broadcast_to(np.asarray(detour_offset, dtype=np.float64), need.shape)
+        rows = np.flatnonzero(np.isfinite(delta) & (metres > 0.0))
+        if rows.size == 0:
+            return metres
+        # distance part + detour part decreases with d: bisection below the distance's own reach,
+        # keeping the upper end (never too short a search; 20 halvings leave it within a millionth).
+        low, high, target, shift = np.zeros(rows.size), np.minimum(metres[rows], HALF_EARTH_M), need[rows], delta[rows]
+        b_distance, b_detour = self.beta["log_distance"], self.beta["marginal_detour"]
+        for _step in range(20):
+            middle = (low + high) * 0.5
+            part = b_distance * np.log1p(middle / 1000.0) + b_detour * np.log1p(np.maximum(middle - shift, 0.0) / 500.0)
+            ok = part >= target
+            low = np.where(ok, middle, low)
+            high = np.where(ok, high, middle)
+        metres = metres.copy()
+        metres[rows] = high
+        return metres
 
     def offset(self, kind, farm_tours) -> np.ndarray:
         """A farm annonce's own farm: its number of partners is the same for every candidate AMAP."""

@@ -15,6 +15,7 @@ from geo.sphere import unit_xyz
 
 from .. import detours, engine
 from ..models import Annonce, Match
+from .distances import SPHERE_MARGIN, sphere_m
 
 
 def _rows(sql: str, params=None) -> list[tuple]:
@@ -104,6 +105,28 @@ class Directory:
     tour_trees: dict = field(default_factory=dict)  # farm index → KD-tree of its delivery points (built on use)
     _legs: detours.Legs | None = None
     _loop_days: np.ndarray | None = None
+    _loop_spread: np.ndarray | None = None
+
+    @property
+    def loop_spread(self) -> np.ndarray:
+        """(farms, 7): per farm and weekday, an upper bound of d(farm, a) + d(farm, b) over its loop's
+        legs (a, b) (0 without a loop). A place x from the farm adds at least 2·(x − that) to the loop."""
+        if self._loop_spread is None:
+            legs = self.legs
+            owner = np.repeat(np.arange(len(self.farm_id)), legs.count.sum(axis=1))
+            depot = unit_xyz(self.farm_lon[owner], self.farm_lat[owner])
+
+            def from_farm(lon, lat, at_farm):
+                end = unit_xyz(lon, lat)
+                dot = depot[:, 0] * end[:, 0] + depot[:, 1] * end[:, 1] + depot[:, 2] * end[:, 2]
+                return np.where(at_farm, 0.0, sphere_m(dot) * SPHERE_MARGIN + 1.0)
+
+            spread = from_farm(legs.a_lon, legs.a_lat, legs.a_depot) + from_farm(legs.b_lon, legs.b_lat, legs.b_depot)
+            table = np.zeros((len(self.farm_id), 7))
+            day = np.log2(np.maximum(legs.day, 1)).astype(np.int64)
+            np.maximum.at(table, (owner, day), spread)
+            self._loop_spread = table
+        return self._loop_spread
 
     @property
     def loop_days(self) -> np.ndarray:

@@ -334,6 +334,19 @@ def select_k_best(d: Directory, kind: str, points: Points, queries: np.ndarray, 
     return queries[local_q[top]], p[top], table.take(top)
 
 
+def round_like_python(values: np.ndarray, digits: int) -> np.ndarray:
+    """`round(value, digits)` of each value: numpy scales by 10**digits first, which can land a value
+    just below a half on the other side (47.45 min: numpy 47.4, Python 47.5); those few are
+    rounded by Python."""
+    values = np.asarray(values, dtype=np.float64)
+    rounded = np.round(values, digits)
+    scaled = values * 10.0**digits
+    near_half = np.flatnonzero(np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6)
+    if near_half.size:
+        rounded[near_half] = [round(float(v), digits) for v in values[near_half]]
+    return rounded
+
+
 def finish(d: Directory, kind: str, q, table, bits, tour_names, cache: dict, bounds) -> BulkResult | None:
     need = need_for(d, kind, q)
     scored = engine.score_table(need, table, bounds.ranker)
@@ -351,10 +364,12 @@ def finish(d: Directory, kind: str, q, table, bits, tour_names, cache: dict, bou
 
     is_farm = kind == engine.AMAP_SEEKS_FARM
     # A farm's exact point is private: distances to farms are kept to 100 m.
-    distance = np.round(table.distance_m, -2) if is_farm else np.round(table.distance_m, 1)
+    # As the request path: a farm's distance shown to 100 m, the drive time estimated from the
+    # distance it shows (the AMAP's to the metre), both rounded as Python's round() does.
+    distance = round_like_python(table.distance_m, -2) if is_farm else round_like_python(table.distance_m, 1)
     circuity = float(getattr(settings, "ROUTING_CIRCUITY_FACTOR", 1.3))
     speed = float(getattr(settings, "ROUTING_SPEED_KMH", 60.0))
-    drive = np.round(distance / 1000.0 * circuity / speed * 60.0, 1)
+    drive = round_like_python((distance if is_farm else table.distance_m) / 1000.0 * circuity / speed * 60.0, 1)
 
     contributions = scored.contributions_of(order)
     reasons = reasons_json(d, kind, q, table, drive, bits, tour_names, cache, contributions)

@@ -260,13 +260,18 @@ def _store_learned_model() -> None:
 
 
 @pytest.mark.parametrize(
-    ("seed", "k", "first", "heavy_tour", "links"), [(5, 10, 1, 32, 60), (6, 5, 2, 1, 250), (8, 10, 64, 32, 250)]
+    ("seed", "k", "first", "heavy_tour", "links", "max_tiers"),
+    [(5, 10, 1, 32, 60, 16), (6, 5, 2, 1, 250, 16), (8, 10, 64, 32, 250, 16), (9, 10, 1, 32, 250, 0)],
 )
-def test_with_a_stored_model_bulk_top_k_equals_the_request_path_top_k(seed, k, first, heavy_tour, links, monkeypatch):
+def test_with_a_stored_model_bulk_top_k_equals_the_request_path_top_k(
+    seed, k, first, heavy_tour, links, max_tiers, monkeypatch
+):
     """The learned score in bulk: same counterparts, order, scores and reasons (ordered by
     contribution) as the request path, which ranks with the stored model too. With 250 links
-    farms deliver to several AMAPs a day: the detours of their loops weigh in the ranking."""
+    farms deliver to several AMAPs a day: the detours of their loops weigh in the ranking.
+    `max_tiers` 0 widens every farm-side search with one ball per annonce (`search._one_ball`)."""
     monkeypatch.setattr(bulk.tours, "HEAVY_TOUR", heavy_tour)
+    monkeypatch.setattr(bulk.search, "MAX_TIERS", max_tiers)
     annonces = random_directory(seed, amaps=120, farms=120, links=links)
     _store_learned_model()
     report, stored = bulk_rankings(k=k, first=first)
