@@ -3,14 +3,18 @@
 Figures:
 - `matching.one_annonce_p50_<size>` / `_p95_`: the request path (`matches_for_annonce`, PostGIS
   ST_DWithin on geography + the shared score), over farm and AMAP annonces drawn from the demo
-  directory; and the ratio 100k / 1k.
+  directory; and the ratio 100k / 1k. `_cpu_p50_`: the CPU time of this process per call
+  (PostgreSQL's own work is not in it), steadier than wall times on a shared machine.
 - `matching.match_all_<size>_k10_total` (and `_load`, `_compute`, `_store`): every demo farm
   posts a "Paysan cherche AMAP" (its own products and delivery radius) and one AMAP in ten an
   "AMAP cherche paysan" for eggs; `match_all` computes and stores the 10 best of each. Goal: < 30 s.
+  `_cpu`: the CPU time of this process (all its threads) during that run.
   `matching.match_all_<size>_learned_*` and `matching.one_annonce_*_<size>_learned`: the same with a
-  stored learned ranking (goals: < 60 s and < 60 ms p50).
+  stored learned ranking (goals: < 60 s and < 60 ms p50; `_of_goal`: the figure over its goal).
 - `matching.match_all_<size>_identical_top10_share`: on random annonces, how often the stored
   top 10 is the request path's top 10 (same counterparts, same order). Expected: 1.
+- `matching.loadavg_1min`: the machine's load average beside each timed part (2 shared cores:
+  above 2, wall times are inflated; CPU times much less).
 - `matching.recall_at_{1,3,10}_<method>`: leave-one-AMAP-out on the Gironde network's real links
   (`matching.evaluation`), AMAP annonces with the widest radius an annonce may state (300 km):
   learned ranking (each AMAP left out of its features and training), engine with fixed weights,
@@ -23,11 +27,35 @@ Options: `--set matching_small=1000 --set matching_large=100000 --set matching_p
 
 from __future__ import annotations
 
+import os
 import random
+import time
 
 from django.db import connection, transaction
 
-from benchmarks.common import ensure_demo, measure, note, percentile, report
+from benchmarks.common import ensure_demo, note, percentile, report
+
+MATCH_ALL_GOAL_S = 60.0  # match_all 100k × 100k with the learned ranking (issue 16)
+ONE_ANNONCE_GOAL_MS = 60.0  # one annonce at 100k, p50, with the learned ranking
+
+
+def _load_average(where: str) -> None:
+    one, five, fifteen = os.getloadavg()
+    note(f"load average {one:.1f} / {five:.1f} / {fifteen:.1f} on {os.cpu_count()} cores ({where})")
+    report("matching.loadavg_1min", one, "load")
+
+
+def _timed(fn, *, repeat: int, warmup: int) -> tuple[list[float], list[float]]:
+    """(wall seconds, CPU seconds of this process) of each call after `warmup` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    walls, cpus = [], []
+    for _ in range(repeat):
+        wall, cpu = time.perf_counter(), time.process_time()
+        fn()
+        cpus.append(time.process_time() - cpu)
+        walls.append(time.perf_counter() - wall)
+    return walls, cpus
 
 
 class _Rollback(Exception):
@@ -97,25 +125,33 @@ def bench_one_annonce(*, size: int, ctx, suffix: str = "") -> float:
             _vacuum_analyze()
             farm_side = [a for a in annonces if a.farm_id]
             amap_side = [a for a in annonces if a.amap_id]
-            results = {}
+            results, cpus = {}, {}
             for name, group in (("farm", farm_side), ("amap", amap_side)):
                 cycle = iter(group * 50)
-                results[name] = measure(
+                results[name], cpus[name] = _timed(
                     lambda cycle=cycle: matches_for_annonce(annonce=next(cycle), limit=10),
                     repeat=ctx.size(120, 30),
                     warmup=5,
                 )
             counts = [len(matches_for_annonce(annonce=a, limit=10, with_drive_times=False)) for a in annonces]
-            raise _Rollback((results, counts))
+            raise _Rollback((results, cpus, counts))
     except _Rollback as done:
-        results, counts = done.args[0]
+        results, cpus, counts = done.args[0]
     everything = results["farm"] + results["amap"]
     p50 = percentile(everything, 50) * 1000
     report(f"matching.one_annonce_p50_{label}", p50, "ms")
     report(f"matching.one_annonce_p95_{label}", percentile(everything, 95) * 1000, "ms")
+    report(f"matching.one_annonce_cpu_p50_{label}", percentile(cpus["farm"] + cpus["amap"], 50) * 1000, "ms")
     report(f"matching.one_annonce_farm_p50_{label}", percentile(results["farm"], 50) * 1000, "ms")
     report(f"matching.one_annonce_amap_p50_{label}", percentile(results["amap"], 50) * 1000, "ms")
+    report(f"matching.one_annonce_farm_cpu_p50_{label}", percentile(cpus["farm"], 50) * 1000, "ms")
+    report(f"matching.one_annonce_amap_cpu_p50_{label}", percentile(cpus["amap"], 50) * 1000, "ms")
     report(f"matching.one_annonce_mean_matches_{label}", sum(counts) / max(1, len(counts)), "matches")
+    if suffix == "_learned":
+        goal = f"against the goal < {ONE_ANNONCE_GOAL_MS:g} ms"
+        note(f"one annonce at {_label(size)}, learned ranking: p50 {p50:.1f} ms {goal}")
+        report(f"matching.one_annonce_p50_{label}_of_goal", p50 / ONE_ANNONCE_GOAL_MS, "ratio")
+    _load_average(f"one annonce, {label}")
     return p50
 
 
@@ -164,7 +200,7 @@ def _bulk_vs_request(*, sample: int) -> tuple[float, float, int]:
     from matching.selectors import matches_for_annonce
 
     ids = list(Annonce.objects.order_by("?").values_list("pk", flat=True)[:sample])
-    identical, overlaps = 0, []
+    identical, overlaps, differing = 0, [], 0
     for annonce in Annonce.objects.filter(pk__in=ids):
         exact = [
             (m.counterpart_type, m.counterpart_id)
@@ -175,13 +211,19 @@ def _bulk_vs_request(*, sample: int) -> tuple[float, float, int]:
             for a, f in Match.objects.filter(annonce=annonce).order_by("rank").values_list("amap_id", "farm_id")
         ]
         identical += exact == stored
+        if exact != stored:
+            differing += 1
+            if differing <= 5:  # shown, so that a difference can be looked into
+                note(f"annonce {annonce.pk}: stored top 10 {stored} differs from the request path's {exact}")
         overlaps.append(len(set(exact) & set(stored)) / len(exact) if exact else float(not stored))
     return identical / max(1, len(ids)), sum(overlaps) / max(1, len(overlaps)), len(ids)
 
 
 def _store_bench_model() -> None:
-    """A learned ranking of the shape training stores (coefficients of the order fitted on Gironde):
-    fitting on the 100k demo directory would measure the fit, not the bulk path."""
+    """A learned ranking of the shape training stores (coefficients of the order fitted on Gironde and
+    on the synthetic directories of tests/matching/test_learning.py): fitting on the 100k demo
+    directory would measure the fit, not the bulk path. The marginal detour weighs (Gironde's fit
+    drops it: there few farms deliver to two AMAPs on one day), so that the bulk path computes it."""
     from matching.learning.ranker import LinearRanker
     from matching.models import MatchingModel
 
@@ -193,6 +235,7 @@ def _store_bench_model() -> None:
             "within_15": 0.3,
             "within_30": 0.2,
             "within_50": 0.1,
+            "marginal_detour": -0.5,
             "product_fit": 2.0,
             "weekday": 1.0,
             "size_openness": 1.0,
@@ -216,18 +259,31 @@ def bench_match_all(*, size: int, ctx, learned: bool = False) -> None:
             _vacuum_analyze()
             note(f"match_all: {farms} farm annonces + {amaps} AMAP annonces over {size} farms and {size} AMAPs")
             shortlist = int(ctx.options["matching_shortlist"]) if "matching_shortlist" in ctx.options else None
+            cpu = time.process_time()
             first = bulk.match_all(k=10, shortlist=shortlist)
+            first_cpu = time.process_time() - cpu
+            _load_average(f"match_all {label}")
+            cpu = time.process_time()
             second = bulk.match_all(k=10, shortlist=shortlist)  # recomputation over the stored matches
+            second_cpu = time.process_time() - cpu
             agreement = _bulk_vs_request(sample=ctx.size(200, 60))
-            raise _Rollback((first, second, agreement))
+            raise _Rollback((first, second, agreement, first_cpu, second_cpu))
     except _Rollback as done:
-        first, second, agreement = done.args[0]
+        first, second, agreement, first_cpu, second_cpu = done.args[0]
     report(f"matching.match_all_{label}_k10_total", first.total_s, "s")
+    report(f"matching.match_all_{label}_k10_cpu", first_cpu, "s")
+    if learned:
+        note(
+            f"match_all {label}: {first.total_s:.1f} s wall ({first_cpu:.1f} s CPU of this process) "
+            f"against the goal < {MATCH_ALL_GOAL_S:g} s"
+        )
+        report(f"matching.match_all_{label}_k10_total_of_goal", first.total_s / MATCH_ALL_GOAL_S, "ratio")
     report(f"matching.match_all_{label}_k10_load", first.load_s, "s")
     report(f"matching.match_all_{label}_k10_compute", first.compute_s, "s")
     report(f"matching.match_all_{label}_k10_store", first.store_s, "s")
     note("store phases (s): " + ", ".join(f"{name} {value:.1f}" for name, value in first.store_timings.items()))
     report(f"matching.match_all_{label}_k10_rerun_total", second.total_s, "s")
+    report(f"matching.match_all_{label}_k10_rerun_cpu", second_cpu, "s")
     report(f"matching.match_all_{label}_k10_rerun_compute", second.compute_s, "s")
     report(f"matching.match_all_{label}_k10_rerun_store", second.store_s, "s")
     note("rerun store phases (s): " + ", ".join(f"{name} {value:.1f}" for name, value in second.store_timings.items()))
@@ -236,7 +292,10 @@ def bench_match_all(*, size: int, ctx, learned: bool = False) -> None:
     report(f"matching.match_all_{label}_widened_share", first.widened / max(1, first.annonces), "ratio")
     report(f"matching.match_all_{label}_pairs_scored", first.pairs, "pairs")
     identical, overlap, sampled = agreement
-    note(f"stored top 10 vs the request path's (ids and order), on {sampled} random annonces")
+    note(
+        f"stored top 10 vs the request path's (ids and order): identical on {round(identical * sampled)} "
+        f"of {sampled} random annonces"
+    )
     report(f"matching.match_all_{label}_identical_top10_share", identical, "ratio")
     report(f"matching.match_all_{label}_top10_overlap", overlap, "ratio")
 
@@ -256,6 +315,16 @@ def bench_recall(*, ctx) -> None:
     except _Rollback as done:
         results = done.args[0]
     widest = results[300]
+    for radius, result in sorted(results.items()):
+        note(
+            f"Gironde, radius {radius} km, recall@1/3/10: learned "
+            + "/".join(f"{result.recall('learned', at):.2f}" for at in (1, 3, 10))
+            + " vs nearest-first "
+            + "/".join(f"{result.recall('distance_within_radius', at):.2f}" for at in (1, 3, 10))
+            + " (fixed weights "
+            + "/".join(f"{result.recall('engine', at):.2f}" for at in (1, 3, 10))
+            + ")"
+        )
     note(f"Gironde leave-one-AMAP-out: {widest.links} real links of {widest.amaps} AMAPs, AMAP annonce radius 300 km")
     for method in RecallReport.METHODS:
         for at in (1, 3, 10):

@@ -25,6 +25,7 @@ import numpy as np
 from django.conf import settings
 
 from .learning.features import table_features
+from .weekdays import ALL_DAYS, WEEKDAY_NAMES, mask_to_weekdays, weekdays_to_mask  # noqa: F401 - the engine's names
 
 # The only place the weights live. Chosen a priori (not fitted to the Gironde data): distance
 # matters most, then whether the product is really missing, an existing delivery tour
@@ -54,7 +55,6 @@ COMPONENT_LABELS = {
 FARM_SEEKS_AMAP = "paysan_cherche_amap"
 AMAP_SEEKS_FARM = "amap_cherche_paysan"
 
-ALL_DAYS = 0b1111111  # ISO weekdays 1..7 as bits 0..6
 # 20 km: about 25 minutes' drive by the estimate (1.3 circuity, 60 km/h), the scale of a weekly
 # delivery trip. Set a priori; the leave-one-out recall@10 is the same from 10 to 40 km.
 DISTANCE_HALF_KM = 20.0
@@ -62,20 +62,6 @@ DEFAULT_SHARES = 20  # size reference when the annonce does not say how many sha
 
 # Openness of an AMAP for a new farmer, from `Amap.accepting_members`.
 OPENNESS = {"open": 1.0, "waiting_list": 0.75, "unknown": 0.5, "full": 0.25}
-
-WEEKDAY_NAMES = {1: "lundi", 2: "mardi", 3: "mercredi", 4: "jeudi", 5: "vendredi", 6: "samedi", 7: "dimanche"}
-
-
-def weekdays_to_mask(days) -> int:
-    mask = 0
-    for day in days or ():
-        if 1 <= int(day) <= 7:
-            mask |= 1 << (int(day) - 1)
-    return mask
-
-
-def mask_to_weekdays(mask: int) -> list[int]:
-    return [day for day in range(1, 8) if mask & (1 << (day - 1))]
 
 
 def popcount(values: np.ndarray) -> np.ndarray:
@@ -133,9 +119,11 @@ COLUMN_DTYPES = {
     "within_15": np.float64,
     "within_30": np.float64,
     "within_50": np.float64,
+    "detour_m": np.float64,
 }
-# Columns a caller may leave out (0: no partner, no delivery point near); the fixed weights ignore them.
-LEARNING_COLUMNS = ("partners", "within_15", "within_30", "within_50")
+# Columns a caller may leave out (0: no partner, no delivery point near; the detour: a new
+# out-and-back over the distance); the fixed weights ignore them.
+LEARNING_COLUMNS = ("partners", "within_15", "within_30", "within_50", "detour_m")
 
 
 @dataclass
@@ -159,11 +147,17 @@ class CandidateTable:
     within_15: np.ndarray | None = None  # how many of the farm's delivery points lie within 15 km of the AMAP
     within_30: np.ndarray | None = None
     within_50: np.ndarray | None = None
+    # The marginal detour (`matching.detours`): geodesic metres the place adds to the farm's loops of its days.
+    detour_m: np.ndarray | None = None
+    # The bulk path's first pass approximates the detour: an upper bound of its error (0: exact).
+    detour_error_m: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         for name in LEARNING_COLUMNS:
             if getattr(self, name) is None:
-                setattr(self, name, np.zeros(len(self.org_id)))
+                setattr(self, name, 2.0 * self.distance_m if name == "detour_m" else np.zeros(len(self.org_id)))
+        if self.detour_error_m is None:
+            self.detour_error_m = np.zeros(len(self.org_id))
 
     def __len__(self) -> int:
         return len(self.org_id)
@@ -186,6 +180,7 @@ class CandidateTable:
         data = {
             name: np.array([row.get(name, defaults.get(name)) for row in rows], dtype=dtype)
             for name, dtype in COLUMN_DTYPES.items()
+            if name != "detour_m" or any(name in row for row in rows)
         }
         return cls(**data)
 
@@ -208,15 +203,27 @@ class Scored:
     eligible: np.ndarray  # bool per row
     components: dict[str, np.ndarray]
     score: np.ndarray
-    # With a learned ranker: each feature's part of each row's score (rows × features), for the reasons.
-    contributions: np.ndarray | None = None
     # The additive quantity the score grows with (the score itself, or the learned logit): the bulk
     # path's bounds are sums of parts of it. None: the score.
     key: np.ndarray | None = None
+    # With a learned ranker: the rows' features, from which `contributions` are worked out when asked.
+    features: np.ndarray | None = None
+    ranker: object | None = None
 
     def __post_init__(self) -> None:
         if self.key is None:
             self.key = self.score
+
+    @property
+    def contributions(self) -> np.ndarray | None:
+        """With a learned ranker: each feature's part of each row's score (rows × features), for the
+        reasons (worked out only for the rows that get reasons: the bulk path scores millions more)."""
+        if self.ranker is None:
+            return None
+        return self.ranker.contributions(self.features)
+
+    def contributions_of(self, rows: np.ndarray) -> np.ndarray | None:
+        return None if self.ranker is None else self.ranker.contributions(self.features[rows])
 
 
 def _reference_shares(shares) -> np.ndarray | float:
@@ -297,8 +304,9 @@ def score_table(need: Need, table: CandidateTable, ranker=None) -> Scored:
             eligible=eligible,
             components=components,
             score=1.0 / (1.0 + np.exp(-logit)),
-            contributions=ranker.contributions(features),
             key=logit,
+            features=features,
+            ranker=ranker,
         )
     score = sum(WEIGHTS[name] * values for name, values in components.items())
     return Scored(eligible=eligible, components=components, score=np.asarray(score, dtype=np.float64))

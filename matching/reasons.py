@@ -347,7 +347,7 @@ def distance_and_drive(distance_text: str, drive_text: str) -> str:
 
 # Which feature of `matching.learning.features` each part of `reasons_after_distance` states.
 PART_FEATURES = ("log_distance", "product_fit", "weekday", "tour", "size_openness", "size_openness", "reciprocal")
-TOUR_FEATURES = ("partners", "nearest_delivery", "within_15", "within_30", "within_50")
+TOUR_FEATURES = ("partners", "nearest_delivery", "within_15", "within_30", "within_50", "marginal_detour")
 PARTNERS_NEAR = (
     "déjà %(n)s AMAP livrée, « %(name)s » %(where)s",
     "déjà %(n)s AMAP livrées dont « %(name)s » %(where)s",

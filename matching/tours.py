@@ -10,8 +10,8 @@ and what one more AMAP would add to it.
   durations), else the estimate of `matching.routing` (geodesic × circuity factor, average speed).
 - Marginal detour of a candidate AMAP: the cheapest insertion of its place into the day's
   optimised route (min over consecutive stops a, b of d(a, p) + d(p, b) − d(a, b)); with no
-  tour that day, the out-and-back from the farm. The learned ranking's feature uses geodesic
-  metres (the same in bulk, where no routing service is asked), the pages the routed ones.
+  tour that day, the out-and-back from the farm. The pages show the routed lengths; the learned
+  ranking's feature (`matching.detours`) estimates the geodesic insertion without solving the route.
 """
 
 from __future__ import annotations
@@ -280,7 +280,7 @@ class Detour:
     km: float
     minutes: float
     source: str
-    geodesic_m: float  # the learned feature's scale (geodesic insertion cost)
+    geodesic_m: float  # the geodesic insertion cost (the learned feature estimates it: `matching.detours`)
 
     @property
     def day_name(self) -> str:
@@ -353,11 +353,6 @@ def describe_detour(detour: Detour) -> str:
     else:
         text = _("nouvelle tournée le %(day)s : environ %(km)s km et %(min)s min aller-retour depuis la ferme")
     return text % {"km": km, "min": minutes, "day": detour.day_name}
-
-
-def detour_feature_m(tours: FarmTours, lon: float, lat: float, days: int, annonce_days: int = 0) -> float:
-    """The geodesic marginal detour (the learned feature's scale) of one place."""
-    return detours(tours, [(lon, lat, days)], annonce_days=annonce_days)[0].geodesic_m
 
 
 def describe_tour(tour: Tour) -> str:

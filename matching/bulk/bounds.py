@@ -19,11 +19,12 @@ import math
 import numpy as np
 
 from .. import engine
-from ..learning.features import INDEX, RINGS_KM
+from ..learning.features import INDEX, RINGS_KM, detour_feature
 from .distances import SCORE_MARGIN
 
 # Learned point bounds are rounded up to this step: a few tiers of KD-trees, not one per value.
 BOUND_STEP = 0.05
+HALF_EARTH_M = 20_040_000.0  # no two points are farther apart
 # Relative errors the approximate pass may make (see distances.py): local-plane distances < 2e-4,
 # sphere distances to delivery points < 0.6 % (0.61 % with rounding); each moves a log1p feature by
 # at most that much.
@@ -48,6 +49,7 @@ class FixedBounds:
     ranker = None
     margin = SCORE_MARGIN
     needs_rings = False
+    needs_detour = False
 
     @property
     def tour_reach_m(self) -> float:
@@ -62,8 +64,8 @@ class FixedBounds:
     def distance_part(self, metres) -> np.ndarray:
         return engine.WEIGHTS["distance"] * engine.distance_score(metres)
 
-    def reach(self, need) -> np.ndarray:
-        """The farthest distance at which distance_part still reaches `need`."""
+    def reach(self, need, detour_offset=None) -> np.ndarray:
+        """The farthest distance at which distance_part still reaches `need` (no detour in these weights)."""
         return engine.distance_for_score(np.asarray(need, dtype=np.float64) / engine.WEIGHTS["distance"])
 
     def offset(self, kind, farm_tours) -> np.ndarray:
@@ -71,6 +73,12 @@ class FixedBounds:
 
     def tour_gain_max(self, farm_tours) -> np.ndarray:
         return engine.WEIGHTS["tour_synergy"] * (np.asarray(farm_tours) > 0)
+
+    def key_error(self, table) -> np.ndarray:
+        return np.zeros(len(table))
+
+    def within_gain(self, farm_tours, inner_m=None) -> np.ndarray:
+        return np.zeros(np.shape(farm_tours))
 
     def ring_gain(self, inner_m, farm_tours) -> np.ndarray:
         """The most the tour can add to a point at least `inner_m` from the farm's delivery points."""
@@ -88,7 +96,8 @@ class LearnedBounds:
         beta = ranker.coef_vector()
         self.beta = {name: float(beta[i]) for name, i in INDEX.items()}
         b = self.beta
-        wrong = [name for name, sign in (("log_distance", -1), ("nearest_delivery", -1)) if b[name] * sign < 0] + [
+        signs = (("log_distance", -1), ("nearest_delivery", -1), ("marginal_detour", -1))
+        wrong = [name for name, sign in signs if b[name] * sign < 0] + [
             f"within_{int(km)}" for km in RINGS_KM if b[f"within_{int(km)}"] < 0
         ]
         if wrong:
@@ -96,9 +105,23 @@ class LearnedBounds:
             raise ValueError(f"the bulk path cannot bound a ranker with these signs: {', '.join(wrong)}")
         self.margin = 2.0 * (-b["log_distance"] * DISTANCE_ERROR - b["nearest_delivery"] * SPHERE_ERROR) + 1e-6
         self.needs_rings = any(b[f"within_{int(km)}"] != 0 for km in RINGS_KM)
+        # The detour's part is at most 0 (farther is worse, a detour is never negative): the bounds
+        # below leave it out. Where it is approximate, each row carries its own error (`key_error`).
+        self.needs_detour = b["marginal_detour"] != 0
         self.cap = math.log1p(RINGS_KM[-1])
 
-    def _within_gain(self, farm_tours, inner_m=None) -> np.ndarray:
+    def detour_part(self, detour_m) -> np.ndarray:
+        return self.beta["marginal_detour"] * detour_feature(detour_m)
+
+    def key_error(self, table) -> np.ndarray:
+        """Per row, how far the key may be from the exact one because of an approximate detour."""
+        low = np.maximum(table.detour_m - table.detour_error_m, 0.0)
+        with np.errstate(invalid="ignore"):
+            error = self.detour_part(low) - self.detour_part(table.detour_m + table.detour_error_m)
+        return np.where(table.detour_error_m > 0, error, 0.0)
+
+    def within_gain(self, farm_tours, inner_m=None) -> np.ndarray:
+        """The most the ring counts can add (for points at least `inner_m` from every delivery point)."""
         n = np.log1p(np.asarray(farm_tours, dtype=np.float64))
         gain = np.zeros(np.broadcast(n, 0.0 if inner_m is None else inner_m).shape)
         for km in RINGS_KM:
@@ -128,14 +151,36 @@ class LearnedBounds:
     def distance_part(self, metres) -> np.ndarray:
         return self.beta["log_distance"] * np.log1p(np.maximum(np.asarray(metres, dtype=np.float64), 0.0) / 1000.0)
 
-    def reach(self, need) -> np.ndarray:
+    def reach(self, need, detour_offset=None) -> np.ndarray:
+        """The farthest distance d at which the distance's part still reaches `need`; where
+        `detour_offset` δ is given (not nan), with the detour's part of an out-and-back from a farm
+        at most δ from the annonce (a detour of at least 2·(d − δ))."""
         need = np.asarray(need, dtype=np.float64)
         beta = self.beta["log_distance"]
         if beta == 0.0:
-            return np.where(need <= 0.0, math.inf, -1.0)
-        with np.errstate(over="ignore"):
-            metres = 1000.0 * np.expm1(need / beta)
-        return np.where(need <= 0.0, metres, -1.0)
+            metres = np.where(need <= 0.0, math.inf, -1.0)
+        else:
+            with np.errstate(over="ignore"):
+                metres = np.where(need <= 0.0, 1000.0 * np.expm1(need / beta), -1.0)
+        if detour_offset is None or self.beta["marginal_detour"] == 0.0:
+            return metres
+        delta = np.broadcast_to(np.asarray(detour_offset, dtype=np.float64), need.shape)
+        rows = np.flatnonzero(np.isfinite(delta) & (metres > 0.0))
+        if rows.size == 0:
+            return metres
+        # distance part + detour part decreases with d: bisection below the distance's own reach,
+        # keeping the upper end (never too short a search; 20 halvings leave it within a millionth).
+        low, high, target, shift = np.zeros(rows.size), np.minimum(metres[rows], HALF_EARTH_M), need[rows], delta[rows]
+        b_distance, b_detour = self.beta["log_distance"], self.beta["marginal_detour"]
+        for _step in range(20):
+            middle = (low + high) * 0.5
+            part = b_distance * np.log1p(middle / 1000.0) + b_detour * np.log1p(np.maximum(middle - shift, 0.0) / 500.0)
+            ok = part >= target
+            low = np.where(ok, middle, low)
+            high = np.where(ok, high, middle)
+        metres = metres.copy()
+        metres[rows] = high
+        return metres
 
     def offset(self, kind, farm_tours) -> np.ndarray:
         """A farm annonce's own farm: its number of partners is the same for every candidate AMAP."""
@@ -144,12 +189,12 @@ class LearnedBounds:
         return self.beta["partners"] * np.log1p(np.asarray(farm_tours, dtype=np.float64))
 
     def tour_gain_max(self, farm_tours) -> np.ndarray:
-        gain = -self.beta["nearest_delivery"] * self.cap + self._within_gain(farm_tours)
+        gain = -self.beta["nearest_delivery"] * self.cap + self.within_gain(farm_tours)
         return np.where(np.asarray(farm_tours) > 0, gain, 0.0)
 
     def ring_gain(self, inner_m, farm_tours) -> np.ndarray:
         inner_km = np.minimum(np.asarray(inner_m, dtype=np.float64) / 1000.0, RINGS_KM[-1])
-        gain = -self.beta["nearest_delivery"] * (self.cap - np.log1p(inner_km)) + self._within_gain(farm_tours, inner_m)
+        gain = -self.beta["nearest_delivery"] * (self.cap - np.log1p(inner_km)) + self.within_gain(farm_tours, inner_m)
         return np.where(np.asarray(farm_tours) > 0, gain, 0.0)
 
 

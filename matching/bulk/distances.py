@@ -44,6 +44,21 @@ def approx_distance_m(lon1, lat1, lon2, lat2) -> np.ndarray:
     return np.hypot(n_radius * np.cos(phi) * np.radians(dlon), m_radius * np.radians(lat2 - lat1))
 
 
+# Relative error of `approx_distance_m` at distance d, measured against pyproj on 2 million random
+# pairs between latitudes −60 and 60: 1.9e-4 at 300 km, 7.9e-4 at 600 km, 2.4e-3 at 1,000 km,
+# 1.05e-2 at 2,000 km (it grows as d²). Bound used: 3e-4 × max(1, (d / 300 km)²) up to 2,000 km.
+APPROX_ERROR = 3e-4
+APPROX_ERROR_SCALE_M = 300_000.0
+APPROX_LIMIT_M = 2_000_000.0
+
+
+def approx_distance_with_error(lon1, lat1, lon2, lat2) -> tuple[np.ndarray, np.ndarray]:
+    """(`approx_distance_m`, an upper bound of its error in metres; inf beyond 2,000 km)."""
+    distance = approx_distance_m(lon1, lat1, lon2, lat2)
+    relative = APPROX_ERROR * np.maximum(1.0, (distance / APPROX_ERROR_SCALE_M) ** 2)
+    return distance, np.where(distance <= APPROX_LIMIT_M, relative * distance + 0.01, np.inf)
+
+
 def refine_boundary(distance, limits, q_lon, q_lat, p_lon, p_lat):
     """Exact geodesic where the approximate distance is too close to a limit to decide."""
     near = np.zeros(len(distance), dtype=bool)

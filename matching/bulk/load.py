@@ -13,8 +13,9 @@ from psycopg import sql
 from directory.models import Amap, Farm, Partnership
 from geo.sphere import unit_xyz
 
-from .. import engine
+from .. import detours, engine
 from ..models import Annonce, Match
+from .distances import SPHERE_MARGIN, sphere_m
 
 
 def _rows(sql: str, params=None) -> list[tuple]:
@@ -90,6 +91,7 @@ class Directory:
     tour_lon: np.ndarray
     tour_lat: np.ndarray
     tour_xyz: np.ndarray
+    tour_days: np.ndarray  # the delivery point's weekday mask (0: not known)
     # live annonces
     ann_id: np.ndarray
     ann_kind: np.ndarray  # 0 farm seeks AMAP, 1 AMAP seeks farm
@@ -101,6 +103,54 @@ class Directory:
     ann_shares: np.ndarray
     ann_products: np.ndarray
     tour_trees: dict = field(default_factory=dict)  # farm index → KD-tree of its delivery points (built on use)
+    _legs: detours.Legs | None = None
+    _loop_days: np.ndarray | None = None
+    _loop_spread: np.ndarray | None = None
+
+    @property
+    def loop_spread(self) -> np.ndarray:
+        """(farms, 7): per farm and weekday, an upper bound of d(farm, a) + d(farm, b) over its loop's
+        legs (a, b) (0 without a loop). A place x from the farm adds at least 2·(x − that) to the loop."""
+        if self._loop_spread is None:
+            legs = self.legs
+            owner = np.repeat(np.arange(len(self.farm_id)), legs.count.sum(axis=1))
+            depot = unit_xyz(self.farm_lon[owner], self.farm_lat[owner])
+
+            def from_farm(lon, lat, at_farm):
+                end = unit_xyz(lon, lat)
+                dot = depot[:, 0] * end[:, 0] + depot[:, 1] * end[:, 1] + depot[:, 2] * end[:, 2]
+                return np.where(at_farm, 0.0, sphere_m(dot) * SPHERE_MARGIN + 1.0)
+
+            spread = from_farm(legs.a_lon, legs.a_lat, legs.a_depot) + from_farm(legs.b_lon, legs.b_lat, legs.b_depot)
+            table = np.zeros((len(self.farm_id), 7))
+            day = np.log2(np.maximum(legs.day, 1)).astype(np.int64)
+            np.maximum.at(table, (owner, day), spread)
+            self._loop_spread = table
+        return self._loop_spread
+
+    @property
+    def loop_days(self) -> np.ndarray:
+        """Per farm, the weekday mask of the days it delivers somewhere (a loop of `legs`)."""
+        if self._loop_days is None:
+            days = np.zeros(len(self.farm_id), dtype=np.int64)
+            np.bitwise_or.at(days, np.repeat(np.arange(len(self.farm_id)), self.tour_count), self.tour_days)
+            self._loop_days = days
+        return self._loop_days
+
+    @property
+    def legs(self) -> detours.Legs:
+        """Every farm's estimated delivery loops (`matching.detours`), built on first use."""
+        if self._legs is None:
+            self._legs = detours.farm_legs(
+                depot_lon=self.farm_lon,
+                depot_lat=self.farm_lat,
+                stop_farm=np.repeat(np.arange(len(self.farm_id)), self.tour_count),
+                stop_id=self.tour_amap,
+                stop_lon=self.tour_lon,
+                stop_lat=self.tour_lat,
+                stop_days=self.tour_days,
+            )
+        return self._legs
 
 
 def load_directory(*, product_ids: list[int]) -> Directory:
@@ -157,11 +207,12 @@ def load_directory(*, product_ids: list[int]) -> Directory:
     tours = _rows(
         compose(
             """
-            SELECT DISTINCT p.farm_id, p.amap_id, ST_X(a.location::geometry), ST_Y(a.location::geometry)
+            SELECT DISTINCT p.farm_id, p.amap_id, ST_X(a.location::geometry), ST_Y(a.location::geometry), {days}
             FROM {partnership} p JOIN {amap} a ON a.id = p.amap_id
             WHERE p.is_active AND a.status = %s
             ORDER BY p.farm_id, p.amap_id
-            """
+            """,
+            days=_weekdays("a.delivery_weekdays"),
         ),
         [Amap.Status.ACTIVE],
     )
@@ -217,6 +268,7 @@ def load_directory(*, product_ids: list[int]) -> Directory:
         tour_lon=_column(tours, 2, np.float64)[keep],
         tour_lat=_column(tours, 3, np.float64)[keep],
         tour_xyz=unit_xyz(_column(tours, 2, np.float64)[keep], _column(tours, 3, np.float64)[keep]),
+        tour_days=_column(tours, 4, np.int64)[keep],
         ann_id=_column(annonces, 0, np.int64),
         ann_kind=_column(annonces, 1, np.int64),
         ann_org=_column(annonces, 2, np.int64),

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial import cKDTree
 
-from geo.sphere import unit_xyz
+from geo.sphere import geodesic_m, unit_xyz
 
 from .. import engine
 from .distances import SPHERE_MARGIN, arc_lower_m, chords_for_metres
@@ -18,6 +18,25 @@ from .load import Directory, index_of
 from .tours import TOUR_RINGS
 
 # --------------------------------------------------------------------------- candidate points
+
+
+# Beyond this many tiers in a sub-index, one ball per annonce and a bound per point (see _one_ball).
+MAX_TIERS = 16
+
+# Beyond this many balls around one annonce's farm's delivery points, one ball around the annonce
+# holding them all.
+RING_BALLS_MAX = 4
+
+# Detour offsets of farm points, rounded up to these (metres): a few tiers, not one per farm.
+DETOUR_LEVELS = np.array([0.0, 5e3, 10e3, 20e3, 40e3, 80e3, 160e3])
+
+# Below this many queries a KD-tree search runs in the calling thread: starting threads for a few
+# queries cost more than they saved (pyinstrument, 100k × 100k: 20 s of thread starts in the widening).
+PARALLEL_QUERIES = 4096
+
+
+def _workers(queries: int) -> int:
+    return -1 if queries >= PARALLEL_QUERIES else 1
 
 
 UNKNOWN_DAY_BIT = 7  # AMAP points whose delivery day is not known: searched by every farm annonce
@@ -46,6 +65,10 @@ class Points:
     keys2: np.ndarray | None
     xyz: np.ndarray
     bound: np.ndarray
+    # Farm side: per point, an offset s such that the marginal detour of a place x from the point is
+    # at least 2·(x − s) (`Directory.loop_spread`, plus the way to the farm's own point), rounded up
+    # to one of DETOUR_LEVELS (inf: not known); the widening adds that detour's part to the distance's.
+    detour_offset: np.ndarray | None = None
     subtrees: dict = field(default_factory=dict)
     tiers: dict = field(default_factory=dict)
 
@@ -60,18 +83,21 @@ class Points:
             self.subtrees[key] = (members, cKDTree(self.xyz[members]) if members.size else None)
         return self.subtrees[key]
 
-    def subtree_tiers(self, key: int) -> list[tuple[float, np.ndarray, cKDTree]]:
-        """One sub-index split by `bound` (a few distinct values): [(bound, members, KD-tree)], highest first.
+    def subtree_tiers(self, key: int) -> list[tuple[float, np.ndarray, cKDTree, float]]:
+        """One sub-index split by `bound` (a few distinct values) and `detour_offset`:
+        [(bound, members, KD-tree, detour offset)], highest bound first.
 
         Widening searches each tier only as far as its own bound requires.
         """
         if key not in self.tiers:
             members, _tree = self.subtree(key)
             levels = np.round(self.bound[members], 9)
+            offsets = np.full(len(members), np.inf) if self.detour_offset is None else self.detour_offset[members]
             tiers = []
             for level in np.unique(levels)[::-1]:
-                part = members[levels == level]
-                tiers.append((float(self.bound[part].max()), part, cKDTree(self.xyz[part])))
+                for offset in np.unique(offsets[levels == level]).tolist():
+                    part = members[(levels == level) & (offsets == offset)]
+                    tiers.append((float(self.bound[part].max()), part, cKDTree(self.xyz[part]), offset))
             self.tiers[key] = tiers
         return self.tiers[key]
 
@@ -112,7 +138,16 @@ def side_points(d: Directory, *, side: str, bounds) -> Points:
             openness=np.full(len(is_annonce), math.nan),
             farm_tours=d.tour_count[all_index],  # a farm delivering nowhere yet has no tour gain
         )
+    detour_offset = None
+    if side == "farm" and bounds.needs_detour:
+        to_farm = geodesic_m(lon_all, lat_all, d.farm_lon[all_index], d.farm_lat[all_index])
+        spread = d.loop_spread.max(axis=1)[all_index] + to_farm * (1.0 + 1e-9) + 0.01 * (to_farm > 0)
+        levels = np.searchsorted(DETOUR_LEVELS, spread)  # the first level at or above
+        detour_offset = np.where(
+            levels < len(DETOUR_LEVELS), DETOUR_LEVELS[np.minimum(levels, len(DETOUR_LEVELS) - 1)], np.inf
+        )
     return Points(
+        detour_offset=detour_offset,
         org_id=np.concatenate((ids, d.ann_org[rows])).astype(np.int64),
         org_index=all_index,
         annonce_row=np.concatenate((np.full(len(ids), -1), rows)).astype(np.int64),
@@ -172,7 +207,9 @@ def nearest_pass(points: Points, xyz, q_radius_m, q_keys, first: int):
         k = min(first, tree.n)
         # One query for all radii: the points beyond an annonce's own radius are dropped after.
         own_chord = chords_for_metres(q_radius_m[wanting])
-        dist, idx = tree.query(xyz[wanting], k=k, distance_upper_bound=float(own_chord.max()), workers=-1)
+        dist, idx = tree.query(
+            xyz[wanting], k=k, distance_upper_bound=float(own_chord.max()), workers=_workers(len(wanting))
+        )
         dist, idx = np.asarray(dist).reshape(len(wanting), k), np.asarray(idx).reshape(len(wanting), k)
         found = dist <= own_chord[:, None]
         # Full: the k-th nearest is still within the radius, so more points may be.
@@ -189,11 +226,55 @@ def nearest_pass(points: Points, xyz, q_radius_m, q_keys, first: int):
 
 def _ball(tree: cKDTree, members: np.ndarray, centres: np.ndarray, radii_m: np.ndarray, owners: np.ndarray):
     """(owner, point index) for every member within radii_m (geodesic, chord inflated) of each centre."""
-    found = tree.query_ball_point(centres, r=chords_for_metres(radii_m), workers=-1, return_sorted=False)
+    found = tree.query_ball_point(
+        centres, r=chords_for_metres(radii_m), workers=_workers(len(centres)), return_sorted=False
+    )
     lengths = np.fromiter(map(len, found), dtype=np.int64, count=len(found))
     if lengths.sum() == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     return np.repeat(owners, lengths), members[np.concatenate([np.asarray(f, dtype=np.int64) for f in found if f])]
+
+
+def _one_ball(points: Points, key: int, q, xyz, beyond, kth, offset, radius, bounds, top_bound: float):
+    """The widening of one sub-index in one ball per annonce (as far as its highest tier needs),
+    its points then kept on their own bound: many tiers (farms, by their number of AMAPs and
+    loops) cost one search each, most finding nothing."""
+    members, tree = points.subtree(key)
+    need = kth[q] - bounds.margin - top_bound - offset[q]
+    reach = np.minimum(bounds.reach(need), radius[q])
+    go = np.flatnonzero(reach >= beyond)
+    if go.size == 0 or tree is None:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    found_q, found_p = _ball(tree, members, xyz[q[go]], reach[go], q[go])
+    # Each point against its own bound, at the least distance it can be (a chord's lower bound);
+    # those nearer than `beyond` were in the first pass (dropped with the other duplicates).
+    chord = np.sqrt(((xyz[found_q] - points.xyz[found_p]) ** 2).sum(axis=1))
+    distance = arc_lower_m(chord)
+    part = bounds.distance_part(distance)
+    if points.detour_offset is not None and bounds.needs_detour:
+        spread = points.detour_offset[found_p]
+        known = np.isfinite(spread)
+        part = part + np.where(
+            known, bounds.detour_part(2.0 * np.maximum(distance - np.where(known, spread, 0.0), 0.0)), 0.0
+        )
+    keep = part + points.bound[found_p] + offset[found_q] >= kth[found_q] - bounds.margin
+    return found_q[keep], found_p[keep]
+
+
+def _farm_annonce_detour_offset(d: Directory, queries, farm_index) -> np.ndarray:
+    """Per farm annonce, s such that any candidate x from the annonce's place adds at least 2·(x − s)
+    to its farm's loops of the annonce's days: the farm's distance δ to that place plus its loops'
+    spread on those days (`Directory.loop_spread`; 0 without a loop: a new out-and-back)."""
+    known = farm_index >= 0
+    g = np.maximum(farm_index, 0)
+    days = d.ann_days[queries]
+    days = np.where(days == 0, engine.ALL_DAYS, days)
+    on = (days[:, None] >> np.arange(7)[None, :]) & 1
+    spread = np.where(known, (d.loop_spread[g] * on).max(axis=1), 0.0)
+    depot_lon = np.where(known, d.farm_lon[g], d.ann_lon[queries])
+    depot_lat = np.where(known, d.farm_lat[g], d.ann_lat[queries])
+    delta = geodesic_m(d.ann_lon[queries], d.ann_lat[queries], depot_lon, depot_lat)
+    return spread + delta * (1.0 + 1e-9) + 0.01 * (delta > 0)
 
 
 def widening_pass(d: Directory, kind: str, points: Points, queries, xyz, opened: Open, kth, bounds):
@@ -217,12 +298,16 @@ def widening_pass(d: Directory, kind: str, points: Points, queries, xyz, opened:
     margin = bounds.margin
     tours = None
     offset = np.zeros(len(queries))
+    # Where the detour is surely the out-and-back from a farm δ from the annonce's place, its part
+    # joins the distance's (nan: not known, left out: it is at most 0).
+    detour_offset = np.full(len(queries), np.nan)
     if kind == engine.FARM_SEEKS_AMAP:
         farm_index = index_of(d.farm_id, d.ann_org[queries])
         counts = np.where(farm_index >= 0, d.tour_count[np.maximum(farm_index, 0)], 0)
         offset = bounds.offset(kind, counts)
         if len(d.tour_amap):
             tours = counts, farm_index
+        detour_offset = _farm_annonce_detour_offset(d, queries, farm_index)
     for key in np.unique(opened.key):
         mine = opened.key == key
         q, beyond = opened.q[mine], opened.beyond_m[mine]
@@ -248,9 +333,16 @@ def widening_pass(d: Directory, kind: str, points: Points, queries, xyz, opened:
             useful = np.flatnonzero(best >= kth[q[owner]] - margin)
             owner, point, t, t_upper = owner[useful], point[useful], t[useful], t_upper[useful]
             n_tours = n_tours[useful]
-        for bound, members, tree in tiers:
+        if owner is None and len(tiers) > MAX_TIERS:
+            found_q, found_p = _one_ball(points, int(key), q, xyz, beyond, kth, offset, radius, bounds, tiers[0][0])
+            q_rows.append(found_q)
+            p_rows.append(found_p)
+            continue
+        for bound, members, tree, point_offset in tiers:
             need = kth[q] - margin - bound - offset[q]
-            reach = np.minimum(bounds.reach(need), radius[q])
+            reach = np.minimum(
+                bounds.reach(need, point_offset if math.isfinite(point_offset) else detour_offset[q]), radius[q]
+            )
             go = np.flatnonzero(reach >= beyond)
             if go.size:
                 found_q, found_p = _ball(tree, members, xyz[q[go]], reach[go], q[go])
@@ -274,8 +366,26 @@ def widening_pass(d: Directory, kind: str, points: Points, queries, xyz, opened:
                 & (t_upper + s > covered)  # else inside what is covered
                 & (t - s <= radius[q[owner]])  # else beyond the annonce's radius
             )
-            if go.size:
-                found_q, found_p = _ball(tree, members, d.tour_xyz[point[go]], s[go], q[owner[go]])
+            if go.size == 0:
+                continue
+            # A farm delivering to many AMAPs has many overlapping balls: one ball around the
+            # annonce holding them all finds each point once (at 100k, 13 of 15 million pairs
+            # found by the balls around delivery points were found more than once).
+            balls = np.bincount(owner[go], minlength=len(q))
+            merged = balls[owner[go]] > RING_BALLS_MAX
+            alone = go[~merged]
+            if alone.size:
+                found_q, found_p = _ball(tree, members, d.tour_xyz[point[alone]], s[alone], q[owner[alone]])
+                q_rows.append(found_q)
+                p_rows.append(found_p)
+            if merged.any():
+                together = go[merged]
+                farthest = np.zeros(len(q))
+                np.maximum.at(farthest, owner[together], t_upper[together] + s[together])
+                which = np.unique(owner[together])
+                found_q, found_p = _ball(
+                    tree, members, xyz[q[which]], np.minimum(farthest[which], radius[q[which]]), q[which]
+                )
                 q_rows.append(found_q)
                 p_rows.append(found_p)
     return np.concatenate(q_rows).astype(np.int64), np.concatenate(p_rows).astype(np.int64)

@@ -8,7 +8,7 @@ import math
 import numpy as np
 from scipy.spatial import cKDTree
 
-from geo.sphere import geodesic_m, unit_xyz
+from geo.sphere import chord_from_metres, geodesic_m, unit_xyz
 
 from .. import engine
 from ..learning.features import RINGS_KM
@@ -123,20 +123,51 @@ def tour_rings(d: Directory, farm_index: np.ndarray, lon: np.ndarray, lat: np.nd
     if n == 0 or len(d.tour_amap) == 0:
         return within
     counts = np.where(farm_index >= 0, d.tour_count[np.maximum(farm_index, 0)], 0)
-    rows = np.flatnonzero(counts)
-    if rows.size == 0:
-        return within
-    xyz = unit_xyz(lon[rows], lat[rows])
-    rings_m = np.asarray(RINGS_KM) * 1000.0
-    for _part, owner, point, _starts, _sizes in _tour_chunks(d, farm_index, rows, counts):
-        dist = sphere_m(np.einsum("ij,ij->i", xyz[owner], d.tour_xyz[point]))
+    rings = _Rings(d, lon, lat, within)
+    # Farms with few delivery points: every (row, point) pair, gathered a chunk at a time.
+    light = np.flatnonzero((counts > 0) & (counts < HEAVY_TOUR))
+    if light.size:
+        xyz = unit_xyz(lon[light], lat[light])
+        for part, owner, point, _starts, _sizes in _tour_chunks(d, farm_index, light, counts):
+            x, t = xyz[owner], d.tour_xyz[point]
+            rings.count(light[part], owner - part[0], point, x[:, 0] * t[:, 0] + x[:, 1] * t[:, 1] + x[:, 2] * t[:, 2])
+    # Farms delivering to many AMAPs (62 % of the pairs for 3 % of the rows at 100k): their rows
+    # against their points as one block of dot products (a matrix product, no gathering).
+    heavy = np.flatnonzero(counts >= HEAVY_TOUR)
+    if heavy.size:
+        heavy = heavy[np.argsort(farm_index[heavy], kind="stable")]
+        farms, starts = np.unique(farm_index[heavy], return_index=True)
+        xyz = unit_xyz(lon[heavy], lat[heavy])
+        for farm, begin, end in zip(farms.tolist(), starts.tolist(), [*starts[1:].tolist(), heavy.size], strict=True):
+            first = d.tour_start[farm]
+            dots = xyz[begin:end] @ d.tour_xyz[first : first + d.tour_count[farm]].T
+            row, column = np.nonzero(dots >= rings.min_dot)
+            rings.count(heavy[begin:end], row, first + column, dots[row, column])
+    return within
+
+
+class _Rings:
+    """Counts (row, delivery point) pairs into `within`, ring by ring, exactly (see `tour_rings`)."""
+
+    def __init__(self, d: Directory, lon, lat, within) -> None:
+        self.d, self.lon, self.lat, self.within = d, lon, lat, within
+        self.rings_m = np.asarray(RINGS_KM) * 1000.0
+        # Pairs farther than the widest ring (and its tie zone) count nowhere: dropped on their dot
+        # product, before any distance is worked out (the threshold errs on the wide side).
+        widest = chord_from_metres(self.rings_m[-1] * (1.0 + TOUR_TIE) * 1.001 + 1.0)
+        self.min_dot = 1.0 - widest * widest / 2.0
+
+    def count(self, rows: np.ndarray, local: np.ndarray, point: np.ndarray, dot: np.ndarray) -> None:
+        """`rows`: the rows of this block; `local`: each pair's position in `rows`; `dot`: its dot product."""
+        d, rings_m = self.d, self.rings_m
+        close = np.flatnonzero(dot >= self.min_dot)
+        local, point = local[close], point[close]
+        dist = sphere_m(dot[close])
         close = dist <= rings_m[-1] * (1.0 + TOUR_TIE) + 1.0
-        owner, point, dist = owner[close], point[close], dist[close]
+        local, point, dist = local[close], point[close], dist[close]
         unsure = np.flatnonzero((np.abs(dist[:, None] - rings_m[None, :]) <= rings_m * TOUR_TIE + 1.0).any(axis=1))
         if unsure.size:
-            r = rows[owner[unsure]]
-            dist[unsure] = geodesic_m(lon[r], lat[r], d.tour_lon[point[unsure]], d.tour_lat[point[unsure]])
+            r = rows[local[unsure]]
+            dist[unsure] = geodesic_m(self.lon[r], self.lat[r], d.tour_lon[point[unsure]], d.tour_lat[point[unsure]])
         for j, ring in enumerate(rings_m):
-            inside = dist <= ring
-            within[:, j] += np.bincount(rows[owner[inside]], minlength=n)
-    return within
+            self.within[rows, j] += np.bincount(local[dist <= ring], minlength=len(rows))

@@ -11,6 +11,9 @@ Features, each oriented as a user would expect ("closer is better", "more partne
 - nearest_delivery: log(1 + km) from the AMAP to the farm's nearest current delivery point
   (capped at the widest ring: no delivery point counts as that far);
 - within_15/30/50: log(1 + how many of the farm's delivery points lie within 15/30/50 km);
+- marginal_detour: log(1 + km) the AMAP's place would add to the farm's delivery loops of its days
+  (`matching.detours`: cheapest insertion into the day's estimated loop; with no loop those days,
+  a new out-and-back from the farm);
 - product_fit, weekday, size_openness, reciprocal: the engine's components of the same names.
 Real links are long (median about 28 km) and farms that already supply several AMAPs supply more:
 these are the signals besides distance that an imported directory holds.
@@ -25,6 +28,9 @@ import numpy as np
 
 from geo.sphere import GEOD
 
+from ..detours import candidate_days, detour_m, farm_legs
+from ..weekdays import ALL_DAYS, weekdays_to_mask
+
 FEATURES = (
     "log_distance",
     "partners",
@@ -32,6 +38,7 @@ FEATURES = (
     "within_15",
     "within_30",
     "within_50",
+    "marginal_detour",
     "product_fit",
     "weekday",
     "size_openness",
@@ -47,6 +54,7 @@ LEARNED_SIGNS = {
     "within_15": 1,
     "within_30": 1,
     "within_50": 1,
+    "marginal_detour": -1,
 }
 # Components imported lists hardly ever vary (no annonces, days or sizes on most rows): they keep a
 # fixed weight, chosen a priori on the logit scale (1 ≈ the odds of a link almost tripled).
@@ -64,8 +72,10 @@ def feature_matrix(
     weekday,
     size_openness,
     reciprocal,
+    detour_m=None,
 ) -> np.ndarray:
-    """(n, len(FEATURES)) from columns; `within` is (n, len(RINGS_KM)) counts of delivery points."""
+    """(n, len(FEATURES)) from columns; `within` is (n, len(RINGS_KM)) counts of delivery points;
+    `detour_m` the marginal detour (None: a new out-and-back, twice the distance)."""
     distance_m = np.asarray(distance_m, dtype=np.float64)
     n = distance_m.shape[0]
     cap_m = RINGS_KM[-1] * 1000.0
@@ -77,6 +87,8 @@ def feature_matrix(
     within = np.asarray(within, dtype=np.float64).reshape(n, len(RINGS_KM))
     for j, km in enumerate(RINGS_KM):
         x[:, INDEX[f"within_{int(km)}"]] = np.log1p(within[:, j])
+    detour_m = 2.0 * distance_m if detour_m is None else np.asarray(detour_m, dtype=np.float64)
+    x[:, INDEX["marginal_detour"]] = detour_feature(detour_m)
     for name, values in (
         ("product_fit", product_fit),
         ("weekday", weekday),
@@ -85,6 +97,11 @@ def feature_matrix(
     ):
         x[:, INDEX[name]] = np.broadcast_to(np.asarray(values, dtype=np.float64), (n,))
     return x
+
+
+def detour_feature(detour_m):
+    """log(1 + km) of a marginal detour in metres."""
+    return np.log1p(np.maximum(np.asarray(detour_m, dtype=np.float64), 0.0) / 1000.0)
 
 
 def table_features(table, components: dict[str, np.ndarray]) -> np.ndarray:
@@ -98,6 +115,7 @@ def table_features(table, components: dict[str, np.ndarray]) -> np.ndarray:
         weekday=components["weekday"],
         size_openness=components["size_openness"],
         reciprocal=components["reciprocal"],
+        detour_m=table.detour_m,
     )
 
 
@@ -138,6 +156,11 @@ class Snapshot:
     link_amap: np.ndarray  # AMAP index
     link_farm: np.ndarray  # farm index
     link_product: np.ndarray  # product id
+    amap_days: np.ndarray | None = None  # each AMAP's delivery weekdays as a bit mask (0 or None: not known)
+
+    def __post_init__(self) -> None:
+        if self.amap_days is None:
+            self.amap_days = np.zeros(len(self.amap_id), dtype=np.int64)
 
     def links_of(self, amap_indexes) -> np.ndarray:
         return np.flatnonzero(np.isin(self.link_amap, np.asarray(list(amap_indexes), dtype=np.int64)))
@@ -150,7 +173,7 @@ def load_snapshot(*, source: str | None = None) -> Snapshot:
     amaps = Amap.objects.active()
     if source:
         amaps = amaps.filter(source=source)
-    amap_rows = list(amaps.order_by("pk").values_list("pk", "location"))
+    amap_rows = list(amaps.order_by("pk").values_list("pk", "location", "delivery_weekdays"))
     farm_rows = list(
         Farm.objects.active()
         .exclude(public_location=None)
@@ -187,6 +210,7 @@ def load_snapshot(*, source: str | None = None) -> Snapshot:
         link_amap=links_array[:, 1],
         link_farm=links_array[:, 2],
         link_product=links_array[:, 3],
+        amap_days=np.array([weekdays_to_mask(r[2]) for r in amap_rows], dtype=np.int64),
     )
 
 
@@ -230,12 +254,41 @@ def questions_for_amap(snapshot: Snapshot, amap: int, *, hidden: np.ndarray, rad
     nearest, within = delivery_rings(to_amaps[pairs[:, 1]], pairs[:, 0], n_farms)
     to_farms = _from(lon, lat, s.farm_lon, s.farm_lat)
     size = np.where(np.isnan(s.farm_capacity), 0.5, np.minimum(1.0, s.farm_capacity / 20.0))
-    questions = []
+    asked = {}
     for product in sorted(set(s.link_product[own].tolist())):
         linked = set(s.link_farm[own[s.link_product[own] == product]].tolist())
         producing = s.farms_of_product.get(product, np.zeros(0, dtype=np.int64))
         farms = np.union1d(producing, np.array(sorted(linked), dtype=np.int64))
-        farms = farms[to_farms[farms] <= radius_km * 1000.0]
+        asked[product] = (linked, farms[to_farms[farms] <= radius_km * 1000.0])
+    # The marginal detour of the AMAP's place for every farm asked about, through the loops of the
+    # AMAP's delivery days built from the visible links only (a directory farm's days are not known).
+    everyone = np.unique(np.concatenate([farms for _linked, farms in asked.values()])) if asked else np.zeros(0, int)
+    detour = np.full(n_farms, np.nan)
+    if everyone.size:
+        local = np.full(n_farms, -1, dtype=np.int64)
+        local[everyone] = np.arange(everyone.size)
+        stops = pairs[local[pairs[:, 0]] >= 0]
+        legs = farm_legs(
+            depot_lon=s.farm_lon[everyone],
+            depot_lat=s.farm_lat[everyone],
+            stop_farm=local[stops[:, 0]],
+            stop_id=s.amap_id[stops[:, 1]],
+            stop_lon=s.amap_lon[stops[:, 1]],
+            stop_lat=s.amap_lat[stops[:, 1]],
+            stop_days=s.amap_days[stops[:, 1]],
+        )
+        days = candidate_days(np.zeros(everyone.size, dtype=np.int64), int(s.amap_days[amap]) or ALL_DAYS)
+        detour[everyone], _error = detour_m(
+            legs,
+            np.arange(everyone.size),
+            np.full(everyone.size, lon),
+            np.full(everyone.size, lat),
+            days,
+            s.farm_lon[everyone],
+            s.farm_lat[everyone],
+        )
+    questions = []
+    for product, (linked, farms) in asked.items():
         x = feature_matrix(
             distance_m=to_farms[farms],
             partners=partners[farms],
@@ -245,6 +298,7 @@ def questions_for_amap(snapshot: Snapshot, amap: int, *, hidden: np.ndarray, rad
             weekday=0.5,  # a directory farm's days are not known
             size_openness=size[farms],
             reciprocal=0.0,
+            detour_m=detour[farms],
         )
         questions.append(
             Question(
