@@ -9,7 +9,10 @@ existing delivery tour adds — is 0 beyond `tour_reach_m` of the farm's deliver
 most `ring_gain(σ)` for a point at least σ from them. Two shapes:
 - `FixedBounds`: the engine's fixed WEIGHTS (score in [0, 1], synergy decaying over 15 km);
 - `LearnedBounds`: a `LinearRanker` whose coefficients keep the signs training enforces
-  (farther is worse, nearer to a delivery point and more delivery points around are better).
+  (farther is worse, nearer to a delivery point and more delivery points around are better, a
+  longer marginal detour is worse). The detour's part is at most 0; where the farm's loops are
+  known to be within s of it, a place x away adds at least 2·(x − s) to them, and `reach` counts
+  that part with the distance's. An approximate detour carries its own error (`key_error`).
 """
 
 from __future__ import annotations

@@ -108,6 +108,7 @@ INTERNAL = (
     "log_distance",
     "nearest_delivery",
     "within_15",
+    "marginal_detour",
     "size_openness",
     "reciprocal",
     "weekday",
