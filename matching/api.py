@@ -171,7 +171,7 @@ def _match_payload(rank: int, match) -> dict:
         "components": match.components,
         "reasons": match.reasons,
         "distance_m": match.distance_m,
-        "drive_minutes": round(match.drive_minutes, 1),
+        "drive_minutes": match.drive_minutes,
         "drive_time_source": match.drive_source,
         "point": {"lon": round(match.lon, 6), "lat": round(match.lat, 6)},
     }

@@ -43,9 +43,7 @@ def estimate_minutes(distance_m: float) -> float:
 
 
 def estimate(distance_m: float) -> DriveTime:
-    # Unrounded: the sentence rounds once (`describe`); rounding here first turned 34.46 min into
-    # « 35 min » on one path and « 34 min » on another.
-    return DriveTime(minutes=estimate_minutes(distance_m), source=SOURCE_ESTIMATE)
+    return DriveTime(minutes=round(estimate_minutes(distance_m), 1), source=SOURCE_ESTIMATE)
 
 
 def _osrm_durations(origin: tuple[float, float], destinations: list[tuple[float, float]]) -> list[float | None]:

@@ -369,8 +369,7 @@ def finish(d: Directory, kind: str, q, table, bits, tour_names, cache: dict, bou
     distance = round_like_python(table.distance_m, -2) if is_farm else round_like_python(table.distance_m, 1)
     circuity = float(getattr(settings, "ROUTING_CIRCUITY_FACTOR", 1.3))
     speed = float(getattr(settings, "ROUTING_SPEED_KMH", 60.0))
-    # Unrounded, as routing.estimate: the sentence rounds once (« 34 min »), the API to 0.1 min.
-    drive = (distance if is_farm else table.distance_m) / 1000.0 * circuity / speed * 60.0
+    drive = round_like_python((distance if is_farm else table.distance_m) / 1000.0 * circuity / speed * 60.0, 1)
 
     contributions = scored.contributions_of(order)
     reasons = reasons_json(d, kind, q, table, drive, bits, tour_names, cache, contributions)
