@@ -18,6 +18,7 @@ from django.contrib.gis.db.models import GeometryField
 from django.contrib.gis.db.models.functions import Distance
 from django.contrib.gis.geos import Point
 from django.contrib.gis.measure import D
+from django.db import connection, transaction
 from django.db.models import Exists, FloatField, Func, OuterRef, Q
 from django.db.models.functions import Cast
 
@@ -462,8 +463,12 @@ def candidates(query: Query, bits: ProductBits | None = None):
     need = need_of(query, bits)
     if need.products_mask == 0:
         return need, engine.CandidateTable.from_rows([]), {"amap_names": {}, "lons": [], "lats": []}
-    if query.kind == engine.FARM_SEEKS_AMAP:
-        table, extras = _amap_candidates(query, need, bits)
-    else:
-        table, extras = _farm_candidates(query, need, bits)
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Index scans of a few thousand rows: a parallel plan's workers take longer to start than
+        # the scan itself (at 100k, the farms of an AMAP annonce: 18 ms → 8 ms without them).
+        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        if query.kind == engine.FARM_SEEKS_AMAP:
+            table, extras = _amap_candidates(query, need, bits)
+        else:
+            table, extras = _farm_candidates(query, need, bits)
     return need, table, extras
